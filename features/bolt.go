@@ -1,0 +1,269 @@
+package features
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket names in the bbolt file.
+var (
+	bucketClients   = []byte("clients")
+	bucketDecisions = []byte("decisions")
+	bucketOutcomes  = []byte("outcomes")
+)
+
+// Bolt is the embedded store: client features, the decision log and the
+// outcomes in one bbolt file. Writes are fsynced before they return, so a
+// write that returned nil survives a crash. It is safe for concurrent use;
+// bbolt allows one writer at a time and many readers.
+type Bolt struct {
+	db   *bolt.DB
+	path string
+}
+
+// OpenBolt opens (creating if needed) the store at path. It fails after
+// openTimeout if another process holds the file.
+func OpenBolt(path string) (*Bolt, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("features: create directory for %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("features: open %s: the file is locked by another process (is another tactd running on this data dir?)", path)
+		}
+		return nil, fmt.Errorf("features: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketClients, bucketDecisions, bucketOutcomes} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("features: initialise %s: %w", path, err)
+	}
+	return &Bolt{db: db, path: path}, nil
+}
+
+const openTimeout = 2 * time.Second
+
+// Path returns the file the store is kept in.
+func (b *Bolt) Path() string { return b.path }
+
+// Close closes the file. Calls after Close fail.
+func (b *Bolt) Close() error { return b.db.Close() }
+
+// Get returns one client's features, or ErrNotFound.
+func (b *Bolt) Get(ctx context.Context, clientID string) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	var rec Record
+	err := b.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketClients).Get([]byte(clientID))
+		if raw == nil {
+			return ErrNotFound
+		}
+		return decodeRecord(raw, &rec)
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	rec.ClientID = clientID
+	return rec, nil
+}
+
+// PutBatch upserts the records in one durable transaction: all or none.
+func (b *Bolt) PutBatch(ctx context.Context, recs []Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i := range recs {
+		if err := recs[i].Validate(); err != nil {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+	}
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketClients)
+		for i := range recs {
+			raw, err := encodeRecord(&recs[i])
+			if err != nil {
+				return fmt.Errorf("features: encode record %d: %w", i, err)
+			}
+			if err := bk.Put([]byte(recs[i].ClientID), raw); err != nil {
+				return fmt.Errorf("features: put record %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+}
+
+// CountClients returns how many clients the store holds.
+func (b *Bolt) CountClients(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	var n int
+	err := b.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketClients).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// SaveDecisions writes a batch of decision records in one durable
+// transaction. It is the sink of a DecisionLog.
+func (b *Bolt) SaveDecisions(ctx context.Context, recs []DecisionRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketDecisions)
+		for i := range recs {
+			raw, err := json.Marshal(&recs[i])
+			if err != nil {
+				return err
+			}
+			if err := bk.Put([]byte(recs[i].ID), raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// GetDecision returns a logged decision, or ErrNotFound.
+func (b *Bolt) GetDecision(ctx context.Context, id string) (DecisionRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return DecisionRecord{}, err
+	}
+	var d DecisionRecord
+	err := b.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketDecisions).Get([]byte(id))
+		if raw == nil {
+			return ErrNotFound
+		}
+		return json.Unmarshal(raw, &d)
+	})
+	return d, err
+}
+
+// PutOutcome stores an outcome durably. Storing the same (decision,
+// product, outcome) again changes nothing and reports duplicate; the
+// record then holds the first stored copy.
+func (b *Bolt) PutOutcome(ctx context.Context, o *OutcomeRecord) (duplicate bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	key := outcomeKey(o.DecisionID, o.ProductID, o.Outcome)
+	err = b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketOutcomes)
+		if old := bk.Get(key); old != nil {
+			duplicate = true
+			return json.Unmarshal(old, o)
+		}
+		raw, err := json.Marshal(o)
+		if err != nil {
+			return err
+		}
+		return bk.Put(key, raw)
+	})
+	if err != nil {
+		return false, fmt.Errorf("features: put outcome: %w", err)
+	}
+	return duplicate, nil
+}
+
+// Outcomes returns the outcomes recorded for a decision, ordered by product
+// and outcome.
+func (b *Bolt) Outcomes(ctx context.Context, decisionID string) ([]OutcomeRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []OutcomeRecord
+	prefix := []byte(decisionID + "/")
+	err := b.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketOutcomes).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var o OutcomeRecord
+			if err := json.Unmarshal(v, &o); err != nil {
+				return err
+			}
+			out = append(out, o)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func outcomeKey(decisionID, productID, outcome string) []byte {
+	return []byte(decisionID + "/" + productID + "/" + outcome)
+}
+
+// wireRecord is the stored form of a Record.
+type wireRecord struct {
+	UpdatedAt time.Time            `json:"u"`
+	Values    map[string]wireValue `json:"v"`
+}
+
+type wireValue struct {
+	N *float64   `json:"n,omitempty"`
+	S *string    `json:"s,omitempty"`
+	B *bool      `json:"b,omitempty"`
+	T *time.Time `json:"t,omitempty"`
+}
+
+func encodeRecord(r *Record) ([]byte, error) {
+	w := wireRecord{UpdatedAt: r.UpdatedAt.UTC(), Values: make(map[string]wireValue, len(r.Values))}
+	for name, v := range r.Values {
+		switch v.Kind {
+		case KindNumber:
+			n := v.Num
+			w.Values[name] = wireValue{N: &n}
+		case KindString:
+			s := v.Str
+			w.Values[name] = wireValue{S: &s}
+		case KindBool:
+			b := v.Bool
+			w.Values[name] = wireValue{B: &b}
+		case KindTime:
+			t := v.Time
+			w.Values[name] = wireValue{T: &t}
+		}
+	}
+	return json.Marshal(w)
+}
+
+func decodeRecord(raw []byte, r *Record) error {
+	var w wireRecord
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return fmt.Errorf("features: decode record: %w", err)
+	}
+	r.UpdatedAt = w.UpdatedAt
+	r.Values = make(map[string]Value, len(w.Values))
+	for name, v := range w.Values {
+		switch {
+		case v.N != nil:
+			r.Values[name] = Number(*v.N)
+		case v.S != nil:
+			r.Values[name] = String(*v.S)
+		case v.B != nil:
+			r.Values[name] = Bool(*v.B)
+		case v.T != nil:
+			r.Values[name] = Time(*v.T)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package features
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DecisionSink stores batches of decision records durably.
+type DecisionSink interface {
+	SaveDecisions(ctx context.Context, recs []DecisionRecord) error
+}
+
+var _ DecisionSink = (*Bolt)(nil)
+
+// DecisionLog writes decision records to a sink in the background, so that
+// logging never sits on the Decide path. Append never blocks: records are
+// queued in a bounded buffer and written in batches (up to maxBatch records,
+// or whatever is queued after flushEvery). When the buffer is full the
+// record is dropped and counted in Dropped; a dropped decision can still be
+// answered, but outcomes for it cannot be attributed. A batch the sink fails
+// to write is logged and counted in Failed.
+//
+// It is safe for concurrent use. Close flushes what is queued.
+type DecisionLog struct {
+	sink   DecisionSink
+	logger *slog.Logger
+	queue  chan DecisionRecord
+	flush  chan chan struct{}
+	done   chan struct{}
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	dropped   atomic.Uint64
+	failed    atomic.Uint64
+	written   atomic.Uint64
+}
+
+const (
+	maxBatch   = 512
+	flushEvery = 50 * time.Millisecond
+)
+
+// NewDecisionLog starts a log that buffers up to size records.
+func NewDecisionLog(sink DecisionSink, size int, logger *slog.Logger) *DecisionLog {
+	if size < 1 {
+		size = 1
+	}
+	l := &DecisionLog{
+		sink:   sink,
+		logger: logger,
+		queue:  make(chan DecisionRecord, size),
+		flush:  make(chan chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go l.run()
+	return l
+}
+
+// Append queues a record. It returns false when the record was dropped
+// because the buffer is full or the log is closed.
+func (l *DecisionLog) Append(rec DecisionRecord) bool {
+	if l.closed.Load() {
+		l.dropped.Add(1)
+		return false
+	}
+	select {
+	case l.queue <- rec:
+		return true
+	default:
+		l.dropped.Add(1)
+		return false
+	}
+}
+
+// Flush waits until every record queued before the call is written (or its
+// write failed), or ctx ends.
+func (l *DecisionLog) Flush(ctx context.Context) error {
+	ack := make(chan struct{})
+	select {
+	case l.flush <- ack:
+	case <-l.done:
+		return errors.New("features: decision log is closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-ack:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting records, writes what is queued and returns when done
+// or when ctx ends.
+func (l *DecisionLog) Close(ctx context.Context) error {
+	l.closeOnce.Do(func() {
+		l.closed.Store(true)
+		close(l.queue)
+	})
+	select {
+	case <-l.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Dropped returns how many records were dropped because the buffer was full
+// or the log closed.
+func (l *DecisionLog) Dropped() uint64 { return l.dropped.Load() }
+
+// Failed returns how many records the sink failed to write.
+func (l *DecisionLog) Failed() uint64 { return l.failed.Load() }
+
+// Written returns how many records were written.
+func (l *DecisionLog) Written() uint64 { return l.written.Load() }
+
+// Pending returns how many records wait in the buffer.
+func (l *DecisionLog) Pending() int { return len(l.queue) }
+
+func (l *DecisionLog) run() {
+	defer close(l.done)
+	batch := make([]DecisionRecord, 0, maxBatch)
+	ticker := time.NewTicker(flushEvery)
+	defer ticker.Stop()
+	write := func() {
+		if len(batch) == 0 {
+			return
+		}
+		// The sink write is bounded so that a stuck disk cannot hold the
+		// log forever; the records of a failed batch are counted.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := l.sink.SaveDecisions(ctx, batch)
+		cancel()
+		if err != nil {
+			l.failed.Add(uint64(len(batch)))
+			l.logger.Error("decision log: write failed", "records", len(batch), "err", err)
+		} else {
+			l.written.Add(uint64(len(batch)))
+		}
+		batch = batch[:0]
+	}
+	// drain moves what is queued now into batches.
+	drain := func() bool {
+		for {
+			select {
+			case rec, ok := <-l.queue:
+				if !ok {
+					return false
+				}
+				batch = append(batch, rec)
+				if len(batch) == maxBatch {
+					write()
+				}
+			default:
+				return true
+			}
+		}
+	}
+	for {
+		select {
+		case rec, ok := <-l.queue:
+			if !ok {
+				write()
+				return
+			}
+			batch = append(batch, rec)
+			if len(batch) == maxBatch {
+				write()
+			}
+		case <-ticker.C:
+			write()
+		case ack := <-l.flush:
+			open := drain()
+			write()
+			close(ack)
+			if !open {
+				return
+			}
+		}
+	}
+}

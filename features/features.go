@@ -1,0 +1,186 @@
+// Package features holds client features and contact history for Tact.
+//
+// A client's features are the facts the bank's batch pipelines know about
+// it (balances, holdings, consents, need-moment dates), keyed by client id.
+// The decision engine reads them on the hot path of a live call; the
+// embedded store keeps them, with the decision log and the outcomes, in one
+// bbolt file.
+//
+// Nothing in this package logs a client's id or features.
+package features
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned when a client or a decision is not in the store.
+var ErrNotFound = errors.New("not found")
+
+// Kind is the type of a feature value.
+type Kind uint8
+
+// The kinds of feature values.
+const (
+	KindNumber Kind = iota + 1
+	KindString
+	KindBool
+	KindTime
+)
+
+// String returns the kind's name as used in JSON and schemas.
+func (k Kind) String() string {
+	switch k {
+	case KindNumber:
+		return "number"
+	case KindString:
+		return "string"
+	case KindBool:
+		return "bool"
+	case KindTime:
+		return "time"
+	default:
+		return "kind(" + strconv.Itoa(int(k)) + ")"
+	}
+}
+
+// Value is one typed feature value. The zero Value is invalid (no kind).
+type Value struct {
+	Kind Kind
+	Num  float64
+	Str  string
+	Bool bool
+	Time time.Time
+}
+
+// Number returns a number value.
+func Number(f float64) Value { return Value{Kind: KindNumber, Num: f} }
+
+// String returns a string (category) value.
+func String(s string) Value { return Value{Kind: KindString, Str: s} }
+
+// Bool returns a boolean value.
+func Bool(b bool) Value { return Value{Kind: KindBool, Bool: b} }
+
+// Time returns a timestamp value, in UTC.
+func Time(t time.Time) Value { return Value{Kind: KindTime, Time: t.UTC()} }
+
+// Format returns the value as a person would write it: numbers without
+// needless decimals, booleans as yes/no, dates as YYYY-MM-DD.
+func (v Value) Format() string {
+	switch v.Kind {
+	case KindNumber:
+		if v.Num == math.Trunc(v.Num) && math.Abs(v.Num) < 1e15 {
+			return groupThousands(strconv.FormatInt(int64(v.Num), 10))
+		}
+		return strconv.FormatFloat(v.Num, 'f', 2, 64)
+	case KindString:
+		return v.Str
+	case KindBool:
+		if v.Bool {
+			return "yes"
+		}
+		return "no"
+	case KindTime:
+		return v.Time.Format(time.DateOnly)
+	default:
+		return ""
+	}
+}
+
+// Record is one client's features.
+type Record struct {
+	ClientID  string
+	Values    map[string]Value
+	UpdatedAt time.Time
+}
+
+// Num returns the named feature as a number and whether it is present and
+// numeric. Booleans count as 0 or 1.
+func (r *Record) Num(name string) (float64, bool) {
+	v, ok := r.Values[name]
+	if !ok {
+		return 0, false
+	}
+	switch v.Kind {
+	case KindNumber:
+		return v.Num, true
+	case KindBool:
+		if v.Bool {
+			return 1, true
+		}
+		return 0, true
+	default:
+		return 0, false
+	}
+}
+
+// Flag returns the named boolean feature; a missing or non-boolean feature
+// is false.
+func (r *Record) Flag(name string) bool {
+	v, ok := r.Values[name]
+	return ok && v.Kind == KindBool && v.Bool
+}
+
+// Str returns the named string feature, or "" when it is missing.
+func (r *Record) Str(name string) string {
+	v, ok := r.Values[name]
+	if !ok || v.Kind != KindString {
+		return ""
+	}
+	return v.Str
+}
+
+// Validate reports the first problem with the record, naming the feature.
+func (r *Record) Validate() error {
+	if r.ClientID == "" {
+		return errors.New("features: client_id is empty")
+	}
+	for name, v := range r.Values {
+		if name == "" {
+			return errors.New("features: empty feature name")
+		}
+		switch v.Kind {
+		case KindNumber:
+			if math.IsNaN(v.Num) || math.IsInf(v.Num, 0) {
+				return fmt.Errorf("features: feature %q: number is not finite", name)
+			}
+		case KindString, KindBool, KindTime:
+		default:
+			return fmt.Errorf("features: feature %q: unknown kind %d", name, v.Kind)
+		}
+	}
+	return nil
+}
+
+// groupThousands writes an integer's digits in groups of three: 167540
+// becomes 167,540.
+func groupThousands(s string) string {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	if len(s) <= 4 {
+		if neg {
+			return "-" + s
+		}
+		return s
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	head := len(s) % 3
+	if head > 0 {
+		b.WriteString(s[:head])
+	}
+	for i := head; i < len(s); i += 3 {
+		if b.Len() > 0 && !(neg && b.Len() == 1) {
+			b.WriteByte(',')
+		}
+		b.WriteString(s[i : i+3])
+	}
+	return b.String()
+}

@@ -1,0 +1,88 @@
+package decision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tact-nba/tact/features"
+)
+
+// The outcomes of an offer.
+const (
+	OutcomePresented    = "presented"
+	OutcomeAccepted     = "accepted"
+	OutcomeDeclined     = "declined"
+	OutcomeNotPresented = "not_presented"
+)
+
+// ErrUnknownDecision is returned by RecordOutcome for a decision id that
+// the decision log does not hold.
+var ErrUnknownDecision = errors.New("unknown decision")
+
+// FieldError is a request that cannot be carried out because of one field.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// OutcomeRequest reports what happened to one offer.
+type OutcomeRequest struct {
+	DecisionID         string
+	ProductID          string
+	Outcome            string // one of the Outcome* constants
+	NotPresentedReason string // set only with OutcomeNotPresented
+	OccurredAt         time.Time
+}
+
+// RecordOutcome stores an outcome durably once its decision is found and
+// the product was offered in it. It returns the stored record and whether
+// the same outcome was recorded before.
+func (e *Engine) RecordOutcome(ctx context.Context, req OutcomeRequest) (features.OutcomeRecord, bool, error) {
+	d, err := e.deps.Outcomes.GetDecision(ctx, req.DecisionID)
+	if errors.Is(err, features.ErrNotFound) {
+		// The decision may still wait in the log's buffer.
+		if ferr := e.deps.Log.Flush(ctx); ferr != nil {
+			return features.OutcomeRecord{}, false, fmt.Errorf("decision: flush decision log: %w", ferr)
+		}
+		d, err = e.deps.Outcomes.GetDecision(ctx, req.DecisionID)
+	}
+	if errors.Is(err, features.ErrNotFound) {
+		return features.OutcomeRecord{}, false, fmt.Errorf("decision %s: %w", req.DecisionID, ErrUnknownDecision)
+	}
+	if err != nil {
+		return features.OutcomeRecord{}, false, fmt.Errorf("decision: read decision: %w", err)
+	}
+	if !d.Offered(req.ProductID) {
+		return features.OutcomeRecord{}, false, &FieldError{Field: "product_id", Msg: fmt.Sprintf("%q was not offered in decision %s", req.ProductID, req.DecisionID)}
+	}
+	now := e.deps.Now().UTC()
+	at := req.OccurredAt
+	if at.IsZero() {
+		at = now
+	}
+	if at.Before(d.At.Add(-time.Minute)) {
+		return features.OutcomeRecord{}, false, &FieldError{Field: "occurred_at", Msg: "is before the decision was made"}
+	}
+	if at.After(now.Add(time.Minute)) {
+		return features.OutcomeRecord{}, false, &FieldError{Field: "occurred_at", Msg: "is in the future"}
+	}
+	o := features.OutcomeRecord{
+		DecisionID:         req.DecisionID,
+		ProductID:          req.ProductID,
+		Outcome:            req.Outcome,
+		NotPresentedReason: req.NotPresentedReason,
+		ClientID:           d.ClientID,
+		Channel:            d.Channel,
+		OccurredAt:         at.UTC(),
+		RecordedAt:         now,
+	}
+	dup, err := e.deps.Outcomes.PutOutcome(ctx, &o)
+	if err != nil {
+		return features.OutcomeRecord{}, false, err
+	}
+	return o, dup, nil
+}

@@ -1,0 +1,141 @@
+// Package decision is Tact's decision engine: for one client in one contact
+// it reads the client's features, tiers the client, drops the products the
+// client cannot or need not be offered, scores the rest, ranks them, and
+// decides whether to offer now, later or not at all, with reasons a person
+// can read. It also records what happened to each offer.
+//
+// The engine speaks plain Go types; the server converts them to and from
+// the API. An Engine is safe for concurrent use.
+package decision
+
+import (
+	"time"
+
+	"github.com/tact-nba/tact/model/catalog"
+)
+
+// Action is the timing decision.
+type Action uint8
+
+// The actions.
+const (
+	NoOffer Action = iota + 1
+	OfferNow
+	OfferLater
+)
+
+// String returns the action's name.
+func (a Action) String() string {
+	switch a {
+	case OfferNow:
+		return "offer_now"
+	case OfferLater:
+		return "offer_later"
+	case NoOffer:
+		return "no_offer"
+	default:
+		return "unknown"
+	}
+}
+
+// ReasonCode says why a decision or product came out as it did. The values
+// match the API's ReasonCode enum.
+type ReasonCode uint8
+
+// The reason codes.
+const (
+	HighPropensity ReasonCode = iota + 1
+	ClientUnknown
+	FeaturesUnavailable
+	NoConsent
+	AlreadyHeld
+	NotEligible
+	ChannelNotSold
+	BelowTierBar
+	Complaint
+	ProtectedTierServiceCall
+	CallStage
+	BusyPeriod
+	NeedNotYet
+	CapReached
+	CoolDown
+	NoEligibleProduct
+)
+
+// Reason is a code with a sentence for the agent. ProductID is empty when
+// the reason is about the whole decision.
+type Reason struct {
+	Code      ReasonCode
+	Message   string
+	ProductID string
+}
+
+// InteractionReason is why the contact takes place.
+type InteractionReason uint8
+
+// The interaction reasons. Unspecified is treated as Other.
+const (
+	ReasonUnspecified InteractionReason = iota
+	ReasonService
+	ReasonComplaint
+	ReasonSalesEnquiry
+	ReasonOther
+)
+
+// Stage is how far the contact has gone.
+type Stage uint8
+
+// The stages. Unspecified is treated as not yet resolved in service and
+// complaint contacts.
+const (
+	StageUnspecified Stage = iota
+	StageOpening
+	StageInProgress
+	StageResolved
+	StageWrapUp
+)
+
+// Request asks for one decision.
+type Request struct {
+	ClientID string
+	Channel  catalog.Channel
+	Queue    string
+	Reason   InteractionReason
+	Stage    Stage
+	AgentID  string
+	// MaxOffers is how many offers to return at most; 0 means 1.
+	MaxOffers int
+	// Explain asks for a reason for every product not offered.
+	Explain bool
+}
+
+// Offer is one product to offer.
+type Offer struct {
+	ProductID     string
+	Name          string
+	Propensity    float64 // 0..1
+	Score         float64 // priority, currency units
+	Rank          int     // 1 is best
+	TalkingPoints []string
+}
+
+// Window is when and where to make an offer later.
+type Window struct {
+	NotBefore time.Time
+	NotAfter  time.Time
+	Channel   catalog.Channel
+}
+
+// Decision is the engine's answer.
+type Decision struct {
+	ID           string
+	Action       Action
+	Offers       []Offer
+	Later        *Window
+	Reasons      []Reason
+	Tier         string
+	ModelVersion string
+	Variant      string
+	Degraded     bool
+	At           time.Time
+}

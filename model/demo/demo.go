@@ -1,0 +1,260 @@
+// Package demo is the demo bank that tactd serves with no configuration: a
+// catalog of eight products, 1,000 clients made by a seeded generator, and
+// one propensity model per product trained on the generator's simulated
+// campaign history.
+//
+// The generator is deterministic: the same seed gives the same clients,
+// the same history and so the same models, on every machine. How it works:
+//
+//   - each client C00001..C01000 gets an age (19-80), a monthly income
+//     (log-normal, median about 2,400), a balance (log-normal, growing
+//     with age), tenure, digital activity, consents and holdings drawn
+//     with probabilities that depend on those;
+//   - term-deposit holders get days_to_deposit_maturity (1-365);
+//   - each client's true propensity for each product not held is a
+//     logistic function of those features (see truth); one past campaign
+//     offer per product is simulated as a coin flip with that propensity;
+//   - a logistic regression per product is fitted (model.Fit) on those
+//     simulated answers. Tact serves the fitted models, not the truth.
+package demo
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/model"
+	"github.com/tact-nba/tact/model/catalog"
+	"github.com/tact-nba/tact/model/decision"
+)
+
+// Seed is the generator's default seed.
+const Seed = 20261123
+
+// Clients is the number of demo clients.
+const Clients = 1000
+
+// ModelVersion names the demo model bundle.
+const ModelVersion = "demo-1"
+
+// asOf is the date the demo data describes; features are stamped with it.
+var asOf = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+// Inputs are the features the demo models read.
+var Inputs = []string{
+	"age", "income_monthly", "balance", "tenure_years", "digital_active",
+	"num_products", "holds_mortgage", "holds_term_deposit", "deposit_matures_within_60d",
+}
+
+func ptr(f float64) *float64 { return &f }
+
+// Catalog returns the demo catalog.
+func Catalog() (*catalog.Catalog, error) {
+	all := catalog.Channels
+	assisted := []catalog.Channel{catalog.PhoneInbound, catalog.PhoneOutbound, catalog.Branch}
+	return catalog.New([]catalog.Product{
+		{ID: "credit_card", Name: "Classic credit card", Category: "cards", Value: 120, Currency: "EUR", Channels: all,
+			Description:   "No annual fee for the first year; 1% cash back on groceries.",
+			Requires:      []catalog.Rule{{Feature: "age", Min: ptr(18), Why: "applicants must be adults"}},
+			TalkingPoints: []string{"A client for {tenure_years} years: first-year fee waived.", "Cash back on everyday spending."}},
+		{ID: "premium_card", Name: "Premium travel card", Category: "cards", Value: 350, Currency: "EUR", Channels: all,
+			Description:   "Travel insurance and lounge access included.",
+			Requires:      []catalog.Rule{{Feature: "income_monthly", Min: ptr(3500), Why: "monthly income below 3,500"}},
+			TalkingPoints: []string{"Travel insurance included for the whole family.", "Lounge access at 1,300 airports."}},
+		{ID: "savings_account", Name: "Online savings account", Category: "savings", Value: 80, Currency: "EUR", Channels: all,
+			Description:   "Instant-access savings at 2.1% a year.",
+			TalkingPoints: []string{"A balance of {balance} could earn 2.1% a year with instant access."}},
+		{ID: "term_deposit", Name: "12-month term deposit", Category: "savings", Value: 150, Currency: "EUR", Channels: all,
+			Description:   "Fixed 3.0% for 12 months.",
+			Requires:      []catalog.Rule{{Feature: "balance", Min: ptr(5000), Why: "balance below the 5,000 minimum"}},
+			TalkingPoints: []string{"Fixed 3.0% for 12 months on part of the {balance} balance."}},
+		{ID: "personal_loan", Name: "Personal loan", Category: "lending", Value: 400, Currency: "EUR", Channels: assisted,
+			Description:   "Up to 30,000 over 1 to 7 years.",
+			Requires:      []catalog.Rule{{Feature: "age", Min: ptr(21), Why: "applicants must be 21 or over"}, {Feature: "income_monthly", Min: ptr(1200), Why: "monthly income below 1,200"}},
+			TalkingPoints: []string{"Pre-assessed on {tenure_years} years of account history."}},
+		{ID: "mortgage", Name: "Home mortgage", Category: "lending", Value: 2500, Currency: "EUR", Channels: []catalog.Channel{catalog.PhoneInbound, catalog.Branch},
+			Description:   "Fixed or variable rate, up to 80% of the home's value.",
+			Requires:      []catalog.Rule{{Feature: "age", Min: ptr(25), Max: ptr(60), Why: "age outside 25-60"}, {Feature: "income_monthly", Min: ptr(2000), Why: "monthly income below 2,000"}},
+			TalkingPoints: []string{"A mortgage adviser can call back at a time that suits."}},
+		{ID: "home_insurance", Name: "Home insurance", Category: "insurance", Value: 90, Currency: "EUR", Channels: all,
+			Description:   "Buildings and contents cover.",
+			TalkingPoints: []string{"Cover for buildings and contents in one policy."}},
+		{ID: "investment_fund", Name: "Balanced investment fund", Category: "investments", Value: 300, Currency: "EUR", Channels: []catalog.Channel{catalog.PhoneInbound, catalog.PhoneOutbound, catalog.Branch, catalog.Web},
+			Description:   "A diversified fund, 40% equities.",
+			Requires:      []catalog.Rule{{Feature: "balance", Min: ptr(20000), Why: "balance below 20,000"}},
+			Need:          &catalog.Need{DaysFeature: "days_to_deposit_maturity", LeadDays: 14, LagDays: 30, What: "their term deposit matures"},
+			TalkingPoints: []string{"Their term deposit matures in {days_to_deposit_maturity} days: a chance to diversify.", "Holds {num_products} of our products, with a balance of {balance}."}},
+	})
+}
+
+// truth is the simulated true log-odds of acceptance for a product.
+func truth(product string, c *client) float64 {
+	lg := func(x, ref float64) float64 { return math.Log(math.Max(x, 1) / ref) }
+	d := b2f(c.digital)
+	switch product {
+	case "credit_card":
+		return -1.6 + 0.9*d - 0.03*(c.age-40) + 0.4*lg(c.income, 2400)
+	case "premium_card":
+		return -2.2 + 1.6*lg(c.income, 4000) + 0.5*d
+	case "savings_account":
+		return -1.4 + 0.5*lg(c.balance, 10000) + 0.6*d
+	case "term_deposit":
+		return -2.0 + 0.04*(c.age-45) + 0.6*lg(c.balance, 20000)
+	case "personal_loan":
+		return -2.0 - 0.4*lg(c.balance, 10000) + 0.3*lg(c.income, 2400) - 0.02*(c.age-40)
+	case "mortgage":
+		return -2.6 - 0.006*(c.age-35)*(c.age-35) + 0.8*lg(c.income, 3000)
+	case "home_insurance":
+		return -2.4 + 2.2*b2f(c.holds["mortgage"]) + 0.02*(c.age-40)
+	case "investment_fund":
+		return -2.3 + 0.7*lg(c.balance, 50000) + 1.5*b2f(c.maturing60) + 0.02*(c.age-45)
+	}
+	return -10
+}
+
+type client struct {
+	id                                string
+	age, income, balance, tenure      float64
+	digital, consent, consentOutbound bool
+	holds                             map[string]bool
+	maturityDays                      float64 // 0 when no term deposit
+	maturing60                        bool
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func generate(seed uint64) []client {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	out := make([]client, Clients)
+	for i := range out {
+		c := &out[i]
+		c.id = fmt.Sprintf("C%05d", i+1)
+		c.age = float64(19 + rng.IntN(62))
+		c.income = math.Round(math.Exp(math.Log(2400)+0.55*rng.NormFloat64())/10) * 10
+		c.balance = math.Round(math.Exp(math.Log(8000)+0.035*(c.age-19)+1.3*rng.NormFloat64())/10) * 10
+		c.tenure = float64(rng.IntN(int(math.Min(c.age-18, 40)) + 1))
+		c.digital = rng.Float64() < 0.9-0.01*(c.age-19)
+		c.consent = rng.Float64() < 0.92
+		c.consentOutbound = c.consent && rng.Float64() < 0.65
+		c.holds = map[string]bool{
+			"credit_card":     rng.Float64() < 0.35,
+			"premium_card":    c.income > 3500 && rng.Float64() < 0.2,
+			"savings_account": rng.Float64() < 0.3,
+			"term_deposit":    c.balance > 5000 && rng.Float64() < 0.25+0.004*(c.age-19),
+			"personal_loan":   rng.Float64() < 0.12,
+			"mortgage":        c.age >= 25 && rng.Float64() < 0.22,
+			"home_insurance":  rng.Float64() < 0.15,
+			"investment_fund": c.balance > 20000 && rng.Float64() < 0.15,
+		}
+		if c.holds["term_deposit"] {
+			c.maturityDays = float64(1 + rng.IntN(365))
+			c.maturing60 = c.maturityDays <= 60
+		}
+	}
+	return out
+}
+
+func (c *client) record() features.Record {
+	n := 0
+	for _, h := range c.holds {
+		if h {
+			n++
+		}
+	}
+	v := map[string]features.Value{
+		"age":                        features.Number(c.age),
+		"income_monthly":             features.Number(c.income),
+		"balance":                    features.Number(c.balance),
+		"tenure_years":               features.Number(c.tenure),
+		"digital_active":             features.Bool(c.digital),
+		"consent_offers":             features.Bool(c.consent),
+		"consent_outbound":           features.Bool(c.consentOutbound),
+		"num_products":               features.Number(float64(n)),
+		"deposit_matures_within_60d": features.Bool(c.maturing60),
+	}
+	for p, h := range c.holds {
+		v["holds_"+p] = features.Bool(h)
+	}
+	if c.maturityDays > 0 {
+		v["days_to_deposit_maturity"] = features.Number(c.maturityDays)
+	}
+	return features.Record{ClientID: c.id, Values: v, UpdatedAt: asOf}
+}
+
+// Bank is the whole demo: catalog, clients and trained models.
+type Bank struct {
+	Catalog *catalog.Catalog
+	Clients []features.Record
+	Models  *decision.Models
+	// Training holds, per product, the share of simulated offers accepted.
+	BaseRates map[string]float64
+}
+
+// New generates the demo bank from a seed and trains its models. It takes
+// a few tens of milliseconds.
+func New(seed uint64) (*Bank, error) {
+	cat, err := Catalog()
+	if err != nil {
+		return nil, err
+	}
+	clients := generate(seed)
+	rng := rand.New(rand.NewPCG(seed+1, seed^0x2545f4914f6cdd1d))
+	b := &Bank{Catalog: cat, Models: &decision.Models{Version: ModelVersion, ByProduct: map[string]*model.Logistic{}}, BaseRates: map[string]float64{}}
+	recs := make([]features.Record, len(clients))
+	for i := range clients {
+		recs[i] = clients[i].record()
+	}
+	b.Clients = recs
+	for _, p := range cat.Products() {
+		var rows [][]float64
+		var labels []bool
+		yes := 0
+		for i := range clients {
+			if clients[i].holds[p.ID] {
+				continue
+			}
+			row := make([]float64, len(Inputs))
+			for j, name := range Inputs {
+				x, ok := recs[i].Num(name)
+				if !ok {
+					x = math.NaN()
+				}
+				row[j] = x
+			}
+			accepted := rng.Float64() < 1/(1+math.Exp(-truth(p.ID, &clients[i])))
+			if accepted {
+				yes++
+			}
+			rows = append(rows, row)
+			labels = append(labels, accepted)
+		}
+		m, err := model.Fit(Inputs, rows, labels, model.FitOptions{L2: 1e-3})
+		if err != nil {
+			return nil, fmt.Errorf("demo: train %s: %w", p.ID, err)
+		}
+		b.Models.ByProduct[p.ID] = m
+		b.BaseRates[p.ID] = float64(yes) / float64(len(rows))
+	}
+	return b, nil
+}
+
+// ClientPutter stores client features.
+type ClientPutter interface {
+	PutBatch(ctx context.Context, recs []features.Record) error
+}
+
+// Seed stores the demo clients.
+func (b *Bank) Seed(ctx context.Context, store ClientPutter) error {
+	if err := store.PutBatch(ctx, b.Clients); err != nil {
+		return fmt.Errorf("demo: seed clients: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,226 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+)
+
+// Config is tactd's configuration. It is read, lowest precedence first,
+// from the defaults, a YAML file (--config or TACT_CONFIG), environment
+// variables (TACT_ and the key in upper case, e.g. TACT_GRPC_ADDR) and
+// command-line flags (the key with dashes, e.g. --grpc-addr).
+type Config struct {
+	// ConfigFile is the YAML file read, if any.
+	ConfigFile string `koanf:"config"`
+	// GRPCAddr is the gRPC listen address.
+	GRPCAddr string `koanf:"grpc_addr"`
+	// HTTPAddr is the REST, health and OpenAPI listen address.
+	HTTPAddr string `koanf:"http_addr"`
+	// DataDir holds the embedded store (tact.db).
+	DataDir string `koanf:"data_dir"`
+	// Demo seeds the demo bank's clients into an empty store and serves
+	// the demo catalog and models.
+	Demo bool `koanf:"demo"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `koanf:"log_level"`
+	// LogFormat is json or text.
+	LogFormat string `koanf:"log_format"`
+	// ShutdownTimeout bounds the drain after SIGTERM; calls still running
+	// then are cut.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// FeatureBudget bounds a decision's feature read; past it the answer is
+	// a degraded NO_OFFER.
+	FeatureBudget time.Duration `koanf:"feature_budget"`
+	// DecisionLogBuffer is how many decisions may wait to be logged; past
+	// it decisions are answered but not logged (and counted).
+	DecisionLogBuffer int `koanf:"decision_log_buffer"`
+	// MaxBodyBytes is the largest REST request body; larger ones get 413.
+	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+}
+
+// Defaults returns the configuration used when nothing is set: the demo
+// bank on localhost.
+func Defaults() Config {
+	return Config{
+		GRPCAddr:          "localhost:9090",
+		HTTPAddr:          "localhost:8080",
+		DataDir:           "tact-data",
+		Demo:              true,
+		LogLevel:          "info",
+		LogFormat:         "json",
+		ShutdownTimeout:   8 * time.Second,
+		FeatureBudget:     50 * time.Millisecond,
+		DecisionLogBuffer: 65536,
+		MaxBodyBytes:      64 << 10,
+	}
+}
+
+// flagHelp documents each key once; it is used for the flags and the
+// README's configuration table is kept in step with it by a test.
+var flagHelp = map[string]string{
+	"config":              "YAML configuration file",
+	"grpc_addr":           "gRPC listen address",
+	"http_addr":           "REST/health listen address",
+	"data_dir":            "directory of the embedded store",
+	"demo":                "seed and serve the demo bank",
+	"log_level":           "debug, info, warn or error",
+	"log_format":          "json or text",
+	"shutdown_timeout":    "longest drain on SIGTERM",
+	"feature_budget":      "time budget of a decision's feature read",
+	"decision_log_buffer": "decisions that may wait to be logged",
+	"max_body_bytes":      "largest REST request body (bytes)",
+}
+
+// LoadConfig reads the configuration from args (without the program name)
+// and environ (os.Environ form). It returns every problem at once.
+func LoadConfig(args, environ []string) (Config, error) {
+	def := Defaults()
+	fs := pflag.NewFlagSet("tactd", pflag.ContinueOnError)
+	fs.SortFlags = false
+	fs.String("config", "", flagHelp["config"])
+	fs.String("grpc-addr", def.GRPCAddr, flagHelp["grpc_addr"])
+	fs.String("http-addr", def.HTTPAddr, flagHelp["http_addr"])
+	fs.String("data-dir", def.DataDir, flagHelp["data_dir"])
+	fs.Bool("demo", def.Demo, flagHelp["demo"])
+	fs.String("log-level", def.LogLevel, flagHelp["log_level"])
+	fs.String("log-format", def.LogFormat, flagHelp["log_format"])
+	fs.Duration("shutdown-timeout", def.ShutdownTimeout, flagHelp["shutdown_timeout"])
+	fs.Duration("feature-budget", def.FeatureBudget, flagHelp["feature_budget"])
+	fs.Int("decision-log-buffer", def.DecisionLogBuffer, flagHelp["decision_log_buffer"])
+	fs.Int64("max-body-bytes", def.MaxBodyBytes, flagHelp["max_body_bytes"])
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(map[string]any{
+		"grpc_addr":           def.GRPCAddr,
+		"http_addr":           def.HTTPAddr,
+		"data_dir":            def.DataDir,
+		"demo":                def.Demo,
+		"log_level":           def.LogLevel,
+		"log_format":          def.LogFormat,
+		"shutdown_timeout":    def.ShutdownTimeout,
+		"feature_budget":      def.FeatureBudget,
+		"decision_log_buffer": def.DecisionLogBuffer,
+		"max_body_bytes":      def.MaxBodyBytes,
+	}, "."), nil); err != nil {
+		return Config{}, err
+	}
+	envp := env.Provider(".", env.Opt{
+		Prefix:      "TACT_",
+		EnvironFunc: func() []string { return environ },
+		// Only tactd's own keys are read: other TACT_ variables belong to
+		// the CLI and the tests (TACT_ADDR, TACT_REQUIRE_REDIS).
+		TransformFunc: func(key, v string) (string, any) {
+			key = strings.ToLower(strings.TrimPrefix(key, "TACT_"))
+			if _, ok := flagHelp[key]; !ok {
+				return "", nil
+			}
+			return key, v
+		},
+	})
+	// The file named by the flag or the environment is read first, then
+	// the environment and flags override it.
+	path, _ := fs.GetString("config")
+	if path == "" {
+		for _, kv := range environ {
+			if v, ok := strings.CutPrefix(kv, "TACT_CONFIG="); ok {
+				path = v
+			}
+		}
+	}
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	if err := k.Load(envp, nil); err != nil {
+		return Config{}, fmt.Errorf("environment: %w", err)
+	}
+	if err := k.Load(posflag.ProviderWithFlag(fs, ".", k, func(f *pflag.Flag) (string, any) {
+		return strings.ReplaceAll(f.Name, "-", "_"), posflag.FlagVal(fs, f)
+	}), nil); err != nil {
+		return Config{}, fmt.Errorf("flags: %w", err)
+	}
+	var cfg Config
+	err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
+		DecodeHook:       mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc()),
+		WeaklyTypedInput: true,
+		ErrorUnused:      true,
+		TagName:          "koanf",
+		Result:           &cfg,
+	}})
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	cfg.ConfigFile = path
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate reports every problem with the configuration, naming the key.
+func (c *Config) Validate() error {
+	var errs []error
+	for key, addr := range map[string]string{"grpc_addr": c.GRPCAddr, "http_addr": c.HTTPAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port: %w", key, addr, err))
+		}
+	}
+	if c.GRPCAddr == c.HTTPAddr {
+		errs = append(errs, fmt.Errorf("http_addr: same as grpc_addr (%s)", c.GRPCAddr))
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, errors.New("data_dir: empty"))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("log_format: %q is not json or text", c.LogFormat))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: %v must be positive", c.ShutdownTimeout))
+	}
+	if c.FeatureBudget <= 0 || c.FeatureBudget > 10*time.Second {
+		errs = append(errs, fmt.Errorf("feature_budget: %v must be in (0, 10s]", c.FeatureBudget))
+	}
+	if c.DecisionLogBuffer < 1 {
+		errs = append(errs, fmt.Errorf("decision_log_buffer: %d must be at least 1", c.DecisionLogBuffer))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("max_body_bytes: %d must be at least 1024", c.MaxBodyBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// Logger returns the logger the configuration asks for, writing to w.
+func (c *Config) Logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel)) // checked by Validate
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

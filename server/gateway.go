@@ -1,0 +1,104 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/tact-nba/tact/proto/openapi"
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// newGateway builds the HTTP handler: the REST API (grpc-gateway, calling
+// the services in-process through the interceptor chain), /healthz,
+// /readyz and /openapi.json.
+func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerInterceptor, maxBody int64, ready *atomic.Bool) (http.Handler, error) {
+	gw := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions: protojson.MarshalOptions{
+				UseProtoNames:     true,
+				EmitDefaultValues: true,
+			},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}),
+	)
+	if err := tactv1.RegisterDecisionServiceHandlerServer(ctx, gw, &decisionInProcess{s: svc.decision, ic: ic}); err != nil {
+		return nil, fmt.Errorf("server: register decision gateway: %w", err)
+	}
+	if err := tactv1.RegisterCatalogServiceHandlerServer(ctx, gw, &catalogInProcess{s: svc.catalog, ic: ic}); err != nil {
+		return nil, fmt.Errorf("server: register catalog gateway: %w", err)
+	}
+	if err := tactv1.RegisterLoadServiceHandlerServer(ctx, gw, &loadInProcess{s: svc.load, ic: ic}); err != nil {
+		return nil, fmt.Errorf("server: register load gateway: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.JSON)
+	})
+	mux.Handle("/", limitBody(gw, maxBody))
+	return mux, nil
+}
+
+// limitBody enforces the REST body rules before the gateway decodes: a body
+// over max bytes is 413, an empty body on POST/PUT/PATCH is 400. Errors use
+// the gateway's JSON error shape ({"code", "message", "details"}).
+func limitBody(next http.Handler, max int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost, http.MethodPut, http.MethodPatch:
+		default:
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > max {
+			writeError(w, http.StatusRequestEntityTooLarge, 8, fmt.Sprintf("request body: %d bytes is over the limit of %d bytes", r.ContentLength, max))
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, 3, "request body: "+err.Error())
+			return
+		}
+		if int64(len(body)) > max {
+			writeError(w, http.StatusRequestEntityTooLarge, 8, fmt.Sprintf("request body: over the limit of %d bytes", max))
+			return
+		}
+		if len(bytes.TrimSpace(body)) == 0 {
+			writeError(w, http.StatusBadRequest, 3, "request body: empty; send a JSON object")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeError(w http.ResponseWriter, httpCode, grpcCode int, msg string) {
+	writeJSON(w, httpCode, map[string]any{"code": grpcCode, "message": msg, "details": []any{}})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do
+}

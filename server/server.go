@@ -1,0 +1,268 @@
+// Package server is Tact's transport edge: the gRPC services, the REST
+// gateway registered in-process on the HTTP port, health, reflection,
+// configuration and the wiring of the stores and engine behind them.
+//
+// It is the only package that imports gRPC. New builds a Server from a
+// Config; Run serves until its context ends, then drains.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"buf.build/go/protovalidate"
+	pvinterceptor "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/model/decision"
+	"github.com/tact-nba/tact/model/demo"
+	"github.com/tact-nba/tact/model/load"
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// Deps lets tests replace parts of the wiring. Nil fields get the defaults.
+type Deps struct {
+	// Features, when set, replaces the embedded store as the source of
+	// client features (the store still keeps the decision log).
+	Features decision.FeatureReader
+	// Now returns the current time.
+	Now func() time.Time
+}
+
+type services struct {
+	decision *decisionService
+	catalog  *catalogService
+	load     *loadService
+}
+
+// Server is a running tactd: listeners, servers, engine and stores.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+
+	store  *features.Bolt
+	dlog   *features.DecisionLog
+	engine *decision.Engine
+
+	grpcLis, httpLis net.Listener
+	grpc             *grpc.Server
+	http             *http.Server
+	health           *health.Server
+	ready            atomic.Bool
+}
+
+// New opens the store, seeds the demo when asked, builds the engine and
+// binds both listeners. It fails fast on any problem; on failure nothing is
+// left open.
+func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (s *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		return nil, errors.New("server: no logger")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	s = &Server{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			s.closeResources(context.Background())
+		}
+	}()
+
+	s.store, err = features.OpenBolt(filepath.Join(cfg.DataDir, "tact.db"))
+	if err != nil {
+		return nil, err
+	}
+	bank, err := demo.New(demo.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Demo {
+		n, err := s.store.CountClients(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			if err := bank.Seed(ctx, s.store); err != nil {
+				return nil, err
+			}
+			logger.Info("seeded demo clients", "clients", len(bank.Clients), "store", s.store.Path())
+		}
+	}
+	s.dlog = features.NewDecisionLog(s.store, cfg.DecisionLogBuffer, logger)
+	var reader decision.FeatureReader = s.store
+	if deps.Features != nil {
+		reader = deps.Features
+	}
+	s.engine, err = decision.New(decision.Config{FeatureBudget: cfg.FeatureBudget}, decision.Deps{
+		Catalog:  bank.Catalog,
+		Models:   bank.Models,
+		Features: reader,
+		Log:      s.dlog,
+		Outcomes: s.store,
+		Now:      deps.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("server: validator: %w", err)
+	}
+	ic := chainUnary(
+		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+			logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p))
+			return status.Error(codes.Internal, "internal error")
+		})),
+		pvinterceptor.UnaryServerInterceptor(validator),
+	)
+	svc := &services{
+		decision: &decisionService{engine: s.engine, logger: logger},
+		catalog:  newCatalogService(bank.Catalog),
+		load:     &loadService{board: load.NewBoard(), now: deps.Now},
+	}
+
+	s.grpc = grpc.NewServer(grpc.UnaryInterceptor(ic))
+	tactv1.RegisterDecisionServiceServer(s.grpc, svc.decision)
+	tactv1.RegisterCatalogServiceServer(s.grpc, svc.catalog)
+	tactv1.RegisterLoadServiceServer(s.grpc, svc.load)
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	for _, name := range s.serviceNames() {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+
+	handler, err := newGateway(ctx, svc, ic, cfg.MaxBodyBytes, &s.ready)
+	if err != nil {
+		return nil, err
+	}
+	s.http = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	var lc net.ListenConfig
+	if s.grpcLis, err = lc.Listen(ctx, "tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("server: grpc_addr: %w", err)
+	}
+	if s.httpLis, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("server: http_addr: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Server) serviceNames() []string {
+	return []string{"", tactv1.DecisionService_ServiceDesc.ServiceName, tactv1.CatalogService_ServiceDesc.ServiceName, tactv1.LoadService_ServiceDesc.ServiceName}
+}
+
+// GRPCAddr returns the address the gRPC server listens on.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// HTTPAddr returns the address the HTTP server listens on.
+func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// Run serves gRPC and HTTP until ctx ends, then drains: health and /readyz
+// report NOT_SERVING, calls in flight finish (for at most
+// ShutdownTimeout), the decision log is flushed and the store closed. It
+// returns nil after a clean drain and an error when a server failed.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() {
+		if err := s.grpc.Serve(s.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			errc <- fmt.Errorf("grpc server: %w", err)
+		}
+	}()
+	go func() {
+		if err := s.http.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	for _, name := range s.serviceNames() {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	s.ready.Store(true)
+	s.logger.Info("tactd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "model_version", demo.ModelVersion)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		s.logger.Info("shutting down: draining calls in flight", "timeout", s.cfg.ShutdownTimeout.String())
+	case runErr = <-errc:
+		s.logger.Error("server failed; shutting down", "err", runErr)
+	}
+	s.ready.Store(false)
+	s.health.Shutdown()
+
+	// The drain has its own deadline: ctx is already done.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		done := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-dctx.Done():
+			s.logger.Warn("grpc drain timed out; closing connections")
+			s.grpc.Stop()
+			<-done
+		}
+	})
+	wg.Go(func() {
+		if err := s.http.Shutdown(dctx); err != nil {
+			s.logger.Warn("http drain timed out; closing connections", "err", err)
+			_ = s.http.Close() // already failing over to a hard close
+		}
+	})
+	wg.Wait()
+	s.closeResources(dctx)
+	if runErr == nil {
+		s.logger.Info("tactd stopped")
+	}
+	return runErr
+}
+
+// closeResources flushes the decision log and closes the store and any
+// listener that was never served.
+func (s *Server) closeResources(ctx context.Context) {
+	if s.dlog != nil {
+		if err := s.dlog.Close(ctx); err != nil {
+			s.logger.Error("decision log: flush on close failed", "err", err, "pending", s.dlog.Pending())
+		}
+		if n := s.dlog.Dropped(); n > 0 {
+			s.logger.Warn("decision log dropped records", "dropped", n)
+		}
+	}
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			s.logger.Error("store: close failed", "err", err)
+		}
+	}
+	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
+		if l != nil {
+			_ = l.Close() // may be closed already by the server
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/model/catalog"
+	"github.com/tact-nba/tact/model/decision"
+	"github.com/tact-nba/tact/model/load"
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// decisionService serves DecisionService. Requests arrive validated (the
+// protovalidate interceptor runs for gRPC and REST alike).
+type decisionService struct {
+	tactv1.UnimplementedDecisionServiceServer
+	engine *decision.Engine
+	logger *slog.Logger
+}
+
+func (s *decisionService) Decide(ctx context.Context, req *tactv1.DecideRequest) (*tactv1.DecideResponse, error) {
+	ch, ok := channelFromProto[req.GetChannel()]
+	if !ok {
+		return nil, status.Error(codes.InvalidArgument, "channel: value is required")
+	}
+	d := s.engine.Decide(ctx, decision.Request{
+		ClientID:  req.GetClientId(),
+		Channel:   ch,
+		Queue:     req.GetQueue(),
+		Reason:    decision.InteractionReason(req.GetContext().GetReason()),
+		Stage:     decision.Stage(req.GetContext().GetStage()),
+		AgentID:   req.GetAgentId(),
+		MaxOffers: int(req.GetMaxOffers()),
+		Explain:   req.GetExplain(),
+	})
+	return decisionToProto(&d), nil
+}
+
+func (s *decisionService) RecordOutcome(ctx context.Context, req *tactv1.RecordOutcomeRequest) (*tactv1.RecordOutcomeResponse, error) {
+	in := decision.OutcomeRequest{
+		DecisionID:         req.GetDecisionId(),
+		ProductID:          req.GetProductId(),
+		Outcome:            outcomeFromProto[req.GetOutcome()],
+		NotPresentedReason: notPresentedFromProto[req.GetNotPresentedReason()],
+	}
+	if req.GetOccurredAt() != nil {
+		in.OccurredAt = req.GetOccurredAt().AsTime()
+	}
+	o, dup, err := s.engine.RecordOutcome(ctx, in)
+	if err != nil {
+		st := toStatus(err)
+		if status.Code(st) == codes.Internal {
+			s.logger.ErrorContext(ctx, "record outcome failed", "err", err)
+		}
+		return nil, st
+	}
+	return &tactv1.RecordOutcomeResponse{
+		DecisionId: o.DecisionID,
+		ProductId:  o.ProductID,
+		Outcome:    req.GetOutcome(),
+		RecordedAt: timestamppb.New(o.RecordedAt),
+		Duplicate:  dup,
+	}, nil
+}
+
+// catalogService serves CatalogService.
+type catalogService struct {
+	tactv1.UnimplementedCatalogServiceServer
+	products []*tactv1.Product // built once: the catalog is immutable
+}
+
+func newCatalogService(c *catalog.Catalog) *catalogService {
+	s := &catalogService{}
+	for _, p := range c.Products() {
+		pp := &tactv1.Product{
+			ProductId:   p.ID,
+			Name:        p.Name,
+			Category:    p.Category,
+			Value:       p.Value,
+			Currency:    p.Currency,
+			Description: p.Description,
+		}
+		for _, ch := range p.Channels {
+			pp.Channels = append(pp.Channels, channelToProto[ch])
+		}
+		s.products = append(s.products, pp)
+	}
+	return s
+}
+
+func (s *catalogService) ListProducts(context.Context, *tactv1.ListProductsRequest) (*tactv1.ListProductsResponse, error) {
+	return &tactv1.ListProductsResponse{Products: s.products}, nil
+}
+
+// loadService serves LoadService.
+type loadService struct {
+	tactv1.UnimplementedLoadServiceServer
+	board *load.Board
+	now   func() time.Time
+}
+
+func (s *loadService) ReportLoad(_ context.Context, req *tactv1.ReportLoadRequest) (*tactv1.ReportLoadResponse, error) {
+	now := s.now().UTC()
+	r := load.Report{
+		Queue:              req.GetQueue(),
+		CallsWaiting:       req.GetCallsWaiting(),
+		LongestWaitSeconds: req.GetLongestWaitSeconds(),
+		ServiceLevel:       req.GetServiceLevel(),
+		AgentsAvailable:    req.GetAgentsAvailable(),
+		ReceivedAt:         now,
+	}
+	if req.GetAsOf() != nil {
+		if err := req.GetAsOf().CheckValid(); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "as_of: %v", err)
+		}
+		r.AsOf = req.GetAsOf().AsTime()
+	}
+	held, stored, err := s.board.Put(r)
+	switch {
+	case errors.Is(err, load.ErrFuture):
+		return nil, status.Error(codes.InvalidArgument, "as_of: is more than a minute in the future")
+	case errors.Is(err, load.ErrTooManyQueues):
+		return nil, status.Errorf(codes.ResourceExhausted, "queue: %v", err)
+	case err != nil:
+		return nil, status.Error(codes.Internal, "internal error")
+	}
+	return &tactv1.ReportLoadResponse{Load: loadToProto(&held), Stored: stored}, nil
+}
+
+func (s *loadService) GetLoad(_ context.Context, req *tactv1.GetLoadRequest) (*tactv1.GetLoadResponse, error) {
+	r, ok := s.board.Get(req.GetQueue())
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "queue %q: no load reported", req.GetQueue())
+	}
+	return &tactv1.GetLoadResponse{Load: loadToProto(&r)}, nil
+}
+
+func loadToProto(r *load.Report) *tactv1.QueueLoad {
+	return &tactv1.QueueLoad{
+		Queue:              r.Queue,
+		CallsWaiting:       r.CallsWaiting,
+		LongestWaitSeconds: r.LongestWaitSeconds,
+		ServiceLevel:       r.ServiceLevel,
+		AgentsAvailable:    r.AgentsAvailable,
+		AsOf:               timestamppb.New(r.AsOf),
+		ReceivedAt:         timestamppb.New(r.ReceivedAt),
+	}
+}
+
+// toStatus maps domain errors to gRPC status errors, in one place. Errors
+// already carrying a status pass through; unknown errors become Internal
+// with a generic message (the caller logs the detail; it is never sent).
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var fe *decision.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return status.Error(codes.InvalidArgument, fe.Error())
+	case errors.Is(err, decision.ErrUnknownDecision):
+		return status.Error(codes.NotFound, "decision_id: "+err.Error())
+	case errors.Is(err, features.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "canceled")
+	default:
+		return status.Error(codes.Internal, "internal error")
+	}
+}
