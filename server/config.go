@@ -186,7 +186,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port: %w", key, addr, err))
 		}
 	}
-	if c.GRPCAddr == c.HTTPAddr {
+	if c.GRPCAddr == c.HTTPAddr && !strings.HasSuffix(c.GRPCAddr, ":0") {
 		errs = append(errs, fmt.Errorf("http_addr: same as grpc_addr (%s)", c.GRPCAddr))
 	}
 	if strings.TrimSpace(c.DataDir) == "" {

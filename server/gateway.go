@@ -60,7 +60,8 @@ func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerIntercept
 }
 
 // limitBody enforces the REST body rules before the gateway decodes: a body
-// over max bytes is 413, an empty body on POST/PUT/PATCH is 400. Errors use
+// over max bytes is 413; an empty body or malformed JSON on POST/PUT/PATCH
+// is 400 saying so (the decoder's own message would be "unexpected EOF"). Errors use
 // the gateway's JSON error shape ({"code", "message", "details"}).
 func limitBody(next http.Handler, max int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -85,6 +86,11 @@ func limitBody(next http.Handler, max int64) http.Handler {
 		}
 		if len(bytes.TrimSpace(body)) == 0 {
 			writeError(w, http.StatusBadRequest, 3, "request body: empty; send a JSON object")
+			return
+		}
+		if !json.Valid(body) {
+			var v json.RawMessage
+			writeError(w, http.StatusBadRequest, 3, "request body: malformed JSON: "+json.Unmarshal(body, &v).Error())
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

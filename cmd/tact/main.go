@@ -1,0 +1,284 @@
+// Command tact is Tact's command-line client.
+//
+//	tact decide --client C00001 [--channel phone-inbound] [--reason sales-enquiry]
+//	            [--stage resolved] [--queue Q] [--max-offers N] [--explain] [--json]
+//	tact products [--json]
+//
+// Every subcommand takes --addr (default localhost:9090, or TACT_ADDR) and
+// --timeout. Exit status: 0 on success, 1 when the call fails, 2 on a usage
+// error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+const usage = `tact is the command-line client of Tact.
+
+Usage:
+  tact decide --client ID [flags]   ask for a decision
+  tact products [flags]             list the catalog
+
+Run 'tact COMMAND --help' for a command's flags.
+`
+
+// usageError is a mistake in the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Getenv("TACT_ADDR"))
+	stop()
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, pflag.ErrHelp):
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, "tact:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "tact:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer, envAddr string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(out, usage)
+		if len(args) == 0 {
+			return &usageError{"no command given"}
+		}
+		return nil
+	}
+	switch args[0] {
+	case "decide":
+		return decide(ctx, args[1:], out, envAddr)
+	case "products":
+		return products(ctx, args[1:], out, envAddr)
+	default:
+		return &usageError{fmt.Sprintf("unknown command %q (want decide or products)", args[0])}
+	}
+}
+
+// common holds the flags every subcommand has.
+type common struct {
+	addr    string
+	timeout time.Duration
+	json    bool
+}
+
+func (c *common) register(fs *pflag.FlagSet, envAddr string) {
+	def := "localhost:9090"
+	if envAddr != "" {
+		def = envAddr
+	}
+	fs.StringVar(&c.addr, "addr", def, "tactd gRPC address (env TACT_ADDR)")
+	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "deadline of the call")
+	fs.BoolVar(&c.json, "json", false, "print the response as JSON")
+}
+
+func (c *common) dial() (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", c.addr, err)
+	}
+	return conn, nil
+}
+
+func parse(fs *pflag.FlagSet, args []string, out io.Writer) error {
+	fs.SetOutput(out)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return &usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	}
+	return nil
+}
+
+// enumValue maps a flag word ("phone-inbound") to an enum value by its
+// name with the prefix ("CHANNEL_PHONE_INBOUND").
+func enumValue(flag, word, prefix string, values map[string]int32) (int32, error) {
+	if word == "" {
+		return 0, nil
+	}
+	name := prefix + strings.ToUpper(strings.ReplaceAll(word, "-", "_"))
+	v, ok := values[name]
+	if !ok || v == 0 {
+		var words []string
+		for n, v := range values {
+			if v != 0 {
+				words = append(words, strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(n, prefix), "_", "-")))
+			}
+		}
+		return 0, &usageError{fmt.Sprintf("--%s: unknown value %q (one of: %s)", flag, word, strings.Join(sorted(words), ", "))}
+	}
+	return v, nil
+}
+
+func decide(ctx context.Context, args []string, out io.Writer, envAddr string) error {
+	fs := pflag.NewFlagSet("tact decide", pflag.ContinueOnError)
+	var c common
+	c.register(fs, envAddr)
+	client := fs.String("client", "", "client id (required)")
+	channel := fs.String("channel", "phone-inbound", "channel: phone-inbound, phone-outbound, branch, web, mobile-app, chat, email")
+	reason := fs.String("reason", "", "interaction reason: service, complaint, sales-enquiry, other")
+	stage := fs.String("stage", "", "interaction stage: opening, in-progress, resolved, wrap-up")
+	queue := fs.String("queue", "", "contact-centre queue")
+	agent := fs.String("agent", "", "agent id")
+	maxOffers := fs.Uint32("max-offers", 0, "offers to return at most (1 when 0, at most 10)")
+	explain := fs.Bool("explain", false, "explain every product not offered")
+	if err := parse(fs, args, out); err != nil {
+		return err
+	}
+	if *client == "" {
+		return &usageError{"--client is required"}
+	}
+	ch, err := enumValue("channel", *channel, "CHANNEL_", tactv1.Channel_value)
+	if err != nil {
+		return err
+	}
+	if ch == 0 {
+		return &usageError{"--channel is required"}
+	}
+	rs, err := enumValue("reason", *reason, "INTERACTION_REASON_", tactv1.InteractionReason_value)
+	if err != nil {
+		return err
+	}
+	st, err := enumValue("stage", *stage, "INTERACTION_STAGE_", tactv1.InteractionStage_value)
+	if err != nil {
+		return err
+	}
+	conn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := tactv1.NewDecisionServiceClient(conn).Decide(ctx, &tactv1.DecideRequest{
+		ClientId:  *client,
+		Channel:   tactv1.Channel(ch),
+		Queue:     *queue,
+		Context:   &tactv1.InteractionContext{Reason: tactv1.InteractionReason(rs), Stage: tactv1.InteractionStage(st)},
+		AgentId:   *agent,
+		MaxOffers: *maxOffers,
+		Explain:   *explain,
+	})
+	if err != nil {
+		return callError("decide", err)
+	}
+	if c.json {
+		return printJSON(out, resp)
+	}
+	printDecision(out, resp)
+	return nil
+}
+
+func products(ctx context.Context, args []string, out io.Writer, envAddr string) error {
+	fs := pflag.NewFlagSet("tact products", pflag.ContinueOnError)
+	var c common
+	c.register(fs, envAddr)
+	if err := parse(fs, args, out); err != nil {
+		return err
+	}
+	conn, err := c.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := tactv1.NewCatalogServiceClient(conn).ListProducts(ctx, &tactv1.ListProductsRequest{})
+	if err != nil {
+		return callError("products", err)
+	}
+	if c.json {
+		return printJSON(out, resp)
+	}
+	fmt.Fprintf(out, "%-16s %-26s %-12s %9s  %s\n", "PRODUCT", "NAME", "CATEGORY", "VALUE", "CHANNELS")
+	for _, p := range resp.GetProducts() {
+		var chs []string
+		for _, ch := range p.GetChannels() {
+			chs = append(chs, words(ch.String(), "CHANNEL_"))
+		}
+		fmt.Fprintf(out, "%-16s %-26s %-12s %5.0f %s  %s\n", p.GetProductId(), p.GetName(), p.GetCategory(), p.GetValue(), p.GetCurrency(), strings.Join(chs, ", "))
+	}
+	return nil
+}
+
+func callError(what string, err error) error {
+	if st, ok := status.FromError(err); ok {
+		return fmt.Errorf("%s: %s: %s", what, st.Code(), st.Message())
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func printJSON(out io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(out, string(b))
+	return err
+}
+
+// words turns an enum name into lower-case words: CHANNEL_PHONE_INBOUND
+// with prefix CHANNEL_ becomes "phone inbound".
+func words(name, prefix string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, prefix), "_", " "))
+}
+
+func printDecision(out io.Writer, d *tactv1.DecideResponse) {
+	action := strings.ToUpper(words(d.GetAction().String(), "ACTION_"))
+	tier := d.GetTier()
+	if tier == "" {
+		tier = "-"
+	}
+	fmt.Fprintf(out, "%s  (client tier %s, model %s)\n", action, tier, d.GetModelVersion())
+	if d.GetDegraded() {
+		fmt.Fprintln(out, "DEGRADED: the answer was made without everything it needed")
+	}
+	if l := d.GetLater(); l != nil {
+		fmt.Fprintf(out, "When: from %s to %s, by %s\n",
+			l.GetNotBefore().AsTime().Format(time.DateOnly), l.GetNotAfter().AsTime().Format(time.DateOnly), words(l.GetChannel().String(), "CHANNEL_"))
+	}
+	for _, o := range d.GetOffers() {
+		fmt.Fprintf(out, "\n  %d. %s [%s]  propensity %.2f, score %.2f\n", o.GetRank(), o.GetName(), o.GetProductId(), o.GetPropensity(), o.GetScore())
+		for _, tp := range o.GetTalkingPoints() {
+			fmt.Fprintf(out, "     - %s\n", tp)
+		}
+	}
+	fmt.Fprintln(out, "\nWhy:")
+	for _, r := range d.GetReasons() {
+		fmt.Fprintf(out, "  - %s: %s\n", words(r.GetCode().String(), "REASON_CODE_"), r.GetMessage())
+	}
+	fmt.Fprintf(out, "\nDecision %s\n", d.GetDecisionId())
+}
+
+func sorted(s []string) []string {
+	slices.Sort(s)
+	return s
+}

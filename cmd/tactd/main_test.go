@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// TestMain lets the test binary act as tactd, so that the tests below run
+// the real program in a child process without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("TACTD_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startTactd starts tactd with the args in a child process and waits until
+// /readyz answers 200.
+func startTactd(t *testing.T, args ...string) (cmd *exec.Cmd, grpcAddr, httpAddr string, stderr *bytes.Buffer) {
+	t.Helper()
+	grpcAddr, httpAddr = freeAddr(t), freeAddr(t)
+	cmd = exec.Command(os.Args[0], append([]string{"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--data-dir", t.TempDir()}, args...)...)
+	cmd.Env = append(os.Environ(), "TACTD_TEST_MAIN=1")
+	stderr = &bytes.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return cmd, grpcAddr, httpAddr, stderr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tactd not ready after 10 s; stderr:\n%s", stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSIGTERMUnderLoad sends SIGTERM while 50 callers are deciding: every
+// call either succeeds or, once the server has stopped taking calls, is
+// refused as Unavailable; none fails midway; the process exits 0 within
+// 10 s.
+func TestSIGTERMUnderLoad(t *testing.T) {
+	cmd, grpcAddr, _, stderr := startTactd(t)
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := tactv1.NewDecisionServiceClient(conn)
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var ok, refused int
+	var failures []error
+	stop := make(chan struct{})
+	for range 50 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err := client.Decide(ctx, &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND})
+				cancel()
+				mu.Lock()
+				switch status.Code(err) {
+				case codes.OK:
+					ok++
+				case codes.Unavailable:
+					refused++
+				default:
+					failures = append(failures, err)
+				}
+				mu.Unlock()
+				if status.Code(err) == codes.Unavailable {
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond) // let the load run
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Errorf("tactd exited with %v, want 0; stderr:\n%s", err, stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("tactd still running 10 s after SIGTERM; stderr:\n%s", stderr)
+	}
+	took := time.Since(start)
+	close(stop)
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Errorf("%d calls failed other than by refusal, first: %v", len(failures), failures[0])
+	}
+	if ok == 0 {
+		t.Error("no call succeeded")
+	}
+	if !strings.Contains(stderr.String(), "tactd stopped") {
+		t.Errorf("stderr lacks the clean-stop line:\n%s", stderr)
+	}
+	t.Logf("exit %v after SIGTERM; %d calls ok, %d refused after shutdown", took, ok, refused)
+}
+
+func TestBadConfigExits1(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "--grpc-addr", "nonsense", "--log-level", "loud")
+	cmd.Env = append(os.Environ(), "TACTD_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit = %v, want status 1; output:\n%s", err, out)
+	}
+	for _, want := range []string{"grpc_addr", "log_level"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("output does not name %s:\n%s", want, out)
+		}
+	}
+}
+
+func TestReadmeCurlExample(t *testing.T) {
+	_, _, httpAddr, _ := startTactd(t)
+	body := `{"client_id":"C00003","channel":"CHANNEL_PHONE_INBOUND","context":{"reason":"INTERACTION_REASON_SALES_ENQUIRY","stage":"INTERACTION_STAGE_IN_PROGRESS"}}`
+	resp, err := http.Post("http://"+httpAddr+"/v1/decisions", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d struct {
+		DecisionID string `json:"decision_id"`
+		Action     string `json:"action"`
+		Reasons    []struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"reasons"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || d.DecisionID == "" || d.Action == "" || len(d.Reasons) == 0 || d.Reasons[0].Message == "" {
+		t.Errorf("status %d, decision %+v: want a decision id, an action and reasons", resp.StatusCode, d)
+	}
+}
