@@ -117,6 +117,8 @@ func post(t *testing.T, url, contentType string, body []byte) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// TestDecideGRPC covers, among others, the demo clients the README names;
+// keep the two in step.
 func TestDecideGRPC(t *testing.T) {
 	ts := startServer(t, Deps{})
 	client := tactv1.NewDecisionServiceClient(ts.conn)
@@ -162,6 +164,34 @@ func TestDecideGRPC(t *testing.T) {
 				Context: &tactv1.InteractionContext{Reason: tactv1.InteractionReason_INTERACTION_REASON_COMPLAINT}},
 			wantAction: tactv1.Action_ACTION_NO_OFFER,
 			wantReason: tactv1.ReasonCode_REASON_CODE_COMPLAINT,
+		},
+		{
+			name:       "platinum: offer in a sales contact",
+			req:        &tactv1.DecideRequest{ClientId: "C00074", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND},
+			wantAction: tactv1.Action_ACTION_OFFER_NOW,
+			wantReason: tactv1.ReasonCode_REASON_CODE_HIGH_PROPENSITY,
+			wantOffers: 1,
+		},
+		{
+			name: "platinum: protected in a service call",
+			req: &tactv1.DecideRequest{ClientId: "C00074", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND,
+				Context: &tactv1.InteractionContext{Reason: tactv1.InteractionReason_INTERACTION_REASON_SERVICE, Stage: tactv1.InteractionStage_INTERACTION_STAGE_IN_PROGRESS}},
+			wantAction: tactv1.Action_ACTION_NO_OFFER,
+			wantReason: tactv1.ReasonCode_REASON_CODE_PROTECTED_TIER_SERVICE_CALL,
+		},
+		{
+			name: "platinum: service call resolved",
+			req: &tactv1.DecideRequest{ClientId: "C00074", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND,
+				Context: &tactv1.InteractionContext{Reason: tactv1.InteractionReason_INTERACTION_REASON_SERVICE, Stage: tactv1.InteractionStage_INTERACTION_STAGE_RESOLVED}},
+			wantAction: tactv1.Action_ACTION_OFFER_NOW,
+			wantReason: tactv1.ReasonCode_REASON_CODE_HIGH_PROPENSITY,
+			wantOffers: 1,
+		},
+		{
+			name:       "gold: nothing clears the bar",
+			req:        &tactv1.DecideRequest{ClientId: "C00033", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND},
+			wantAction: tactv1.Action_ACTION_NO_OFFER,
+			wantReason: tactv1.ReasonCode_REASON_CODE_BELOW_TIER_BAR,
 		},
 		{
 			name:       "no consent",

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,9 +161,19 @@ func TestBadConfigExits1(t *testing.T) {
 	}
 }
 
+// TestReadmeCurlExample runs the README's curl example (its request body,
+// read from the README) against a real tactd.
 func TestReadmeCurlExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`curl -s -X POST localhost:8080/v1/decisions -d '([^']+)'`).FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README has no curl example for POST /v1/decisions")
+	}
+	body := string(m[1])
 	_, _, httpAddr, _ := startTactd(t)
-	body := `{"client_id":"C00003","channel":"CHANNEL_PHONE_INBOUND","context":{"reason":"INTERACTION_REASON_SALES_ENQUIRY","stage":"INTERACTION_STAGE_IN_PROGRESS"}}`
 	resp, err := http.Post("http://"+httpAddr+"/v1/decisions", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

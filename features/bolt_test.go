@@ -1,0 +1,211 @@
+package features
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func openTemp(t *testing.T) (*Bolt, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sub", "tact.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatalf("OpenBolt: %v", err)
+	}
+	return b, path
+}
+
+func TestBoltRecordsSurviveReopen(t *testing.T) {
+	ctx := t.Context()
+	b, path := openTemp(t)
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	recs := []Record{
+		{ClientID: "C1", UpdatedAt: at, Values: map[string]Value{
+			"age": Number(41), "segment": String("retail"), "consent_offers": Bool(true), "deposit_maturity": Time(at.AddDate(0, 2, 0)),
+		}},
+		{ClientID: "C2", UpdatedAt: at, Values: map[string]Value{"balance": Number(1234.5)}},
+	}
+	if err := b.PutBatch(ctx, recs); err != nil {
+		t.Fatalf("PutBatch: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, want := range recs {
+		got, err := b.Get(ctx, want.ClientID)
+		if err != nil {
+			t.Fatalf("Get %s: %v", want.ClientID, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Get %s after reopen (-want +got):\n%s", want.ClientID, diff)
+		}
+	}
+	if n, err := b.CountClients(ctx); err != nil || n != 2 {
+		t.Errorf("CountClients = %d, %v; want 2", n, err)
+	}
+	if _, err := b.Get(ctx, "C3"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get unknown: %v, want ErrNotFound", err)
+	}
+	// Upsert replaces the whole record.
+	if err := b.PutBatch(ctx, []Record{{ClientID: "C2", Values: map[string]Value{"balance": Number(1)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.Get(ctx, "C2"); got.Values["balance"].Num != 1 {
+		t.Errorf("after upsert balance = %v, want 1", got.Values["balance"])
+	}
+}
+
+func TestBoltRejectsBadRecordsWhole(t *testing.T) {
+	ctx := t.Context()
+	b, _ := openTemp(t)
+	defer b.Close()
+	err := b.PutBatch(ctx, []Record{
+		{ClientID: "ok", Values: map[string]Value{"a": Number(1)}},
+		{ClientID: "bad", Values: map[string]Value{"x": {}}},
+	})
+	if err == nil {
+		t.Fatal("PutBatch with a kindless value succeeded")
+	}
+	if _, err := b.Get(ctx, "ok"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the good record of a rejected batch was stored (%v)", err)
+	}
+}
+
+func TestBoltSecondOpenFailsClearly(t *testing.T) {
+	b, path := openTemp(t)
+	defer b.Close()
+	if _, err := OpenBolt(path); err == nil {
+		t.Fatal("second OpenBolt of a locked file succeeded")
+	}
+}
+
+func TestOutcomesDuplicate(t *testing.T) {
+	ctx := t.Context()
+	b, _ := openTemp(t)
+	defer b.Close()
+	o := OutcomeRecord{DecisionID: "d1", ProductID: "p", Outcome: "accepted", ClientID: "C1", RecordedAt: time.Unix(100, 0).UTC()}
+	if dup, err := b.PutOutcome(ctx, &o); err != nil || dup {
+		t.Fatalf("first PutOutcome: dup %v, %v", dup, err)
+	}
+	again := o
+	again.RecordedAt = time.Unix(200, 0).UTC()
+	if dup, err := b.PutOutcome(ctx, &again); err != nil || !dup {
+		t.Fatalf("second PutOutcome: dup %v, %v; want a duplicate", dup, err)
+	}
+	if !again.RecordedAt.Equal(o.RecordedAt) {
+		t.Errorf("duplicate returned recorded_at %v, want the first %v", again.RecordedAt, o.RecordedAt)
+	}
+	other := OutcomeRecord{DecisionID: "d1", ProductID: "p", Outcome: "presented"}
+	if _, err := b.PutOutcome(ctx, &other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.PutOutcome(ctx, &OutcomeRecord{DecisionID: "d10", ProductID: "p", Outcome: "presented"}); err != nil {
+		t.Fatal(err)
+	}
+	outs, err := b.Outcomes(ctx, "d1")
+	if err != nil || len(outs) != 2 {
+		t.Fatalf("Outcomes(d1) = %v, %v; want 2 (not d10's)", outs, err)
+	}
+}
+
+func TestDecisionLogWritesAndFlushes(t *testing.T) {
+	ctx := t.Context()
+	b, _ := openTemp(t)
+	defer b.Close()
+	l := NewDecisionLog(b, 1024, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for i := range 600 {
+		if !l.Append(DecisionRecord{ID: idOf(i), ClientID: "C1", Products: []string{"p"}}) {
+			t.Fatalf("Append %d dropped with room in the buffer", i)
+		}
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 511, 512, 599} {
+		d, err := b.GetDecision(ctx, idOf(i))
+		if err != nil || !d.Offered("p") {
+			t.Errorf("GetDecision(%d) = %+v, %v after Flush", i, d, err)
+		}
+	}
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l.Append(DecisionRecord{ID: "late"}) {
+		t.Error("Append after Close was accepted")
+	}
+	if l.Written() != 600 || l.Dropped() != 1 {
+		t.Errorf("written %d, dropped %d; want 600 and 1", l.Written(), l.Dropped())
+	}
+}
+
+// stuckSink blocks every write until released, so that the buffer fills.
+type stuckSink struct {
+	once    sync.Once
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *stuckSink) SaveDecisions(ctx context.Context, _ []DecisionRecord) error {
+	s.once.Do(func() { close(s.started) })
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func TestDecisionLogDropsWhenFullWithoutBlocking(t *testing.T) {
+	sink := &stuckSink{started: make(chan struct{}), release: make(chan struct{})}
+	l := NewDecisionLog(sink, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l.Append(DecisionRecord{ID: "first"})
+	<-sink.started // the writer now holds "first" and is stuck
+	accepted := 0
+	for i := range 10 {
+		if l.Append(DecisionRecord{ID: idOf(i)}) {
+			accepted++
+		}
+	}
+	if accepted != 4 || l.Dropped() != 6 {
+		t.Errorf("accepted %d, dropped %d; want 4 and 6 with a buffer of 4", accepted, l.Dropped())
+	}
+	close(sink.release)
+	if err := l.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func idOf(i int) string { return time.Unix(int64(i), 0).UTC().Format("150405") }
+
+func TestValueFormat(t *testing.T) {
+	tests := []struct {
+		v    Value
+		want string
+	}{
+		{Number(167540), "167,540"},
+		{Number(8880), "8880"},
+		{Number(-1234567), "-1,234,567"},
+		{Number(2.5), "2.50"},
+		{Bool(true), "yes"},
+		{String("gold"), "gold"},
+		{Time(time.Date(2027, 4, 30, 12, 0, 0, 0, time.UTC)), "2027-04-30"},
+	}
+	for _, tt := range tests {
+		if got := tt.v.Format(); got != tt.want {
+			t.Errorf("Format(%+v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,347 @@
+package decision
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/model"
+	"github.com/tact-nba/tact/model/catalog"
+)
+
+var now = time.Date(2026, 11, 23, 10, 30, 0, 0, time.UTC)
+
+// Each test product's model reads the feature z_<id>: propensity =
+// sigmoid(z), so that tests set propensities directly.
+func testModels(ids ...string) *Models {
+	m := &Models{Version: "test-1", ByProduct: map[string]*model.Logistic{}}
+	for _, id := range ids {
+		m.ByProduct[id] = &model.Logistic{Inputs: []string{"z_" + id}, Mean: []float64{0}, Scale: []float64{1}, Weights: []float64{1}}
+	}
+	return m
+}
+
+func f(x float64) *float64 { return &x }
+
+func testCatalog(t *testing.T) *catalog.Catalog {
+	t.Helper()
+	all := catalog.Channels
+	c, err := catalog.New([]catalog.Product{
+		{ID: "card", Name: "Card", Value: 100, Channels: all, TalkingPoints: []string{"Client for {tenure} years.", "Missing {nope} feature."}},
+		{ID: "loan", Name: "Loan", Value: 300, Channels: []catalog.Channel{catalog.PhoneInbound, catalog.PhoneOutbound, catalog.Branch},
+			Requires: []catalog.Rule{{Feature: "income", Min: f(1000), Why: "income below 1,000"}}},
+		{ID: "fund", Name: "Fund", Value: 400, Channels: all,
+			Need: &catalog.Need{DaysFeature: "days_to_maturity", LeadDays: 14, LagDays: 30, What: "the deposit matures"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type memReader map[string]features.Record
+
+func (m memReader) Get(ctx context.Context, id string) (features.Record, error) {
+	r, ok := m[id]
+	if !ok {
+		return features.Record{}, features.ErrNotFound
+	}
+	return r, nil
+}
+
+type slowReader struct{}
+
+func (slowReader) Get(ctx context.Context, _ string) (features.Record, error) {
+	<-ctx.Done()
+	return features.Record{}, ctx.Err()
+}
+
+type errReader struct{}
+
+func (errReader) Get(context.Context, string) (features.Record, error) {
+	return features.Record{}, errors.New("disk on fire")
+}
+
+// memLog is a DecisionRecorder and OutcomeStore in memory; decisions are
+// visible to GetDecision only after Flush, like the real log.
+type memLog struct {
+	mu       sync.Mutex
+	pending  []features.DecisionRecord
+	saved    map[string]features.DecisionRecord
+	outcomes map[string]features.OutcomeRecord
+	flushes  int
+}
+
+func newMemLog() *memLog {
+	return &memLog{saved: map[string]features.DecisionRecord{}, outcomes: map[string]features.OutcomeRecord{}}
+}
+
+func (l *memLog) Append(r features.DecisionRecord) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = append(l.pending, r)
+	return true
+}
+
+func (l *memLog) Flush(context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushes++
+	for _, r := range l.pending {
+		l.saved[r.ID] = r
+	}
+	l.pending = nil
+	return nil
+}
+
+func (l *memLog) GetDecision(_ context.Context, id string) (features.DecisionRecord, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r, ok := l.saved[id]
+	if !ok {
+		return r, features.ErrNotFound
+	}
+	return r, nil
+}
+
+func (l *memLog) PutOutcome(_ context.Context, o *features.OutcomeRecord) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := o.DecisionID + "/" + o.ProductID + "/" + o.Outcome
+	if old, ok := l.outcomes[k]; ok {
+		*o = old
+		return true, nil
+	}
+	l.outcomes[k] = *o
+	return false, nil
+}
+
+func newEngine(t *testing.T, reader FeatureReader, log *memLog) *Engine {
+	t.Helper()
+	e, err := New(Config{FeatureBudget: 20 * time.Millisecond}, Deps{
+		Catalog: testCatalog(t), Models: testModels("card", "loan", "fund"),
+		Features: reader, Log: log, Outcomes: log, Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// client builds a record: consenting, standard tier, propensities given
+// as z values (0 is 0.5, 1 is 0.73, -3 is 0.05).
+func client(vals map[string]features.Value) features.Record {
+	v := map[string]features.Value{
+		"consent_offers": features.Bool(true),
+		"income":         features.Number(2000),
+		"balance":        features.Number(1000),
+		"tenure":         features.Number(7),
+		"z_card":         features.Number(0),
+		"z_loan":         features.Number(-1),
+		"z_fund":         features.Number(-3),
+	}
+	for k, x := range vals {
+		v[k] = x
+	}
+	return features.Record{ClientID: "c", Values: v}
+}
+
+func TestDecide(t *testing.T) {
+	type want struct {
+		action   Action
+		reason   ReasonCode
+		offers   []string
+		degraded bool
+		tier     string
+	}
+	num, yes, no := features.Number, features.Bool(true), features.Bool(false)
+	tests := []struct {
+		name   string
+		reader FeatureReader
+		rec    map[string]features.Value
+		req    Request
+		want   want
+	}{
+		{name: "best by propensity x value", req: Request{Channel: catalog.PhoneInbound},
+			// card 0.5*100 = 50, loan 0.27*300 = 80.7: loan first.
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"loan"}, tier: "standard"}},
+		{name: "max offers", req: Request{Channel: catalog.PhoneInbound, MaxOffers: 3},
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"loan", "card"}, tier: "standard"}},
+		{name: "channel not sold", req: Request{Channel: catalog.Web, MaxOffers: 3},
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"card"}, tier: "standard"}},
+		{name: "held product dropped", rec: map[string]features.Value{"holds_loan": yes}, req: Request{Channel: catalog.PhoneInbound},
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"card"}, tier: "standard"}},
+		{name: "not eligible", rec: map[string]features.Value{"income": num(500)}, req: Request{Channel: catalog.PhoneInbound},
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"card"}, tier: "standard"}},
+		{name: "eligibility feature missing", rec: map[string]features.Value{"income": {Kind: features.KindString, Str: "?"}}, req: Request{Channel: catalog.PhoneInbound},
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"card"}, tier: "standard"}},
+		{name: "all below the bar", rec: map[string]features.Value{"z_card": num(-3), "z_loan": num(-3)}, req: Request{Channel: catalog.PhoneInbound},
+			want: want{action: NoOffer, reason: BelowTierBar, tier: "standard"}},
+		{name: "higher tier, higher bar", rec: map[string]features.Value{"tier": features.String("platinum"), "z_card": num(-0.5), "z_loan": num(-1)}, req: Request{Channel: catalog.PhoneInbound},
+			want: want{action: NoOffer, reason: BelowTierBar, tier: "platinum"}},
+		// At gold the loan (0.27) is below the bar of 0.30; the card is not.
+		{name: "tier from balance", rec: map[string]features.Value{"balance": num(150_000)}, req: Request{Channel: catalog.PhoneInbound},
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"card"}, tier: "gold"}},
+		{name: "nothing eligible", rec: map[string]features.Value{"holds_card": yes, "holds_fund": yes}, req: Request{Channel: catalog.Web},
+			want: want{action: NoOffer, reason: NoEligibleProduct, tier: "standard"}},
+		{name: "complaint", req: Request{Channel: catalog.PhoneInbound, Reason: ReasonComplaint, Stage: StageResolved},
+			want: want{action: NoOffer, reason: Complaint, tier: "standard"}},
+		{name: "service not resolved", req: Request{Channel: catalog.PhoneInbound, Reason: ReasonService, Stage: StageInProgress},
+			want: want{action: NoOffer, reason: CallStage, tier: "standard"}},
+		{name: "service, stage not given", req: Request{Channel: catalog.PhoneInbound, Reason: ReasonService},
+			want: want{action: NoOffer, reason: CallStage, tier: "standard"}},
+		{name: "protected tier in service", rec: map[string]features.Value{"tier": features.String("gold")}, req: Request{Channel: catalog.PhoneInbound, Reason: ReasonService, Stage: StageOpening},
+			want: want{action: NoOffer, reason: ProtectedTierServiceCall, tier: "gold"}},
+		{name: "service resolved", req: Request{Channel: catalog.PhoneInbound, Reason: ReasonService, Stage: StageResolved},
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"loan"}, tier: "standard"}},
+		{name: "no consent", rec: map[string]features.Value{"consent_offers": no}, req: Request{Channel: catalog.Web},
+			want: want{action: NoOffer, reason: NoConsent, tier: "standard"}},
+		{name: "outbound needs outbound consent", req: Request{Channel: catalog.PhoneOutbound},
+			want: want{action: NoOffer, reason: NoConsent, tier: "standard"}},
+		{name: "outbound with consent", rec: map[string]features.Value{"consent_outbound": yes}, req: Request{Channel: catalog.PhoneOutbound},
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"loan"}, tier: "standard"}},
+		{name: "need moment ahead: later", rec: map[string]features.Value{"z_fund": num(1), "days_to_maturity": num(40)}, req: Request{Channel: catalog.PhoneInbound},
+			want: want{action: OfferLater, reason: NeedNotYet, offers: []string{"fund"}, tier: "standard"}},
+		{name: "need moment reached: now", rec: map[string]features.Value{"z_fund": num(1), "days_to_maturity": num(10)}, req: Request{Channel: catalog.PhoneInbound},
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"fund"}, tier: "standard"}},
+		{name: "no need feature: now", rec: map[string]features.Value{"z_fund": num(1)}, req: Request{Channel: catalog.PhoneInbound},
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"fund"}, tier: "standard"}},
+		{name: "unknown client", reader: memReader{}, req: Request{Channel: catalog.Web},
+			want: want{action: NoOffer, reason: ClientUnknown}},
+		{name: "store too slow", reader: slowReader{}, req: Request{Channel: catalog.Web},
+			want: want{action: NoOffer, reason: FeaturesUnavailable, degraded: true}},
+		{name: "store error", reader: errReader{}, req: Request{Channel: catalog.Web},
+			want: want{action: NoOffer, reason: FeaturesUnavailable, degraded: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			reader := tt.reader
+			if reader == nil {
+				reader = memReader{"c": client(tt.rec)}
+			}
+			log := newMemLog()
+			e := newEngine(t, reader, log)
+			tt.req.ClientID = "c"
+			d := e.Decide(t.Context(), tt.req)
+			if d.Action != tt.want.action {
+				t.Errorf("action = %v, want %v (reasons %+v)", d.Action, tt.want.action, d.Reasons)
+			}
+			if len(d.Reasons) == 0 || d.Reasons[0].Code != tt.want.reason {
+				t.Errorf("reasons = %+v, want first %v", d.Reasons, tt.want.reason)
+			}
+			var got []string
+			for i, o := range d.Offers {
+				got = append(got, o.ProductID)
+				if o.Rank != i+1 {
+					t.Errorf("offer %s rank %d, want %d", o.ProductID, o.Rank, i+1)
+				}
+			}
+			if !slices.Equal(got, tt.want.offers) {
+				t.Errorf("offers = %v, want %v", got, tt.want.offers)
+			}
+			if d.Degraded != tt.want.degraded || d.Tier != tt.want.tier {
+				t.Errorf("degraded %v tier %q, want %v %q", d.Degraded, d.Tier, tt.want.degraded, tt.want.tier)
+			}
+			if (d.Action == OfferLater) != (d.Later != nil) {
+				t.Errorf("later = %+v with action %v", d.Later, d.Action)
+			}
+			if d.ID == "" || d.ModelVersion != "test-1" || !d.At.Equal(now) {
+				t.Errorf("id %q, model %q, at %v", d.ID, d.ModelVersion, d.At)
+			}
+			if len(log.pending) != 1 || log.pending[0].ID != d.ID || log.pending[0].Action != d.Action.String() {
+				t.Errorf("decision log = %+v, want this decision once", log.pending)
+			}
+		})
+	}
+}
+
+func TestDecideLaterWindow(t *testing.T) {
+	rec := client(map[string]features.Value{"z_fund": features.Number(1), "days_to_maturity": features.Number(40), "consent_outbound": features.Bool(true)})
+	e := newEngine(t, memReader{"c": rec}, newMemLog())
+	d := e.Decide(t.Context(), Request{ClientID: "c", Channel: catalog.PhoneInbound})
+	if d.Later == nil {
+		t.Fatalf("no later window: %+v", d)
+	}
+	// Matures on 2027-01-02 (40 days after 2026-11-23 10:30): offer from
+	// 14 days before to 30 days after.
+	wantFrom, wantTo := time.Date(2026, 12, 19, 0, 0, 0, 0, time.UTC), time.Date(2027, 2, 2, 0, 0, 0, 0, time.UTC)
+	if !d.Later.NotBefore.Equal(wantFrom) || !d.Later.NotAfter.Equal(wantTo) {
+		t.Errorf("window %v..%v, want %v..%v", d.Later.NotBefore, d.Later.NotAfter, wantFrom, wantTo)
+	}
+	if d.Later.Channel != catalog.PhoneOutbound {
+		t.Errorf("later channel %v, want phone_outbound (the client allows outbound calls)", d.Later.Channel)
+	}
+}
+
+func TestDecideExplainAndTalkingPoints(t *testing.T) {
+	rec := client(map[string]features.Value{"holds_loan": features.Bool(true)})
+	e := newEngine(t, memReader{"c": rec}, newMemLog())
+	d := e.Decide(t.Context(), Request{ClientID: "c", Channel: catalog.PhoneInbound, Explain: true})
+	codes := map[string]ReasonCode{}
+	for _, r := range d.Reasons {
+		codes[r.ProductID] = r.Code
+	}
+	if codes["loan"] != AlreadyHeld || codes["fund"] != BelowTierBar || codes["card"] != HighPropensity {
+		t.Errorf("explained reasons = %+v; want loan held, fund below bar, card offered", d.Reasons)
+	}
+	if len(d.Offers) != 1 || !slices.Equal(d.Offers[0].TalkingPoints, []string{"Client for 7 years."}) {
+		t.Errorf("talking points = %v; want the filled one only (the one naming a missing feature skipped)", d.Offers)
+	}
+	plain := e.Decide(t.Context(), Request{ClientID: "c", Channel: catalog.PhoneInbound})
+	if len(plain.Reasons) != 1 {
+		t.Errorf("without explain: %d reasons, want 1", len(plain.Reasons))
+	}
+}
+
+func TestRecordOutcome(t *testing.T) {
+	log := newMemLog()
+	e := newEngine(t, memReader{"c": client(nil)}, log)
+	d := e.Decide(t.Context(), Request{ClientID: "c", Channel: catalog.PhoneInbound})
+
+	o, dup, err := e.RecordOutcome(t.Context(), OutcomeRequest{DecisionID: d.ID, ProductID: "loan", Outcome: OutcomeDeclined})
+	if err != nil || dup {
+		t.Fatalf("RecordOutcome: %v, dup %v", err, dup)
+	}
+	if log.flushes != 1 {
+		t.Errorf("flushes = %d: an outcome for a decision still in the buffer must flush the log", log.flushes)
+	}
+	if o.ClientID != "c" || o.Channel != string(catalog.PhoneInbound) || !o.OccurredAt.Equal(now) {
+		t.Errorf("outcome = %+v, want client and channel from the decision, occurred now", o)
+	}
+	if _, dup, _ := e.RecordOutcome(t.Context(), OutcomeRequest{DecisionID: d.ID, ProductID: "loan", Outcome: OutcomeDeclined}); !dup {
+		t.Error("repeat outcome not reported as duplicate")
+	}
+	var fe *FieldError
+	if _, _, err := e.RecordOutcome(t.Context(), OutcomeRequest{DecisionID: d.ID, ProductID: "card", Outcome: OutcomePresented}); !errors.As(err, &fe) || fe.Field != "product_id" {
+		t.Errorf("outcome for a product not offered: %v, want a product_id FieldError", err)
+	}
+	if _, _, err := e.RecordOutcome(t.Context(), OutcomeRequest{DecisionID: d.ID, ProductID: "loan", Outcome: OutcomePresented, OccurredAt: now.Add(-time.Hour)}); !errors.As(err, &fe) || fe.Field != "occurred_at" {
+		t.Errorf("outcome before the decision: %v, want an occurred_at FieldError", err)
+	}
+	if _, _, err := e.RecordOutcome(t.Context(), OutcomeRequest{DecisionID: "nope", ProductID: "loan", Outcome: OutcomePresented}); !errors.Is(err, ErrUnknownDecision) {
+		t.Errorf("unknown decision: %v, want ErrUnknownDecision", err)
+	}
+}
+
+func TestNewRejectsMissingModelsAndBadTiers(t *testing.T) {
+	log := newMemLog()
+	base := Deps{Catalog: testCatalog(t), Models: testModels("card", "loan", "fund"), Features: memReader{}, Log: log, Outcomes: log}
+	missing := base
+	missing.Models = testModels("card")
+	if _, err := New(Config{}, missing); err == nil {
+		t.Error("New with a product lacking a model succeeded")
+	}
+	if _, err := New(Config{Tiers: []Tier{{Name: "a", MinBalance: 10, MinPropensity: 2}}}, base); err == nil {
+		t.Error("New with bad tiers succeeded")
+	}
+	noCat := base
+	noCat.Catalog = nil
+	if _, err := New(Config{}, noCat); err == nil {
+		t.Error("New without a catalog succeeded")
+	}
+}

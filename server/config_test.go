@@ -1,0 +1,131 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tact.yaml")
+	if err := os.WriteFile(file, []byte("grpc_addr: 127.0.0.1:7001\nhttp_addr: 127.0.0.1:7002\nlog_level: debug\nfeature_budget: 20ms\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		environ []string
+		check   func(Config) string
+	}{
+		{"defaults", nil, nil, func(c Config) string {
+			if c != Defaults() {
+				return "not the defaults"
+			}
+			return ""
+		}},
+		{"file over defaults", []string{"--config", file}, nil, func(c Config) string {
+			if c.GRPCAddr != "127.0.0.1:7001" || c.LogLevel != "debug" || c.FeatureBudget != 20*time.Millisecond || c.DataDir != "tact-data" {
+				return "file values not applied"
+			}
+			return ""
+		}},
+		{"file from TACT_CONFIG", nil, []string{"TACT_CONFIG=" + file}, func(c Config) string {
+			if c.GRPCAddr != "127.0.0.1:7001" || c.ConfigFile != file {
+				return "TACT_CONFIG not read"
+			}
+			return ""
+		}},
+		{"env over file", []string{"--config", file}, []string{"TACT_GRPC_ADDR=127.0.0.1:7101", "TACT_DEMO=false", "TACT_REQUIRE_REDIS=1", "TACT_ADDR=x"}, func(c Config) string {
+			if c.GRPCAddr != "127.0.0.1:7101" || c.Demo || c.LogLevel != "debug" {
+				return "environment not applied over the file"
+			}
+			return ""
+		}},
+		{"flags over env", []string{"--config", file, "--grpc-addr", "127.0.0.1:7201", "--shutdown-timeout", "3s"}, []string{"TACT_GRPC_ADDR=127.0.0.1:7101"}, func(c Config) string {
+			if c.GRPCAddr != "127.0.0.1:7201" || c.ShutdownTimeout != 3*time.Second || c.HTTPAddr != "127.0.0.1:7002" {
+				return "flags not applied over environment and file"
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadConfig(tt.args, tt.environ)
+			if err != nil {
+				t.Fatalf("LoadConfig: %v", err)
+			}
+			if msg := tt.check(cfg); msg != "" {
+				t.Errorf("%s: got %+v", msg, cfg)
+			}
+		})
+	}
+}
+
+func TestLoadConfigErrorsNameEveryKey(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("grpc_adr: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		environ []string
+		want    []string
+	}{
+		{"several bad values at once", []string{"--grpc-addr", "nohost", "--log-level", "loud", "--log-format", "xml", "--decision-log-buffer", "0"}, nil,
+			[]string{"grpc_addr", "log_level", "log_format", "decision_log_buffer"}},
+		{"bad duration in env", nil, []string{"TACT_SHUTDOWN_TIMEOUT=soon"}, []string{"shutdown_timeout"}},
+		{"unknown key in file", []string{"--config", bad}, nil, []string{"grpc_adr"}},
+		{"missing file", []string{"--config", filepath.Join(dir, "nope.yaml")}, nil, []string{"nope.yaml"}},
+		{"unknown flag", []string{"--grpc"}, nil, []string{"grpc"}},
+		{"stray argument", []string{"serve"}, nil, []string{"serve"}},
+		{"same address twice", []string{"--grpc-addr", "localhost:9000", "--http-addr", "localhost:9000"}, nil, []string{"http_addr"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadConfig(tt.args, tt.environ)
+			if err == nil {
+				t.Fatal("LoadConfig succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestReadmeConfigTable keeps the README's configuration table in step
+// with the keys tactd reads.
+func TestReadmeConfigTable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| `--([a-z-]+)` \\| `TACT_([A-Z_]+)` \\|").FindAllSubmatch(readme, -1) {
+		key := string(m[1])
+		if strings.ReplaceAll(string(m[2]), "-", "_") != key || strings.ToLower(string(m[3])) != key {
+			t.Errorf("README row for %s names flag --%s and TACT_%s", key, m[2], m[3])
+		}
+		documented = append(documented, key)
+	}
+	var keys []string
+	for k := range flagHelp {
+		if k != "config" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	slices.Sort(documented)
+	if !slices.Equal(keys, documented) {
+		t.Errorf("README documents %v, tactd reads %v", documented, keys)
+	}
+}
