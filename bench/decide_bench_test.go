@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/tact-nba/tact/server"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+	"github.com/tact-nba/tact/server"
 )
 
 func startServer(b *testing.B) *server.Server {

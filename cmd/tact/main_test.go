@@ -69,7 +69,7 @@ func TestDecideJSONAndEnvAddr(t *testing.T) {
 		t.Fatalf("run with TACT_ADDR: %v", err)
 	}
 	var d struct {
-		Action  string `json:"action"`
+		Action  string                  `json:"action"`
 		Reasons []struct{ Code string } `json:"reasons"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &d); err != nil {
