@@ -447,16 +447,16 @@ func TestLoadFeed(t *testing.T) {
 	defer resp.Body.Close()
 	var got struct {
 		Load struct {
-			CallsWaiting int     `json:"calls_waiting"`
-			ServiceLevel float64 `json:"service_level"`
-			AsOf         string  `json:"as_of"`
+			CallsWaiting int       `json:"calls_waiting"`
+			ServiceLevel float64   `json:"service_level"`
+			AsOf         time.Time `json:"as_of"`
 		} `json:"load"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET load: status %d, %v", resp.StatusCode, err)
 	}
-	if got.Load.CallsWaiting != 12 || got.Load.ServiceLevel != 0.71 || got.Load.AsOf != asOf.Format(time.RFC3339Nano) {
-		t.Errorf("GET load = %+v, want 12 waiting, service level 0.71, as_of %s", got.Load, asOf.Format(time.RFC3339Nano))
+	if got.Load.CallsWaiting != 12 || got.Load.ServiceLevel != 0.71 || !got.Load.AsOf.Equal(asOf) {
+		t.Errorf("GET load = %+v, want 12 waiting, service level 0.71, as_of %v", got.Load, asOf)
 	}
 
 	// REST PUT with bad values names the field.
