@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 
@@ -14,28 +13,8 @@ import (
 
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 	"github.com/tact-nba/tact/server"
+	"github.com/tact-nba/tact/server/servertest"
 )
-
-func startServer(b *testing.B) *server.Server {
-	b.Helper()
-	cfg := server.Defaults()
-	cfg.GRPCAddr, cfg.HTTPAddr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", b.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), server.Deps{})
-	if err != nil {
-		cancel()
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("Run: %v", err)
-		}
-	})
-	return srv
-}
 
 // callersPerCPU makes RunParallel use 8 callers per GOMAXPROCS (16 on the
 // 2-core reference machine), as a contact centre's desktops would.
@@ -45,7 +24,7 @@ const callersPerCPU = 8
 func clientID(i int) string { return fmt.Sprintf("C%05d", i%1000+1) }
 
 func BenchmarkDecideGRPC(b *testing.B) {
-	srv := startServer(b)
+	srv := servertest.Start(b, server.Deps{})
 	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)
@@ -69,7 +48,7 @@ func BenchmarkDecideGRPC(b *testing.B) {
 }
 
 func BenchmarkDecideREST(b *testing.B) {
-	srv := startServer(b)
+	srv := servertest.Start(b, server.Deps{})
 	url := "http://" + srv.HTTPAddr() + "/v1/decisions"
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	b.ReportAllocs()

@@ -64,6 +64,7 @@ type Server struct {
 	http             *http.Server
 	health           *health.Server
 	ready            atomic.Bool
+	serving          chan struct{} // closed once Run serves
 }
 
 // New opens the store, seeds the demo when asked, builds the engine and
@@ -79,7 +80,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (s *Se
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	s = &Server{cfg: cfg, logger: logger}
+	s = &Server{cfg: cfg, logger: logger, serving: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.closeResources(context.Background())
@@ -177,6 +178,10 @@ func (s *Server) serviceNames() []string {
 	return []string{"", tactv1.DecisionService_ServiceDesc.ServiceName, tactv1.CatalogService_ServiceDesc.ServiceName, tactv1.LoadService_ServiceDesc.ServiceName}
 }
 
+// WaitServing blocks until Run has started serving. The listeners are bound
+// by New, so calls made before then wait in the backlog rather than fail.
+func (s *Server) WaitServing() { <-s.serving }
+
 // GRPCAddr returns the address the gRPC server listens on.
 func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
 
@@ -203,6 +208,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	s.ready.Store(true)
+	close(s.serving)
 	s.logger.Info("tactd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "model_version", demo.ModelVersion)
 
 	var runErr error

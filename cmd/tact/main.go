@@ -96,12 +96,22 @@ func (c *common) register(fs *pflag.FlagSet, envAddr string) {
 	fs.BoolVar(&c.json, "json", false, "print the response as JSON")
 }
 
-func (c *common) dial() (*grpc.ClientConn, error) {
+// call connects to c.addr and makes one call with c.timeout; a failed call
+// is reported as "what: Code: message".
+func call[T any](ctx context.Context, c *common, what string, fn func(context.Context, *grpc.ClientConn) (T, error)) (T, error) {
+	var zero T
 	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", c.addr, err)
+		return zero, fmt.Errorf("connect %s: %w", c.addr, err)
 	}
-	return conn, nil
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := fn(ctx, conn)
+	if err != nil {
+		return zero, callError(what, err)
+	}
+	return resp, nil
 }
 
 func parse(fs *pflag.FlagSet, args []string, out io.Writer) error {
@@ -171,14 +181,7 @@ func decide(ctx context.Context, args []string, out io.Writer, envAddr string) e
 	if err != nil {
 		return err
 	}
-	conn, err := c.dial()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	resp, err := tactv1.NewDecisionServiceClient(conn).Decide(ctx, &tactv1.DecideRequest{
+	req := &tactv1.DecideRequest{
 		ClientId:  *client,
 		Channel:   tactv1.Channel(ch),
 		Queue:     *queue,
@@ -186,9 +189,12 @@ func decide(ctx context.Context, args []string, out io.Writer, envAddr string) e
 		AgentId:   *agent,
 		MaxOffers: *maxOffers,
 		Explain:   *explain,
+	}
+	resp, err := call(ctx, &c, "decide", func(ctx context.Context, conn *grpc.ClientConn) (*tactv1.DecideResponse, error) {
+		return tactv1.NewDecisionServiceClient(conn).Decide(ctx, req)
 	})
 	if err != nil {
-		return callError("decide", err)
+		return err
 	}
 	if c.json {
 		return printJSON(out, resp)
@@ -204,16 +210,11 @@ func products(ctx context.Context, args []string, out io.Writer, envAddr string)
 	if err := parse(fs, args, out); err != nil {
 		return err
 	}
-	conn, err := c.dial()
+	resp, err := call(ctx, &c, "products", func(ctx context.Context, conn *grpc.ClientConn) (*tactv1.ListProductsResponse, error) {
+		return tactv1.NewCatalogServiceClient(conn).ListProducts(ctx, &tactv1.ListProductsRequest{})
+	})
 	if err != nil {
 		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	resp, err := tactv1.NewCatalogServiceClient(conn).ListProducts(ctx, &tactv1.ListProductsRequest{})
-	if err != nil {
-		return callError("products", err)
 	}
 	if c.json {
 		return printJSON(out, resp)

@@ -1,0 +1,37 @@
+// Package servertest starts a real tactd server for tests and benchmarks of
+// other packages: gRPC and HTTP on 127.0.0.1 with free ports, a fresh data
+// directory, the demo bank, logs discarded.
+package servertest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/tact-nba/tact/server"
+)
+
+// Start runs a server until the test ends, then stops it and reports a
+// failed drain as a test error. It returns once the server is serving.
+func Start(tb testing.TB, deps server.Deps) *server.Server {
+	tb.Helper()
+	cfg := server.Defaults()
+	cfg.GRPCAddr, cfg.HTTPAddr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", tb.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), deps)
+	if err != nil {
+		cancel()
+		tb.Fatalf("servertest: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("servertest: Run: %v", err)
+		}
+	})
+	srv.WaitServing()
+	return srv
+}
