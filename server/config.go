@@ -32,8 +32,9 @@ type Config struct {
 	HTTPAddr string `koanf:"http_addr"`
 	// DataDir holds the embedded store (tact.db).
 	DataDir string `koanf:"data_dir"`
-	// Demo seeds the demo bank's clients into an empty store and serves
-	// the demo catalog and models.
+	// Demo seeds the demo bank's clients into an empty store. (The demo
+	// catalog and models are served either way until they can be loaded
+	// from files.)
 	Demo bool `koanf:"demo"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `koanf:"log_level"`
@@ -76,7 +77,7 @@ var flagHelp = map[string]string{
 	"grpc_addr":           "gRPC listen address",
 	"http_addr":           "REST/health listen address",
 	"data_dir":            "directory of the embedded store",
-	"demo":                "seed and serve the demo bank",
+	"demo":                "seed the demo clients into an empty store",
 	"log_level":           "debug, info, warn or error",
 	"log_format":          "json or text",
 	"shutdown_timeout":    "longest drain on SIGTERM",
