@@ -126,6 +126,16 @@ func (r *Record) Flag(name string) bool {
 	return ok && v.Kind == KindBool && v.Bool
 }
 
+// Cat returns the named string (category) feature and whether it is
+// present.
+func (r *Record) Cat(name string) (string, bool) {
+	v, ok := r.Values[name]
+	if !ok || v.Kind != KindString {
+		return "", false
+	}
+	return v.Str, true
+}
+
 // Str returns the named string feature, or "" when it is missing.
 func (r *Record) Str(name string) string {
 	v, ok := r.Values[name]

@@ -3,9 +3,13 @@
 //	tact decide --client C00001 [--channel phone-inbound] [--reason sales-enquiry]
 //	            [--stage resolved] [--queue Q] [--max-offers N] [--explain] [--json]
 //	tact products [--json]
+//	tact train --data F --label COL [--positive V] [--sep ';'] [--drop a,b]
+//	           [--l2 X] [--holdout-tail 0.2] [--cv 5] --out MODEL
+//	tact eval --model M --data F --label COL [--positive V] [--top K]
+//	tact score --model M --data F --out S [--id COL]
 //
-// Every subcommand takes --addr (default localhost:9090, or TACT_ADDR) and
-// --timeout. Exit status: 0 on success, 1 when the call fails, 2 on a usage
+// decide and products take --addr (default localhost:9090, or TACT_ADDR)
+// and --timeout; train, eval and score work on files, without a server. Exit status: 0 on success, 1 when the call fails, 2 on a usage
 // error.
 package main
 
@@ -36,6 +40,12 @@ const usage = `tact is the command-line client of Tact.
 Usage:
   tact decide --client ID [flags]   ask for a decision
   tact products [flags]             list the catalog
+  tact train --data F --label COL --out MODEL [flags]
+                                    train a logistic propensity model from a CSV
+  tact eval --model M --data F --label COL [flags]
+                                    measure a model on a labelled CSV
+  tact score --model M --data F --out S [--id COL]
+                                    score every row of a CSV (batch scoring)
 
 Run 'tact COMMAND --help' for a command's flags.
 `
@@ -74,8 +84,14 @@ func run(ctx context.Context, args []string, out io.Writer, envAddr string) erro
 		return decide(ctx, args[1:], out, envAddr)
 	case "products":
 		return products(ctx, args[1:], out, envAddr)
+	case "train":
+		return train(ctx, args[1:], out)
+	case "eval":
+		return eval(ctx, args[1:], out)
+	case "score":
+		return score(ctx, args[1:], out)
 	default:
-		return &usageError{fmt.Sprintf("unknown command %q (want decide or products)", args[0])}
+		return &usageError{fmt.Sprintf("unknown command %q (want decide, products, train, eval or score)", args[0])}
 	}
 }
 

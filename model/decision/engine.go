@@ -99,8 +99,8 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		if !ok {
 			return nil, fmt.Errorf("decision: model %s has no model for product %q", deps.Models.Version, p.ID)
 		}
-		if err := m.Validate(); err != nil {
-			return nil, fmt.Errorf("decision: model for product %q: %w", p.ID, err)
+		if m == nil {
+			return nil, fmt.Errorf("decision: model for product %q is nil", p.ID)
 		}
 	}
 	if deps.Now == nil {

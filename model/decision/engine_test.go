@@ -20,7 +20,11 @@ var now = time.Date(2026, 11, 23, 10, 30, 0, 0, time.UTC)
 func testModels(ids ...string) *Models {
 	m := &Models{Version: "test-1", ByProduct: map[string]*model.Logistic{}}
 	for _, id := range ids {
-		m.ByProduct[id] = &model.Logistic{Inputs: []string{"z_" + id}, Mean: []float64{0}, Scale: []float64{1}, Weights: []float64{1}}
+		lm, err := model.NewLogistic([]model.Input{{Name: "z_" + id, Kind: model.Numeric, Std: 1}}, []float64{1}, 0, model.Meta{})
+		if err != nil {
+			panic(err)
+		}
+		m.ByProduct[id] = lm
 	}
 	return m
 }

@@ -213,30 +213,26 @@ func New(seed uint64) (*Bank, error) {
 		recs[i] = clients[i].record()
 	}
 	b.Clients = recs
+	specs := make([]model.Input, len(Inputs))
+	for i, name := range Inputs {
+		specs[i] = model.Input{Name: name, Kind: model.Numeric}
+	}
 	for _, p := range cat.Products() {
-		var rows [][]float64
+		var rows []model.Features
 		var labels []bool
 		yes := 0
 		for i := range clients {
 			if clients[i].holds[p.ID] {
 				continue
 			}
-			row := make([]float64, len(Inputs))
-			for j, name := range Inputs {
-				x, ok := recs[i].Num(name)
-				if !ok {
-					x = math.NaN()
-				}
-				row[j] = x
-			}
+			rows = append(rows, &recs[i])
 			accepted := rng.Float64() < 1/(1+math.Exp(-truth(p.ID, &clients[i])))
 			if accepted {
 				yes++
 			}
-			rows = append(rows, row)
 			labels = append(labels, accepted)
 		}
-		m, err := model.Fit(Inputs, rows, labels, model.FitOptions{L2: 1e-3})
+		m, err := model.Train(specs, rows, labels, model.TrainOptions{L2: 1e-3})
 		if err != nil {
 			return nil, fmt.Errorf("demo: train %s: %w", p.ID, err)
 		}
