@@ -1,0 +1,82 @@
+package model
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// mapFeatures is a client's features in maps, as the feature store gives
+// them.
+type mapFeatures struct {
+	num map[string]float64
+	cat map[string]string
+}
+
+func (m *mapFeatures) Num(name string) (float64, bool) { v, ok := m.num[name]; return v, ok }
+func (m *mapFeatures) Cat(name string) (string, bool)  { v, ok := m.cat[name]; return v, ok }
+
+// BenchmarkLogistic50x64 scores 50 products, each a logistic model over the
+// same 64 features (56 numeric, 8 categorical), for one client: the work
+// of one Decide.
+func BenchmarkLogistic50x64(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	f := &mapFeatures{num: map[string]float64{}, cat: map[string]string{}}
+	var inputs []Input
+	width := 0
+	for i := range 64 {
+		name := fmt.Sprintf("f%02d", i)
+		if i%8 == 7 {
+			cats := []string{"a", "b", "c", "d", "e"}
+			inputs = append(inputs, Input{Name: name, Kind: Categorical, Categories: cats})
+			f.cat[name] = cats[rng.IntN(6)%5]
+			width += 6
+			continue
+		}
+		in := Input{Name: name, Kind: Numeric, Mean: 1, Std: 2}
+		if i%8 == 3 {
+			in.Transform = TransformLog1p
+		}
+		inputs = append(inputs, in)
+		f.num[name] = rng.NormFloat64()
+		width++
+	}
+	models := make([]*Logistic, 50)
+	for p := range models {
+		w := make([]float64, width)
+		for j := range w {
+			w[j] = rng.NormFloat64() / 8
+		}
+		m, err := NewLogistic(inputs, w, -2, Meta{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		models[p] = m
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var sink float64
+	for b.Loop() {
+		for _, m := range models {
+			sink += m.Score(f)
+		}
+	}
+	_ = sink
+}
+
+// BenchmarkXGBoost200x4 scores one product with 200 trees of depth 4.
+func BenchmarkXGBoost200x4(b *testing.B) {
+	m := readXGB(b, "testdata/xgb_bench.json")
+	if m.Trees != 200 {
+		b.Fatalf("%d trees, want 200", m.Trees)
+	}
+	f := &mapFeatures{num: map[string]float64{"age": 41, "campaign": 2, "pdays": 999, "previous": 0, "emp.var.rate": 1.1, "cons.price.idx": 93.9, "cons.conf.idx": -36.4, "euribor3m": 4.86, "nr.employed": 5191}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		var sink float64
+		for pb.Next() {
+			sink += m.Score(f)
+		}
+		_ = sink
+	})
+}
