@@ -53,15 +53,29 @@ func BenchmarkLogistic50x64(b *testing.B) {
 		}
 		models[p] = m
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	var sink float64
-	for b.Loop() {
-		for _, m := range models {
-			sink += m.Score(f)
-		}
+	names := make([]string, len(models))
+	for i := range names {
+		names[i] = fmt.Sprint("p", i)
 	}
-	_ = sink
+	set, err := NewSet(names, models)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := make([]float64, set.Len())
+	b.Run("set", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			set.ScoreAll(f, out)
+		}
+	})
+	b.Run("one_by_one", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for i, m := range models {
+				out[i] = m.Score(f)
+			}
+		}
+	})
 }
 
 // BenchmarkXGBoost200x4 scores one product with 200 trees of depth 4.
