@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (s *Se
 	}
 	s.engine, err = decision.New(decision.Config{FeatureBudget: cfg.FeatureBudget}, decision.Deps{
 		Catalog:  bank.Catalog,
-		Models:   bank.Models,
+		Bundle:   bank.Bundle,
 		Features: reader,
 		Log:      s.dlog,
 		Outcomes: s.store,
@@ -209,7 +209,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.ready.Store(true)
 	close(s.serving)
-	s.logger.Info("tactd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "model_version", demo.ModelVersion)
+	s.logger.Info("tactd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "model_version", s.engine.Bundle().Version())
 
 	var runErr error
 	select {

@@ -46,6 +46,7 @@ Usage:
                                     measure a model on a labelled CSV
   tact score --model M --data F --out S [--id COL]
                                     score every row of a CSV (batch scoring)
+  tact demo-data --out DIR          write the demo bank's training files
 
 Run 'tact COMMAND --help' for a command's flags.
 `
@@ -90,6 +91,8 @@ func run(ctx context.Context, args []string, out io.Writer, envAddr string) erro
 		return eval(ctx, args[1:], out)
 	case "score":
 		return score(ctx, args[1:], out)
+	case "demo-data":
+		return demoData(ctx, args[1:], out)
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q (want decide, products, train, eval or score)", args[0])}
 	}

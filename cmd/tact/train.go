@@ -138,6 +138,9 @@ func train(_ context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	m.Meta.Label, m.Meta.Positive, m.Meta.DataFingerprint = *label, pos, fingerprint
+	if m.Meta.TrainedAt, err = trainedAt(); err != nil {
+		return err
+	}
 	if cut < n {
 		testIdx := seq(cut, n)
 		e, err := evaluate(m, ds.Subset(testIdx), pick(labels, testIdx), 0)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,12 +37,6 @@ type OutcomeStore interface {
 	PutOutcome(ctx context.Context, o *features.OutcomeRecord) (duplicate bool, err error)
 }
 
-// Models is a versioned set of propensity models, one per product.
-type Models struct {
-	Version   string
-	ByProduct map[string]*model.Logistic
-}
-
 // Config tunes the engine.
 type Config struct {
 	// FeatureBudget bounds the feature read; past it the answer is a
@@ -53,8 +48,9 @@ type Config struct {
 
 // Deps are what the engine works with. All are required.
 type Deps struct {
-	Catalog  *catalog.Catalog
-	Models   *Models
+	Catalog *catalog.Catalog
+	// Bundle scores the products; SetBundle replaces it while serving.
+	Bundle   *model.Bundle
 	Features FeatureReader
 	Log      DecisionRecorder
 	Outcomes OutcomeStore
@@ -64,8 +60,16 @@ type Deps struct {
 
 // Engine makes decisions. It is safe for concurrent use.
 type Engine struct {
-	cfg  Config
-	deps Deps
+	cfg     Config
+	deps    Deps
+	scoring atomic.Pointer[scoring]
+}
+
+// scoring is a bundle with each catalog product's position in it, swapped
+// as one.
+type scoring struct {
+	bundle *model.Bundle
+	pos    []int // per catalog product (catalog order)
 }
 
 // New checks the configuration and dependencies and returns an engine.
@@ -85,8 +89,8 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	switch {
 	case deps.Catalog == nil:
 		return nil, errors.New("decision: no catalog")
-	case deps.Models == nil:
-		return nil, errors.New("decision: no models")
+	case deps.Bundle == nil:
+		return nil, errors.New("decision: no model bundle")
 	case deps.Features == nil:
 		return nil, errors.New("decision: no feature reader")
 	case deps.Log == nil:
@@ -94,20 +98,42 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	case deps.Outcomes == nil:
 		return nil, errors.New("decision: no outcome store")
 	}
-	for _, p := range deps.Catalog.Products() {
-		m, ok := deps.Models.ByProduct[p.ID]
-		if !ok {
-			return nil, fmt.Errorf("decision: model %s has no model for product %q", deps.Models.Version, p.ID)
-		}
-		if m == nil {
-			return nil, fmt.Errorf("decision: model for product %q is nil", p.ID)
-		}
-	}
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Engine{cfg: cfg, deps: deps}, nil
+	e := &Engine{cfg: cfg, deps: deps}
+	if err := e.SetBundle(deps.Bundle); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
+
+// SetBundle makes b the bundle that scores from the next decision on, once
+// it has checked that b has a model for every catalog product. Decisions
+// under way finish with the bundle they started with.
+func (e *Engine) SetBundle(b *model.Bundle) error {
+	if b == nil {
+		return errors.New("decision: no model bundle")
+	}
+	products := e.deps.Catalog.Products()
+	sc := &scoring{bundle: b, pos: make([]int, len(products))}
+	var missing []string
+	for i := range products {
+		j, ok := b.Index(products[i].ID)
+		if !ok {
+			missing = append(missing, products[i].ID)
+		}
+		sc.pos[i] = j
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("decision: bundle %s has no model for %s", b.Version(), strings.Join(missing, ", "))
+	}
+	e.scoring.Store(sc)
+	return nil
+}
+
+// Bundle returns the bundle in use.
+func (e *Engine) Bundle() *model.Bundle { return e.scoring.Load().bundle }
 
 // Catalog returns the catalog the engine offers from.
 func (e *Engine) Catalog() *catalog.Catalog { return e.deps.Catalog }
@@ -125,7 +151,8 @@ type candidate struct {
 // reason. ctx bounds the feature read together with the feature budget.
 func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	now := e.deps.Now().UTC()
-	d := Decision{ID: newID(), At: now, ModelVersion: e.deps.Models.Version}
+	sc := e.scoring.Load()
+	d := Decision{ID: newID(), At: now, ModelVersion: sc.bundle.Version()}
 	defer e.record(&d, &req)
 
 	fctx, cancel := context.WithTimeout(ctx, e.cfg.FeatureBudget)
@@ -170,6 +197,18 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 			explained = append(explained, r)
 		}
 	}
+	// Every product is scored in one pass over the client's features;
+	// the buffer is on the stack for catalogs of up to 32 products.
+	n := len(sc.bundle.Products())
+	var buf [64]float64
+	scores := buf[:0]
+	if 2*n <= len(buf) {
+		scores = buf[:2*n]
+	} else {
+		scores = make([]float64, 2*n)
+	}
+	sc.bundle.ScoreAll(&rec, scores[:n], scores[n:])
+
 	var cands []candidate
 	eligible := 0
 	for i := range e.deps.Catalog.Products() {
@@ -187,7 +226,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 			continue
 		}
 		eligible++
-		prop := e.deps.Models.ByProduct[p.ID].Score(&rec)
+		prop := scores[sc.pos[i]]
 		if prop < tier.MinPropensity {
 			explain(Reason{Code: BelowTierBar, ProductID: p.ID, Message: fmt.Sprintf("%s: propensity %.2f is below the %s bar of %.2f.", p.Name, prop, tier.Name, tier.MinPropensity)})
 			continue

@@ -1,11 +1,14 @@
 package decision
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/tact-nba/tact/features"
@@ -15,18 +18,34 @@ import (
 
 var now = time.Date(2026, 11, 23, 10, 30, 0, 0, time.UTC)
 
-// Each test product's model reads the feature z_<id>: propensity =
-// sigmoid(z), so that tests set propensities directly.
-func testModels(ids ...string) *Models {
-	m := &Models{Version: "test-1", ByProduct: map[string]*model.Logistic{}}
+// testBundle has, for each product, a model that reads the feature z_<id>:
+// propensity = sigmoid(z), so that tests set propensities directly.
+func testBundle(t *testing.T, version string, ids ...string) *model.Bundle {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	man := model.Manifest{Format: model.FormatBundle, Version: version, Models: map[string]model.ManifestModel{}}
 	for _, id := range ids {
 		lm, err := model.NewLogistic([]model.Input{{Name: "z_" + id, Kind: model.Numeric, Std: 1}}, []float64{1}, 0, model.Meta{})
 		if err != nil {
-			panic(err)
+			t.Fatal(err)
 		}
-		m.ByProduct[id] = lm
+		var buf bytes.Buffer
+		if err := lm.WriteJSON(&buf); err != nil {
+			t.Fatal(err)
+		}
+		fsys["b/"+id+".json"] = &fstest.MapFile{Data: buf.Bytes()}
+		man.Models[id] = model.ManifestModel{Type: "logistic", File: id + ".json"}
 	}
-	return m
+	raw, err := json.Marshal(man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys["b/bundle.json"] = &fstest.MapFile{Data: raw}
+	b, err := model.LoadBundle(fsys, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func f(x float64) *float64 { return &x }
@@ -127,7 +146,7 @@ func (l *memLog) PutOutcome(_ context.Context, o *features.OutcomeRecord) (bool,
 func newEngine(t *testing.T, reader FeatureReader, log *memLog) *Engine {
 	t.Helper()
 	e, err := New(Config{FeatureBudget: 20 * time.Millisecond}, Deps{
-		Catalog: testCatalog(t), Models: testModels("card", "loan", "fund"),
+		Catalog: testCatalog(t), Bundle: testBundle(t, "test-1", "card", "loan", "fund"),
 		Features: reader, Log: log, Outcomes: log, Now: func() time.Time { return now },
 	})
 	if err != nil {
@@ -334,9 +353,9 @@ func TestRecordOutcome(t *testing.T) {
 
 func TestNewRejectsMissingModelsAndBadTiers(t *testing.T) {
 	log := newMemLog()
-	base := Deps{Catalog: testCatalog(t), Models: testModels("card", "loan", "fund"), Features: memReader{}, Log: log, Outcomes: log}
+	base := Deps{Catalog: testCatalog(t), Bundle: testBundle(t, "test-1", "card", "loan", "fund"), Features: memReader{}, Log: log, Outcomes: log}
 	missing := base
-	missing.Models = testModels("card")
+	missing.Bundle = testBundle(t, "test-2", "card")
 	if _, err := New(Config{}, missing); err == nil {
 		t.Error("New with a product lacking a model succeeded")
 	}

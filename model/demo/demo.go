@@ -14,21 +14,28 @@
 //   - each client's true propensity for each product not held is a
 //     logistic function of those features (see truth); one past campaign
 //     offer per product is simulated as a coin flip with that propensity;
-//   - a logistic regression per product is fitted (model.Fit) on those
-//     simulated answers. Tact serves the fitted models, not the truth.
+//   - a logistic regression per product is fitted by tact train on those
+//     simulated answers (make_bundle.sh writes them out with tact
+//     demo-data and trains each); the bundle is committed in bundle/ and
+//     embedded. Tact serves the fitted models, not the truth.
 package demo
 
 import (
 	"context"
+	"embed"
+	"encoding/csv"
 	"fmt"
+	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model"
 	"github.com/tact-nba/tact/model/catalog"
-	"github.com/tact-nba/tact/model/decision"
 )
 
 // Seed is the generator's default seed.
@@ -37,8 +44,6 @@ const Seed = 20261123
 // Clients is the number of demo clients.
 const Clients = 1000
 
-// ModelVersion names the demo model bundle.
-const ModelVersion = "demo-1"
 
 // asOf is the date the demo data describes; features are stamped with it.
 var asOf = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -189,57 +194,106 @@ func (c *client) record() features.Record {
 	return features.Record{ClientID: c.id, Values: v, UpdatedAt: asOf}
 }
 
-// Bank is the whole demo: catalog, clients and trained models.
+// Bank is the whole demo: catalog, clients and the model bundle.
 type Bank struct {
 	Catalog *catalog.Catalog
 	Clients []features.Record
-	Models  *decision.Models
-	// Training holds, per product, the share of simulated offers accepted.
-	BaseRates map[string]float64
+	// Bundle is the demo model bundle (model/demo/bundle), trained by
+	// tact train on the histories of the default Seed.
+	Bundle *model.Bundle
 }
 
-// New generates the demo bank from a seed and trains its models. It takes
-// a few tens of milliseconds.
+//go:embed bundle
+var bundleFS embed.FS
+
+// BundleFS returns the embedded demo bundle; it is in the directory
+// "bundle".
+func BundleFS() fs.FS { return bundleFS }
+
+// New generates the demo clients from a seed and loads the demo bundle.
 func New(seed uint64) (*Bank, error) {
 	cat, err := Catalog()
 	if err != nil {
 		return nil, err
 	}
+	b, err := model.LoadBundle(bundleFS, "bundle")
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
 	clients := generate(seed)
-	rng := rand.New(rand.NewPCG(seed+1, seed^0x2545f4914f6cdd1d))
-	b := &Bank{Catalog: cat, Models: &decision.Models{Version: ModelVersion, ByProduct: map[string]*model.Logistic{}}, BaseRates: map[string]float64{}}
 	recs := make([]features.Record, len(clients))
 	for i := range clients {
 		recs[i] = clients[i].record()
 	}
-	b.Clients = recs
-	specs := make([]model.Input, len(Inputs))
-	for i, name := range Inputs {
-		specs[i] = model.Input{Name: name, Kind: model.Numeric}
+	return &Bank{Catalog: cat, Clients: recs, Bundle: b}, nil
+}
+
+// History is one product's simulated past campaign: every client who did
+// not hold the product was offered it once; Accepted says who said yes.
+type History struct {
+	Product  string
+	Clients  []*features.Record
+	Accepted []bool
+}
+
+// Histories simulates the past campaigns of every product, in catalog
+// order, from a seed.
+func Histories(seed uint64) ([]History, error) {
+	cat, err := Catalog()
+	if err != nil {
+		return nil, err
 	}
+	clients := generate(seed)
+	recs := make([]features.Record, len(clients))
+	for i := range clients {
+		recs[i] = clients[i].record()
+	}
+	rng := rand.New(rand.NewPCG(seed+1, seed^0x2545f4914f6cdd1d))
+	var out []History
 	for _, p := range cat.Products() {
-		var rows []model.Features
-		var labels []bool
-		yes := 0
+		h := History{Product: p.ID}
 		for i := range clients {
 			if clients[i].holds[p.ID] {
 				continue
 			}
-			rows = append(rows, &recs[i])
-			accepted := rng.Float64() < 1/(1+math.Exp(-truth(p.ID, &clients[i])))
-			if accepted {
-				yes++
-			}
-			labels = append(labels, accepted)
+			h.Clients = append(h.Clients, &recs[i])
+			h.Accepted = append(h.Accepted, rng.Float64() < 1/(1+math.Exp(-truth(p.ID, &clients[i]))))
 		}
-		m, err := model.Train(specs, rows, labels, model.TrainOptions{L2: 1e-3})
-		if err != nil {
-			return nil, fmt.Errorf("demo: train %s: %w", p.ID, err)
-		}
-		b.Models.ByProduct[p.ID] = m
-		b.BaseRates[p.ID] = float64(yes) / float64(len(rows))
+		out = append(out, h)
 	}
-	return b, nil
+	return out, nil
+}
+
+// Label is the label column of the training files WriteCSV writes.
+const Label = "accepted"
+
+// WriteCSV writes a history as a training file for tact train: a header
+// of Inputs and "accepted", then one row per offer (booleans as 0/1,
+// "yes"/"no" labels). Numbers are written exactly.
+func (h *History) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(append(slices.Clone(Inputs), Label)); err != nil {
+		return err
+	}
+	row := make([]string, len(Inputs)+1)
+	for i, rec := range h.Clients {
+		for j, name := range Inputs {
+			x, ok := rec.Num(name)
+			row[j] = ""
+			if ok {
+				row[j] = strconv.FormatFloat(x, 'g', -1, 64)
+			}
+		}
+		row[len(Inputs)] = "no"
+		if h.Accepted[i] {
+			row[len(Inputs)] = "yes"
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 // ClientPutter stores client features.
