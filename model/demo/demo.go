@@ -44,7 +44,6 @@ const Seed = 20261123
 // Clients is the number of demo clients.
 const Clients = 1000
 
-
 // asOf is the date the demo data describes; features are stamped with it.
 var asOf = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
