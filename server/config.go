@@ -51,6 +51,11 @@ type Config struct {
 	DecisionLogBuffer int `koanf:"decision_log_buffer"`
 	// MaxBodyBytes is the largest REST request body; larger ones get 413.
 	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+	// ModelDir holds the model bundle to serve in ModelDir/current; empty
+	// means the embedded demo bundle.
+	ModelDir string `koanf:"model_dir"`
+	// ModelPoll is how often ModelDir/current is checked for a new version.
+	ModelPoll time.Duration `koanf:"model_poll"`
 }
 
 // Defaults returns the configuration used when nothing is set: the demo
@@ -67,6 +72,7 @@ func Defaults() Config {
 		FeatureBudget:     50 * time.Millisecond,
 		DecisionLogBuffer: 65536,
 		MaxBodyBytes:      64 << 10,
+		ModelPoll:         2 * time.Second,
 	}
 }
 
@@ -84,6 +90,8 @@ var flagHelp = map[string]string{
 	"feature_budget":      "time budget of a decision's feature read",
 	"decision_log_buffer": "decisions that may wait to be logged",
 	"max_body_bytes":      "largest REST request body (bytes)",
+	"model_dir":           "directory whose current/ bundle is served (empty: the demo bundle)",
+	"model_poll":          "how often model_dir/current is checked for a new version",
 }
 
 // LoadConfig reads the configuration from args (without the program name)
@@ -103,6 +111,8 @@ func LoadConfig(args, environ []string) (Config, error) {
 	fs.Duration("feature-budget", def.FeatureBudget, flagHelp["feature_budget"])
 	fs.Int("decision-log-buffer", def.DecisionLogBuffer, flagHelp["decision_log_buffer"])
 	fs.Int64("max-body-bytes", def.MaxBodyBytes, flagHelp["max_body_bytes"])
+	fs.String("model-dir", def.ModelDir, flagHelp["model_dir"])
+	fs.Duration("model-poll", def.ModelPoll, flagHelp["model_poll"])
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -122,6 +132,8 @@ func LoadConfig(args, environ []string) (Config, error) {
 		"feature_budget":      def.FeatureBudget,
 		"decision_log_buffer": def.DecisionLogBuffer,
 		"max_body_bytes":      def.MaxBodyBytes,
+		"model_dir":           def.ModelDir,
+		"model_poll":          def.ModelPoll,
 	}, "."), nil); err != nil {
 		return Config{}, err
 	}
@@ -208,6 +220,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DecisionLogBuffer < 1 {
 		errs = append(errs, fmt.Errorf("decision_log_buffer: %d must be at least 1", c.DecisionLogBuffer))
+	}
+	if c.ModelPoll < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("model_poll: %v must be at least 100ms", c.ModelPoll))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("max_body_bytes: %d must be at least 1024", c.MaxBodyBytes))

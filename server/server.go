@@ -70,7 +70,7 @@ type Server struct {
 // New opens the store, seeds the demo when asked, builds the engine and
 // binds both listeners. It fails fast on any problem; on failure nothing is
 // left open.
-func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (s *Server, err error) {
+func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -80,13 +80,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (s *Se
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	s = &Server{cfg: cfg, logger: logger, serving: make(chan struct{})}
+	s := &Server{cfg: cfg, logger: logger, serving: make(chan struct{})}
+	built := false
 	defer func() {
-		if err != nil {
+		if !built {
 			s.closeResources(context.Background())
 		}
 	}()
 
+	var err error
 	s.store, err = features.OpenBolt(filepath.Join(cfg.DataDir, "tact.db"))
 	if err != nil {
 		return nil, err
@@ -107,6 +109,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (s *Se
 			logger.Info("seeded demo clients", "clients", len(bank.Clients), "store", s.store.Path())
 		}
 	}
+	bundle := bank.Bundle
+	if cfg.ModelDir != "" {
+		if bundle, err = loadBundle(cfg.ModelDir); err != nil {
+			return nil, fmt.Errorf("model_dir: %w", err)
+		}
+	}
 	s.dlog = features.NewDecisionLog(s.store, cfg.DecisionLogBuffer, logger)
 	var reader decision.FeatureReader = s.store
 	if deps.Features != nil {
@@ -114,7 +122,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (s *Se
 	}
 	s.engine, err = decision.New(decision.Config{FeatureBudget: cfg.FeatureBudget}, decision.Deps{
 		Catalog:  bank.Catalog,
-		Bundle:   bank.Bundle,
+		Bundle:   bundle,
 		Features: reader,
 		Log:      s.dlog,
 		Outcomes: s.store,
@@ -171,6 +179,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (s *Se
 	if s.httpLis, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("server: http_addr: %w", err)
 	}
+	built = true
 	return s, nil
 }
 
@@ -206,6 +215,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	for _, name := range s.serviceNames() {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	if s.cfg.ModelDir != "" {
+		w := &bundleWatcher{dir: s.cfg.ModelDir, every: s.cfg.ModelPoll, engine: s.engine, logger: s.logger}
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go w.run(wctx)
 	}
 	s.ready.Store(true)
 	close(s.serving)

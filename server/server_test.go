@@ -48,13 +48,17 @@ type testServer struct {
 
 // startServer runs a real Server on 127.0.0.1:0 with a fresh data dir and
 // returns clients for it. The server is stopped at the end of the test.
-func startServer(t *testing.T, deps Deps) *testServer {
+func startServer(t *testing.T, deps Deps, opts ...func(*Config, *io.Writer)) *testServer {
 	t.Helper()
 	cfg := Defaults()
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var logTo io.Writer = io.Discard
+	for _, o := range opts {
+		o(&cfg, &logTo)
+	}
+	logger := slog.New(slog.NewJSONHandler(logTo, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := New(ctx, cfg, logger, deps)
 	if err != nil {
@@ -554,3 +558,5 @@ func TestHealthAndReflection(t *testing.T) {
 		}
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

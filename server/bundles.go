@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"time"
+
+	"github.com/tact-nba/tact/model"
+	"github.com/tact-nba/tact/model/decision"
+)
+
+// currentBundle is the name, inside model_dir, of the bundle served: a
+// directory or (usually) a symlink to one, swapped atomically with
+// `ln -s v2 current.new && mv -T current.new current`.
+const currentBundle = "current"
+
+// loadBundle loads model_dir/current.
+func loadBundle(dir string) (*model.Bundle, error) {
+	return model.LoadBundle(os.DirFS(dir), currentBundle)
+}
+
+// bundleWatcher polls model_dir/current and swaps a new bundle version into
+// the engine. A bundle that fails to load (or does not cover the catalog)
+// is logged once and the bundle in use keeps serving.
+type bundleWatcher struct {
+	dir    string
+	every  time.Duration
+	engine *decision.Engine
+	logger *slog.Logger
+	failed string // the version (or error) last reported as failing
+}
+
+// run polls until ctx ends.
+func (w *bundleWatcher) run(ctx context.Context) {
+	t := time.NewTicker(w.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.check()
+		}
+	}
+}
+
+// check loads the bundle when its manifest names a version other than the
+// one in use.
+func (w *bundleWatcher) check() {
+	version, err := manifestVersion(w.dir)
+	if err != nil {
+		w.fail(err.Error(), "model bundle: cannot read the manifest; keeping the bundle in use", err)
+		return
+	}
+	inUse := w.engine.Bundle().Version()
+	if version == inUse {
+		w.failed = ""
+		return
+	}
+	b, err := loadBundle(w.dir)
+	if err == nil {
+		err = w.engine.SetBundle(b)
+	}
+	if err != nil {
+		w.fail(version, "model bundle rejected; keeping the bundle in use", err, "rejected_version", version)
+		return
+	}
+	w.failed = ""
+	w.logger.Info("model bundle loaded", "version", version, "previous_version", inUse, "products", len(b.Products()))
+}
+
+func (w *bundleWatcher) fail(key, msg string, err error, args ...any) {
+	if w.failed == key {
+		return
+	}
+	w.failed = key
+	w.logger.Error(msg, append([]any{"err", err.Error(), "in_use", w.engine.Bundle().Version()}, args...)...)
+}
+
+// manifestVersion reads only the version of model_dir/current/bundle.json.
+func manifestVersion(dir string) (string, error) {
+	raw, err := fs.ReadFile(os.DirFS(dir), path.Join(currentBundle, model.ManifestFile))
+	if err != nil {
+		return "", err
+	}
+	var m struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", fmt.Errorf("%s: %w", model.ManifestFile, err)
+	}
+	if m.Version == "" {
+		return "", errors.New("bundle.json: version is empty")
+	}
+	return m.Version, nil
+}
