@@ -79,7 +79,9 @@ func TestSetMatchesModels(t *testing.T) {
 		}
 	}
 	one := &mapFeatures{num: map[string]float64{"x": 1}, cat: map[string]string{"job": "tech"}}
-	if a := testing.AllocsPerRun(100, func() { set.ScoreAll(one, out) }); a != 0 {
+	// Under -race sync.Pool drops items at random, so allocations are
+	// counted only without it.
+	if a := testing.AllocsPerRun(100, func() { set.ScoreAll(one, out) }); a != 0 && !raceEnabled {
 		t.Errorf("ScoreAll allocates %v times", a)
 	}
 	if _, err := NewSet([]string{"a"}, nil); err == nil {

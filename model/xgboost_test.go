@@ -96,6 +96,9 @@ func TestXGBoostRejects(t *testing.T) {
 }
 
 func TestXGBoostScoreDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("under -race sync.Pool drops items at random; the plain run counts allocations")
+	}
 	m := readXGB(t, "testdata/xgb_bank.json")
 	r := row{"age": 40.0, "campaign": 2.0, "euribor3m": 1.3}
 	m.Score(r)
