@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func openTemp(t *testing.T) (*Bolt, string) {
+func openTemp(t testing.TB) (*Bolt, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sub", "tact.db")
 	b, err := OpenBolt(path)

@@ -97,6 +97,9 @@ type Record struct {
 	ClientID  string
 	Values    map[string]Value
 	UpdatedAt time.Time
+	// Stale is set by the Cache on a record served past its freshness
+	// because the store failed or was too slow; it is never stored.
+	Stale bool
 }
 
 // Num returns the named feature as a number and whether it is present and

@@ -56,6 +56,18 @@ type Config struct {
 	ModelDir string `koanf:"model_dir"`
 	// ModelPoll is how often ModelDir/current is checked for a new version.
 	ModelPoll time.Duration `koanf:"model_poll"`
+	// CacheBytes bounds the in-process feature cache.
+	CacheBytes int64 `koanf:"cache_bytes"`
+	// CacheTTL is how long cached features are served without the store.
+	CacheTTL time.Duration `koanf:"cache_ttl"`
+	// CacheStale is how long past CacheTTL features are still served,
+	// marked degraded, when the store fails.
+	CacheStale time.Duration `koanf:"cache_stale"`
+	// CacheNegativeTTL is how long an unknown client is remembered.
+	CacheNegativeTTL time.Duration `koanf:"cache_negative_ttl"`
+	// StoreTimeout bounds one feature-store read (shared by the calls
+	// waiting for it; each call also has feature_budget).
+	StoreTimeout time.Duration `koanf:"store_timeout"`
 }
 
 // Defaults returns the configuration used when nothing is set: the demo
@@ -73,6 +85,11 @@ func Defaults() Config {
 		DecisionLogBuffer: 65536,
 		MaxBodyBytes:      64 << 10,
 		ModelPoll:         2 * time.Second,
+		CacheBytes:        256 << 20,
+		CacheTTL:          10 * time.Minute,
+		CacheStale:        15 * time.Minute,
+		CacheNegativeTTL:  10 * time.Second,
+		StoreTimeout:      time.Second,
 	}
 }
 
@@ -92,6 +109,11 @@ var flagHelp = map[string]string{
 	"max_body_bytes":      "largest REST request body (bytes)",
 	"model_dir":           "directory whose current/ bundle is served (empty: the demo bundle)",
 	"model_poll":          "how often model_dir/current is checked for a new version",
+	"cache_bytes":         "memory bound of the feature cache (bytes)",
+	"cache_ttl":           "how long cached features are served without the store",
+	"cache_stale":         "how long past cache_ttl features are served, degraded, when the store fails",
+	"cache_negative_ttl":  "how long an unknown client is remembered",
+	"store_timeout":       "longest feature-store read",
 }
 
 // LoadConfig reads the configuration from args (without the program name)
@@ -113,6 +135,11 @@ func LoadConfig(args, environ []string) (Config, error) {
 	fs.Int64("max-body-bytes", def.MaxBodyBytes, flagHelp["max_body_bytes"])
 	fs.String("model-dir", def.ModelDir, flagHelp["model_dir"])
 	fs.Duration("model-poll", def.ModelPoll, flagHelp["model_poll"])
+	fs.Int64("cache-bytes", def.CacheBytes, flagHelp["cache_bytes"])
+	fs.Duration("cache-ttl", def.CacheTTL, flagHelp["cache_ttl"])
+	fs.Duration("cache-stale", def.CacheStale, flagHelp["cache_stale"])
+	fs.Duration("cache-negative-ttl", def.CacheNegativeTTL, flagHelp["cache_negative_ttl"])
+	fs.Duration("store-timeout", def.StoreTimeout, flagHelp["store_timeout"])
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -134,6 +161,11 @@ func LoadConfig(args, environ []string) (Config, error) {
 		"max_body_bytes":      def.MaxBodyBytes,
 		"model_dir":           def.ModelDir,
 		"model_poll":          def.ModelPoll,
+		"cache_bytes":         def.CacheBytes,
+		"cache_ttl":           def.CacheTTL,
+		"cache_stale":         def.CacheStale,
+		"cache_negative_ttl":  def.CacheNegativeTTL,
+		"store_timeout":       def.StoreTimeout,
 	}, "."), nil); err != nil {
 		return Config{}, err
 	}
@@ -220,6 +252,14 @@ func (c *Config) Validate() error {
 	}
 	if c.DecisionLogBuffer < 1 {
 		errs = append(errs, fmt.Errorf("decision_log_buffer: %d must be at least 1", c.DecisionLogBuffer))
+	}
+	if c.CacheBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("cache_bytes: %d must be at least 1 MiB", c.CacheBytes))
+	}
+	for key, d := range map[string]time.Duration{"cache_ttl": c.CacheTTL, "cache_stale": c.CacheStale, "cache_negative_ttl": c.CacheNegativeTTL, "store_timeout": c.StoreTimeout} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %v must be positive", key, d))
+		}
 	}
 	if c.ModelPoll < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("model_poll: %v must be at least 100ms", c.ModelPoll))

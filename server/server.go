@@ -37,9 +37,9 @@ import (
 
 // Deps lets tests replace parts of the wiring. Nil fields get the defaults.
 type Deps struct {
-	// Features, when set, replaces the embedded store as the source of
-	// client features (the store still keeps the decision log).
-	Features decision.FeatureReader
+	// WrapFeatures, when set, wraps the store the feature cache reads
+	// from (tests count, hold or fail reads with it).
+	WrapFeatures func(features.Source) features.Source
 	// Now returns the current time.
 	Now func() time.Time
 }
@@ -56,6 +56,7 @@ type Server struct {
 	logger *slog.Logger
 
 	store  *features.Bolt
+	cache  *features.Cache
 	dlog   *features.DecisionLog
 	engine *decision.Engine
 
@@ -116,14 +117,26 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		}
 	}
 	s.dlog = features.NewDecisionLog(s.store, cfg.DecisionLogBuffer, logger)
-	var reader decision.FeatureReader = s.store
-	if deps.Features != nil {
-		reader = deps.Features
+	var src features.Source = s.store
+	if deps.WrapFeatures != nil {
+		src = deps.WrapFeatures(src)
+	}
+	// Decisions read features only through the cache.
+	s.cache, err = features.NewCache(src, features.CacheConfig{
+		MaxBytes:     cfg.CacheBytes,
+		TTL:          cfg.CacheTTL,
+		StaleFor:     cfg.CacheStale,
+		NegativeTTL:  cfg.CacheNegativeTTL,
+		StoreTimeout: cfg.StoreTimeout,
+		Now:          deps.Now,
+	})
+	if err != nil {
+		return nil, err
 	}
 	s.engine, err = decision.New(decision.Config{FeatureBudget: cfg.FeatureBudget}, decision.Deps{
 		Catalog:  bank.Catalog,
 		Bundle:   bundle,
-		Features: reader,
+		Features: s.cache,
 		Log:      s.dlog,
 		Outcomes: s.store,
 		Now:      deps.Now,
@@ -275,6 +288,9 @@ func (s *Server) closeResources(ctx context.Context) {
 		if n := s.dlog.Dropped(); n > 0 {
 			s.logger.Warn("decision log dropped records", "dropped", n)
 		}
+	}
+	if s.cache != nil {
+		s.cache.Close()
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {

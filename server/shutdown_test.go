@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -26,26 +28,33 @@ func (b *blockingReader) Get(_ context.Context, _ string) (features.Record, erro
 	return features.Record{}, features.ErrNotFound
 }
 
+func (b *blockingReader) PutBatch(context.Context, []features.Record) error { return nil }
+
 func TestGracefulShutdownDrainsInFlightCalls(t *testing.T) {
 	reader := &blockingReader{release: make(chan struct{})}
-	ts := startServer(t, Deps{Features: reader})
+	// Long budgets, so that the held reads keep the calls in flight rather
+	// than turning into quick degraded answers.
+	ts := startServer(t, Deps{WrapFeatures: func(features.Source) features.Source { return reader }}, func(c *Config, _ *io.Writer) {
+		c.FeatureBudget, c.StoreTimeout = 10*time.Second, 10*time.Second
+	})
 	client := tactv1.NewDecisionServiceClient(ts.conn)
 
 	const grpcCalls, restCalls = 40, 10
 	var wg sync.WaitGroup
 	errs := make(chan error, grpcCalls+restCalls)
-	for range grpcCalls {
+	// Distinct clients: the feature cache collapses concurrent reads of one.
+	for i := range grpcCalls {
 		wg.Go(func() {
-			resp, err := client.Decide(context.Background(), &tactv1.DecideRequest{ClientId: "C00001", Channel: tactv1.Channel_CHANNEL_WEB})
+			resp, err := client.Decide(context.Background(), &tactv1.DecideRequest{ClientId: fmt.Sprintf("G%05d", i), Channel: tactv1.Channel_CHANNEL_WEB})
 			if err == nil && resp.GetDecisionId() == "" {
 				err = errString("empty decision id")
 			}
 			errs <- err
 		})
 	}
-	for range restCalls {
+	for i := range restCalls {
 		wg.Go(func() {
-			resp, err := http.Post(ts.base+"/v1/decisions", "application/json", strings.NewReader(`{"client_id":"C00001","channel":"CHANNEL_WEB"}`))
+			resp, err := http.Post(ts.base+"/v1/decisions", "application/json", strings.NewReader(fmt.Sprintf(`{"client_id":"R%05d","channel":"CHANNEL_WEB"}`, i)))
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {

@@ -170,6 +170,9 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		return d
 	}
 
+	// Features served stale (the store failed) still decide, but the
+	// answer says it was made without fresh data.
+	d.Degraded = rec.Stale
 	tier := tierOf(e.cfg.Tiers, &rec)
 	d.Tier = tier.Name
 

@@ -1,0 +1,249 @@
+package features
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// Source is the store a Cache reads through and writes through.
+type Source interface {
+	Get(ctx context.Context, clientID string) (Record, error)
+	PutBatch(ctx context.Context, recs []Record) error
+}
+
+var _ Source = (*Bolt)(nil)
+
+// CacheConfig tunes a Cache. Zero fields take the defaults in brackets.
+type CacheConfig struct {
+	// MaxBytes bounds the memory of cached records (256 MiB), estimated
+	// per record by recordCost.
+	MaxBytes int64
+	// TTL is how long a record is served without asking the store (10m).
+	TTL time.Duration
+	// StaleFor is how long past TTL a record is still served, marked
+	// Stale, when the store fails or does not answer in time (15m).
+	StaleFor time.Duration
+	// NegativeTTL is how long an unknown client is remembered (10s).
+	NegativeTTL time.Duration
+	// StoreTimeout bounds one store read, shared by every caller waiting
+	// for it (1s). Each caller also stops waiting when its own context
+	// ends.
+	StoreTimeout time.Duration
+	// Now is the clock (time.Now).
+	Now func() time.Time
+}
+
+func (c *CacheConfig) defaults() {
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 256 << 20
+	}
+	if c.TTL == 0 {
+		c.TTL = 10 * time.Minute
+	}
+	if c.StaleFor == 0 {
+		c.StaleFor = 15 * time.Minute
+	}
+	if c.NegativeTTL == 0 {
+		c.NegativeTTL = 10 * time.Second
+	}
+	if c.StoreTimeout == 0 {
+		c.StoreTimeout = time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Cache is an in-process cache of client features in front of a Source:
+// bounded by bytes (ristretto), fresh for TTL, concurrent misses for one
+// client collapsed into one store read (singleflight), the last value
+// served for StaleFor more when the store fails (stale-if-error), unknown
+// clients remembered for NegativeTTL, and puts written through. It is safe
+// for concurrent use.
+//
+// Across replicas a put on one replica is seen by the others within TTL.
+type Cache struct {
+	cfg   CacheConfig
+	src   Source
+	cache *ristretto.Cache[string, *entry]
+	group singleflight.Group
+	stats cacheCounters
+}
+
+// entry is a cached record, or the memory of an unknown client.
+type entry struct {
+	rec      Record
+	notFound bool
+	// readStart is when the read (or put) that produced the entry began;
+	// an entry from an older read never replaces a newer one.
+	readStart time.Time
+	cost      int64
+}
+
+type cacheCounters struct {
+	hits, misses, staleServes, negativeHits, storeErrors, storeReads atomic.Uint64
+	storeNanos                                                       atomic.Int64
+}
+
+// CacheStats are the cache's counters since it was made.
+type CacheStats struct {
+	Hits         uint64 // fresh records served from memory
+	NegativeHits uint64 // unknown clients answered from memory
+	Misses       uint64 // lookups that needed the store
+	StaleServes  uint64 // records served stale because the store failed
+	StoreReads   uint64 // reads sent to the store (after singleflight)
+	StoreErrors  uint64 // store reads that failed or timed out
+	StoreTime    time.Duration
+}
+
+// NewCache returns a cache in front of src.
+func NewCache(src Source, cfg CacheConfig) (*Cache, error) {
+	if src == nil {
+		return nil, errors.New("features: cache: no source")
+	}
+	cfg.defaults()
+	if cfg.MaxBytes < 1<<20 || cfg.TTL < 0 || cfg.StaleFor < 0 || cfg.NegativeTTL < 0 || cfg.StoreTimeout < 0 {
+		return nil, fmt.Errorf("features: cache: bad config %+v", cfg)
+	}
+	// About 1 KiB a record: ten counters per record that fits.
+	counters := max(cfg.MaxBytes/1024*10, 10_000)
+	rc, err := ristretto.NewCache(&ristretto.Config[string, *entry]{
+		NumCounters: counters,
+		MaxCost:     cfg.MaxBytes,
+		BufferItems: 64,
+		ShouldUpdate: func(cur, prev *entry) bool {
+			return !cur.readStart.Before(prev.readStart)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("features: cache: %w", err)
+	}
+	return &Cache{cfg: cfg, src: src, cache: rc}, nil
+}
+
+// Close releases the cache's goroutines.
+func (c *Cache) Close() { c.cache.Close() }
+
+// Stats returns the counters.
+func (c *Cache) Stats() CacheStats {
+	return CacheStats{
+		Hits:         c.stats.hits.Load(),
+		NegativeHits: c.stats.negativeHits.Load(),
+		Misses:       c.stats.misses.Load(),
+		StaleServes:  c.stats.staleServes.Load(),
+		StoreReads:   c.stats.storeReads.Load(),
+		StoreErrors:  c.stats.storeErrors.Load(),
+		StoreTime:    time.Duration(c.stats.storeNanos.Load()),
+	}
+}
+
+// Get returns a client's features: from memory when fresh, else from the
+// store. When the store fails or ctx ends first, a record within the stale
+// window is returned with Stale set; otherwise the error (ErrNotFound for
+// an unknown client). The returned record's Values must not be modified.
+func (c *Cache) Get(ctx context.Context, clientID string) (Record, error) {
+	now := c.cfg.Now()
+	e, ok := c.cache.Get(clientID)
+	if ok {
+		age := now.Sub(e.readStart)
+		switch {
+		case e.notFound && age < c.cfg.NegativeTTL:
+			c.stats.negativeHits.Add(1)
+			return Record{}, ErrNotFound
+		case !e.notFound && age < c.cfg.TTL:
+			c.stats.hits.Add(1)
+			return e.rec, nil
+		}
+	}
+	c.stats.misses.Add(1)
+	ch := c.group.DoChan(clientID, func() (any, error) { return c.load(clientID) })
+	var err error
+	select {
+	case res := <-ch:
+		if res.Err == nil {
+			ne := res.Val.(*entry)
+			if ne.notFound {
+				return Record{}, ErrNotFound
+			}
+			return ne.rec, nil
+		}
+		err = res.Err
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	// The store failed or was too slow: serve the last record if it is
+	// still within the stale window.
+	if ok && !e.notFound && now.Sub(e.readStart) < c.cfg.TTL+c.cfg.StaleFor {
+		c.stats.staleServes.Add(1)
+		rec := e.rec
+		rec.Stale = true
+		return rec, nil
+	}
+	return Record{}, err
+}
+
+// load reads one client from the store with the cache's own timeout, so
+// that the first caller's short deadline does not fail everyone sharing
+// the read, and caches the result.
+func (c *Cache) load(clientID string) (*entry, error) {
+	start := c.cfg.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.StoreTimeout)
+	defer cancel()
+	c.stats.storeReads.Add(1)
+	rec, err := c.src.Get(ctx, clientID)
+	c.stats.storeNanos.Add(int64(time.Since(start)))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		e := &entry{notFound: true, readStart: start, cost: 64 + int64(len(clientID))}
+		c.cache.SetWithTTL(clientID, e, e.cost, c.cfg.NegativeTTL)
+		c.cache.Wait()
+		return e, nil
+	case err != nil:
+		c.stats.storeErrors.Add(1)
+		return nil, err
+	}
+	e := &entry{rec: rec, readStart: start, cost: recordCost(&rec)}
+	c.cache.SetWithTTL(clientID, e, e.cost, c.cfg.TTL+c.cfg.StaleFor)
+	// Ristretto applies sets asynchronously: wait, so that a lookup after
+	// this read (and its waiters) returns finds the record and does not
+	// read the store again.
+	c.cache.Wait()
+	return e, nil
+}
+
+// PutBatch writes the records to the store and, once they are stored,
+// into the cache (write-through), so that this replica serves them at once.
+func (c *Cache) PutBatch(ctx context.Context, recs []Record) error {
+	start := c.cfg.Now()
+	if err := c.src.PutBatch(ctx, recs); err != nil {
+		return err
+	}
+	for i := range recs {
+		r := recs[i]
+		r.Stale = false
+		e := &entry{rec: r, readStart: start, cost: recordCost(&r)}
+		if !c.cache.SetWithTTL(r.ClientID, e, e.cost, c.cfg.TTL+c.cfg.StaleFor) {
+			// Dropped by the admission buffer: make sure no older copy
+			// is served instead.
+			c.cache.Del(r.ClientID)
+		}
+	}
+	c.cache.Wait()
+	return nil
+}
+
+// recordCost estimates a record's memory in bytes: the map, its keys and
+// values, and the entry around it.
+func recordCost(r *Record) int64 {
+	n := int64(160 + len(r.ClientID))
+	for name, v := range r.Values {
+		n += int64(len(name)+len(v.Str)) + 16 + 64 // key header and Value
+	}
+	return n
+}
