@@ -98,11 +98,7 @@ func (b *Bolt) PutBatch(ctx context.Context, recs []Record) error {
 	return b.db.Update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketClients)
 		for i := range recs {
-			raw, err := encodeRecord(&recs[i])
-			if err != nil {
-				return fmt.Errorf("features: encode record %d: %w", i, err)
-			}
-			if err := bk.Put([]byte(recs[i].ClientID), raw); err != nil {
+			if err := bk.Put([]byte(recs[i].ClientID), encodeBinary(&recs[i])); err != nil {
 				return fmt.Errorf("features: put record %d: %w", i, err)
 			}
 		}
@@ -212,7 +208,8 @@ func outcomeKey(decisionID, productID, outcome string) []byte {
 	return []byte(decisionID + "/" + productID + "/" + outcome)
 }
 
-// wireRecord is the stored form of a Record.
+// wireRecord is the JSON form of a Record, written by the skeleton's
+// first version; it is only read now (see codec.go).
 type wireRecord struct {
 	UpdatedAt time.Time            `json:"u"`
 	Values    map[string]wireValue `json:"v"`
@@ -225,28 +222,11 @@ type wireValue struct {
 	T *time.Time `json:"t,omitempty"`
 }
 
-func encodeRecord(r *Record) ([]byte, error) {
-	w := wireRecord{UpdatedAt: r.UpdatedAt.UTC(), Values: make(map[string]wireValue, len(r.Values))}
-	for name, v := range r.Values {
-		switch v.Kind {
-		case KindNumber:
-			n := v.Num
-			w.Values[name] = wireValue{N: &n}
-		case KindString:
-			s := v.Str
-			w.Values[name] = wireValue{S: &s}
-		case KindBool:
-			b := v.Bool
-			w.Values[name] = wireValue{B: &b}
-		case KindTime:
-			t := v.Time
-			w.Values[name] = wireValue{T: &t}
-		}
-	}
-	return json.Marshal(w)
-}
-
 func decodeRecord(raw []byte, r *Record) error {
+	if len(raw) > 0 && raw[0] == codecV1 {
+		return decodeBinary(raw, r)
+	}
+	// The skeleton's first records were JSON.
 	var w wireRecord
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return fmt.Errorf("features: decode record: %w", err)
