@@ -85,6 +85,32 @@ func (b *Bolt) Get(ctx context.Context, clientID string) (Record, error) {
 	return rec, nil
 }
 
+// GetMany returns the features of several clients in one read
+// transaction, in the order asked; an unknown client's record has nil
+// Values.
+func (b *Bolt) GetMany(ctx context.Context, clientIDs []string) ([]Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Record, len(clientIDs))
+	err := b.db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketClients)
+		for i, id := range clientIDs {
+			out[i].ClientID = id
+			if raw := bk.Get([]byte(id)); raw != nil {
+				if err := decodeRecord(raw, &out[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PutBatch upserts the records in one durable transaction: all or none.
 func (b *Bolt) PutBatch(ctx context.Context, recs []Record) error {
 	if err := ctx.Err(); err != nil {

@@ -68,6 +68,18 @@ type Config struct {
 	// StoreTimeout bounds one feature-store read (shared by the calls
 	// waiting for it; each call also has feature_budget).
 	StoreTimeout time.Duration `koanf:"store_timeout"`
+	// FeatureStore is where client features are read: "bolt" (the
+	// embedded file in data_dir) or "redis".
+	FeatureStore string `koanf:"feature_store"`
+	// RedisAddr, RedisDB, RedisTLS and RedisPrefix say how to reach Redis
+	// when feature_store is redis. The password is read only from the
+	// environment variable TACT_REDIS_PASSWORD, never from a file.
+	RedisAddr   string `koanf:"redis_addr"`
+	RedisDB     int    `koanf:"redis_db"`
+	RedisTLS    bool   `koanf:"redis_tls"`
+	RedisPrefix string `koanf:"redis_prefix"`
+	// RedisPassword comes from TACT_REDIS_PASSWORD.
+	RedisPassword string `koanf:"-"`
 }
 
 // Defaults returns the configuration used when nothing is set: the demo
@@ -90,6 +102,9 @@ func Defaults() Config {
 		CacheStale:        15 * time.Minute,
 		CacheNegativeTTL:  10 * time.Second,
 		StoreTimeout:      time.Second,
+		FeatureStore:      "bolt",
+		RedisAddr:         "localhost:6379",
+		RedisPrefix:       "tact:",
 	}
 }
 
@@ -114,6 +129,11 @@ var flagHelp = map[string]string{
 	"cache_stale":         "how long past cache_ttl features are served, degraded, when the store fails",
 	"cache_negative_ttl":  "how long an unknown client is remembered",
 	"store_timeout":       "longest feature-store read",
+	"feature_store":       "where features are read: bolt or redis",
+	"redis_addr":          "Redis address (feature_store redis)",
+	"redis_db":            "Redis database number",
+	"redis_tls":           "connect to Redis over TLS",
+	"redis_prefix":        "prefix of the Redis keys",
 }
 
 // LoadConfig reads the configuration from args (without the program name)
@@ -140,6 +160,11 @@ func LoadConfig(args, environ []string) (Config, error) {
 	fs.Duration("cache-stale", def.CacheStale, flagHelp["cache_stale"])
 	fs.Duration("cache-negative-ttl", def.CacheNegativeTTL, flagHelp["cache_negative_ttl"])
 	fs.Duration("store-timeout", def.StoreTimeout, flagHelp["store_timeout"])
+	fs.String("feature-store", def.FeatureStore, flagHelp["feature_store"])
+	fs.String("redis-addr", def.RedisAddr, flagHelp["redis_addr"])
+	fs.Int("redis-db", def.RedisDB, flagHelp["redis_db"])
+	fs.Bool("redis-tls", def.RedisTLS, flagHelp["redis_tls"])
+	fs.String("redis-prefix", def.RedisPrefix, flagHelp["redis_prefix"])
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -166,6 +191,11 @@ func LoadConfig(args, environ []string) (Config, error) {
 		"cache_stale":         def.CacheStale,
 		"cache_negative_ttl":  def.CacheNegativeTTL,
 		"store_timeout":       def.StoreTimeout,
+		"feature_store":       def.FeatureStore,
+		"redis_addr":          def.RedisAddr,
+		"redis_db":            def.RedisDB,
+		"redis_tls":           def.RedisTLS,
+		"redis_prefix":        def.RedisPrefix,
 	}, "."), nil); err != nil {
 		return Config{}, err
 	}
@@ -217,6 +247,11 @@ func LoadConfig(args, environ []string) (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	cfg.ConfigFile = path
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "TACT_REDIS_PASSWORD="); ok {
+			cfg.RedisPassword = v
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
@@ -252,6 +287,18 @@ func (c *Config) Validate() error {
 	}
 	if c.DecisionLogBuffer < 1 {
 		errs = append(errs, fmt.Errorf("decision_log_buffer: %d must be at least 1", c.DecisionLogBuffer))
+	}
+	switch c.FeatureStore {
+	case "bolt":
+	case "redis":
+		if _, _, err := net.SplitHostPort(c.RedisAddr); err != nil {
+			errs = append(errs, fmt.Errorf("redis_addr: %q is not host:port", c.RedisAddr))
+		}
+		if c.RedisDB < 0 || c.RedisDB > 15 {
+			errs = append(errs, fmt.Errorf("redis_db: %d not in 0..15", c.RedisDB))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("feature_store: %q is not bolt or redis", c.FeatureStore))
 	}
 	if c.CacheBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("cache_bytes: %d must be at least 1 MiB", c.CacheBytes))

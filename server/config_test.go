@@ -46,6 +46,12 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			}
 			return ""
 		}},
+		{"redis password from the environment", []string{"--feature-store", "redis"}, []string{"TACT_REDIS_PASSWORD=s3cret"}, func(c Config) string {
+			if c.RedisPassword != "s3cret" || c.FeatureStore != "redis" {
+				return "TACT_REDIS_PASSWORD not read"
+			}
+			return ""
+		}},
 		{"flags over env", []string{"--config", file, "--grpc-addr", "127.0.0.1:7201", "--shutdown-timeout", "3s"}, []string{"TACT_GRPC_ADDR=127.0.0.1:7101"}, func(c Config) string {
 			if c.GRPCAddr != "127.0.0.1:7201" || c.ShutdownTimeout != 3*time.Second || c.HTTPAddr != "127.0.0.1:7002" {
 				return "flags not applied over environment and file"
@@ -72,6 +78,10 @@ func TestLoadConfigErrorsNameEveryKey(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("grpc_adr: x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	pwFile := filepath.Join(dir, "pw.yaml")
+	if err := os.WriteFile(pwFile, []byte("feature_store: redis\nredis_password: hunter2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -86,6 +96,8 @@ func TestLoadConfigErrorsNameEveryKey(t *testing.T) {
 		{"unknown flag", []string{"--grpc"}, nil, []string{"grpc"}},
 		{"stray argument", []string{"serve"}, nil, []string{"serve"}},
 		{"same address twice", []string{"--grpc-addr", "localhost:9000", "--http-addr", "localhost:9000"}, nil, []string{"http_addr"}},
+		{"bad feature store", []string{"--feature-store", "postgres"}, nil, []string{"feature_store"}},
+		{"redis password in a file", []string{"--config", pwFile}, nil, []string{"redis_password"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -56,6 +56,7 @@ type Server struct {
 	logger *slog.Logger
 
 	store  *features.Bolt
+	redis  *features.Redis
 	cache  *features.Cache
 	dlog   *features.DecisionLog
 	engine *decision.Engine
@@ -98,7 +99,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Demo {
+	if cfg.Demo && cfg.FeatureStore == "bolt" {
 		n, err := s.store.CountClients(ctx)
 		if err != nil {
 			return nil, err
@@ -118,6 +119,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	}
 	s.dlog = features.NewDecisionLog(s.store, cfg.DecisionLogBuffer, logger)
 	var src features.Source = s.store
+	if cfg.FeatureStore == "redis" {
+		s.redis, err = features.OpenRedis(ctx, features.RedisConfig{
+			Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, TLS: cfg.RedisTLS, Prefix: cfg.RedisPrefix,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("feature_store redis: %w", err)
+		}
+		src = s.redis
+	}
 	if deps.WrapFeatures != nil {
 		src = deps.WrapFeatures(src)
 	}
@@ -291,6 +301,11 @@ func (s *Server) closeResources(ctx context.Context) {
 	}
 	if s.cache != nil {
 		s.cache.Close()
+	}
+	if s.redis != nil {
+		if err := s.redis.Close(); err != nil {
+			s.logger.Error("redis: close failed", "err", err)
+		}
 	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {

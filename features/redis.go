@@ -1,0 +1,151 @@
+package features
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is the feature store for many tactd replicas: one Redis string per
+// client holding the record in the binary encoding of codec.go.
+//
+// Key layout (for the batch pipeline that writes it):
+//
+//	<prefix>{<client_id>}:features   the record, codec.go's encoding
+//
+// The client id in braces is a Redis Cluster hash tag, so that every key of
+// one client (features now, contact counters later) lives in one slot. The
+// prefix defaults to "tact:". A key that is absent is an unknown client.
+//
+// It is safe for concurrent use; go-redis keeps a connection pool.
+type Redis struct {
+	client *redis.Client
+	prefix string
+}
+
+var _ Source = (*Redis)(nil)
+
+// RedisConfig says how to reach Redis.
+type RedisConfig struct {
+	Addr     string
+	Password string // from the environment (TACT_REDIS_PASSWORD), never a file
+	DB       int
+	TLS      bool
+	Prefix   string // default "tact:"
+	// PoolSize is the connection pool size (default 10 per CPU).
+	PoolSize int
+	// DialTimeout, ReadTimeout and WriteTimeout bound each operation
+	// (default 1s, 200ms, 200ms); the caller's context bounds it too.
+	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+}
+
+// OpenRedis connects and pings Redis.
+func OpenRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
+	if cfg.Addr == "" {
+		return nil, errors.New("features: redis: no address")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "tact:"
+	}
+	opt := &redis.Options{
+		Addr:         cfg.Addr,
+		Password:     cfg.Password,
+		DB:           cfg.DB,
+		PoolSize:     cfg.PoolSize,
+		DialTimeout:  orDefault(cfg.DialTimeout, time.Second),
+		ReadTimeout:  orDefault(cfg.ReadTimeout, 200*time.Millisecond),
+		WriteTimeout: orDefault(cfg.WriteTimeout, 200*time.Millisecond),
+		// Deadlines come from the caller's context as well.
+		ContextTimeoutEnabled: true,
+	}
+	if cfg.TLS {
+		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	c := redis.NewClient(opt)
+	if err := c.Ping(ctx).Err(); err != nil {
+		_ = c.Close() // the ping error is the one to report
+		return nil, fmt.Errorf("features: redis %s: %w", cfg.Addr, err)
+	}
+	return &Redis{client: c, prefix: cfg.Prefix}, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// Key returns the Redis key of a client's features.
+func (r *Redis) Key(clientID string) string { return r.prefix + "{" + clientID + "}:features" }
+
+// Close closes the connection pool.
+func (r *Redis) Close() error { return r.client.Close() }
+
+// Get returns one client's features, or ErrNotFound.
+func (r *Redis) Get(ctx context.Context, clientID string) (Record, error) {
+	raw, err := r.client.Get(ctx, r.Key(clientID)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Record{}, ErrNotFound
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("features: redis get: %w", err)
+	}
+	rec := Record{ClientID: clientID}
+	if err := decodeRecord(raw, &rec); err != nil {
+		return Record{}, err
+	}
+	return rec, nil
+}
+
+// GetMany returns the features of several clients in one pipelined round
+// trip, in the order asked; an unknown client's record has nil Values.
+func (r *Redis) GetMany(ctx context.Context, clientIDs []string) ([]Record, error) {
+	pipe := r.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(clientIDs))
+	for i, id := range clientIDs {
+		cmds[i] = pipe.Get(ctx, r.Key(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("features: redis get many: %w", err)
+	}
+	out := make([]Record, len(clientIDs))
+	for i, cmd := range cmds {
+		out[i].ClientID = clientIDs[i]
+		raw, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("features: redis get %d: %w", i, err)
+		}
+		if err := decodeRecord(raw, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// PutBatch upserts the records in one pipelined MULTI/EXEC transaction, so
+// that a batch is stored whole or not at all.
+func (r *Redis) PutBatch(ctx context.Context, recs []Record) error {
+	for i := range recs {
+		if err := recs[i].Validate(); err != nil {
+			return fmt.Errorf("record %d: %w", i, err)
+		}
+	}
+	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range recs {
+			p.Set(ctx, r.Key(recs[i].ClientID), encodeBinary(&recs[i]), 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("features: redis put: %w", err)
+	}
+	return nil
+}

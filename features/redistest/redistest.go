@@ -1,0 +1,105 @@
+// Package redistest runs a real redis-server for tests, on a free port on
+// 127.0.0.1 with its data in the test's temporary directory. When
+// redis-server is not installed the test is skipped, unless
+// TACT_REQUIRE_REDIS=1 (as in CI), when it fails.
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Server is a running redis-server.
+type Server struct {
+	Addr string
+	tb   testing.TB
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// Start starts redis-server with an append-only file fsynced on every
+// write, so that data survives Kill and Restart. It is stopped when the
+// test ends.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("TACT_REQUIRE_REDIS") == "1" {
+			tb.Fatalf("TACT_REQUIRE_REDIS=1 but redis-server is not installed: %v", err)
+		}
+		tb.Skip("redis-server is not installed (apt-get install redis-server)")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := &Server{Addr: addr, tb: tb, dir: tb.TempDir()}
+	s.start()
+	tb.Cleanup(s.stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.tb.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no", "--loglevel", "warning")
+	if err := s.cmd.Start(); err != nil {
+		s.tb.Fatalf("redistest: start redis-server: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.ping() {
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("redistest: redis-server on %s not answering after 10 s", s.Addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ping sends PING in the Redis protocol and expects PONG.
+func (s *Server) ping() bool {
+	c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := fmt.Fprint(c, "*1\r\n$4\r\nPING\r\n"); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "+PONG")
+}
+
+// Kill stops redis-server at once (SIGKILL), as a crash would.
+func (s *Server) Kill() {
+	s.tb.Helper()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait() // killed: the exit error is expected
+	s.cmd = nil
+}
+
+// Restart starts redis-server again on the same port and data.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.Kill()
+	s.start()
+}
+
+func (s *Server) stop() {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}

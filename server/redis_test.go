@@ -1,0 +1,83 @@
+package server
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/features/redistest"
+	"github.com/tact-nba/tact/model/demo"
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// TestRedisOutage kills Redis under a running tactd: cached clients keep
+// getting decisions, marked degraded, within the stale window; after it,
+// NO_OFFER degraded; once Redis is back, fresh answers within 5 s. No call
+// fails.
+func TestRedisOutage(t *testing.T) {
+	rs := redistest.Start(t)
+	store, err := features.OpenRedis(t.Context(), features.RedisConfig{Addr: rs.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank, err := demo.New(demo.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutBatch(t.Context(), bank.Clients); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	const ttl, stale = 300 * time.Millisecond, 1500 * time.Millisecond
+	ts := startServer(t, Deps{}, func(c *Config, _ *io.Writer) {
+		c.FeatureStore, c.RedisAddr = "redis", rs.Addr
+		c.CacheTTL, c.CacheStale, c.StoreTimeout = ttl, stale, 200*time.Millisecond
+	})
+	client := tactv1.NewDecisionServiceClient(ts.conn)
+	var calls atomic.Int64
+	decide := func(id string) *tactv1.DecideResponse {
+		t.Helper()
+		calls.Add(1)
+		resp, err := client.Decide(context.Background(), &tactv1.DecideRequest{ClientId: id, Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND})
+		if err != nil {
+			t.Fatalf("Decide %s: %v (no call may fail)", id, err)
+		}
+		return resp
+	}
+
+	if d := decide("C00003"); d.GetAction() != tactv1.Action_ACTION_OFFER_NOW || d.GetDegraded() {
+		t.Fatalf("with Redis up: %v degraded=%v", d.GetAction(), d.GetDegraded())
+	}
+	rs.Kill()
+	time.Sleep(ttl + 50*time.Millisecond) // past the TTL, inside the stale window
+	d := decide("C00003")
+	if d.GetAction() != tactv1.Action_ACTION_OFFER_NOW || !d.GetDegraded() {
+		t.Errorf("Redis down, within the stale window: %v degraded=%v; want the offer, degraded", d.GetAction(), d.GetDegraded())
+	}
+	if d := decide("C00009"); d.GetAction() != tactv1.Action_ACTION_NO_OFFER || !d.GetDegraded() || d.GetReasons()[0].GetCode() != tactv1.ReasonCode_REASON_CODE_FEATURES_UNAVAILABLE {
+		t.Errorf("Redis down, client never cached: %v degraded=%v %v; want NO_OFFER, degraded, features unavailable", d.GetAction(), d.GetDegraded(), d.GetReasons())
+	}
+	time.Sleep(stale) // past the stale window
+	d = decide("C00003")
+	if d.GetAction() != tactv1.Action_ACTION_NO_OFFER || !d.GetDegraded() {
+		t.Errorf("Redis down, past the stale window: %v degraded=%v; want NO_OFFER, degraded", d.GetAction(), d.GetDegraded())
+	}
+
+	rs.Restart()
+	back := time.Now()
+	for {
+		d := decide("C00003")
+		if d.GetAction() == tactv1.Action_ACTION_OFFER_NOW && !d.GetDegraded() {
+			break
+		}
+		if time.Since(back) > 5*time.Second {
+			t.Fatalf("no fresh answer 5 s after Redis returned: %v degraded=%v", d.GetAction(), d.GetDegraded())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("fresh again %v after Redis returned; %d calls, none failed", time.Since(back).Round(time.Millisecond), calls.Load())
+}
