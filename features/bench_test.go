@@ -3,6 +3,8 @@ package features
 import (
 	"context"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,4 +84,41 @@ func BenchmarkBoltGet(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkImportBolt imports 40-feature CSV rows into bbolt in batches of
+// 5,000, one pass (--skip-bad), and reports rows/s.
+func BenchmarkImportBolt(b *testing.B) {
+	var sb, sch strings.Builder
+	sch.WriteString("features:\n")
+	sb.WriteString("client_id")
+	for j := range 40 {
+		fmt.Fprintf(&sch, "  - {name: f%02d, type: number}\n", j)
+		fmt.Fprintf(&sb, ",f%02d", j)
+	}
+	sb.WriteString("\n")
+	const rows = 20_000
+	for i := range rows {
+		fmt.Fprintf(&sb, "C%07d", i)
+		for j := range 40 {
+			fmt.Fprintf(&sb, ",%d.%02d", i*j%10007, j)
+		}
+		sb.WriteString("\n")
+	}
+	file := sb.String()
+	schema, err := ReadSchema(strings.NewReader(sch.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, _ := openTemp(b)
+	defer st.Close()
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		res, err := Import(context.Background(), func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(file)), nil }, schema, st, ImportOptions{SkipBad: true})
+		if err != nil || res.Imported != rows {
+			b.Fatalf("Import = %+v, %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(rows*b.N)/time.Since(start).Seconds(), "rows/s")
 }

@@ -47,6 +47,8 @@ Usage:
   tact score --model M --data F --out S [--id COL]
                                     score every row of a CSV (batch scoring)
   tact demo-data --out DIR          write the demo bank's training files
+  tact features import (--data-dir D | --redis-addr A) --schema S [--skip-bad] FILE
+                                    bulk-import client features (CSV or JSON Lines)
 
 Run 'tact COMMAND --help' for a command's flags.
 `
@@ -93,6 +95,8 @@ func run(ctx context.Context, args []string, out io.Writer, envAddr string) erro
 		return score(ctx, args[1:], out)
 	case "demo-data":
 		return demoData(ctx, args[1:], out)
+	case "features":
+		return featuresCmd(ctx, args[1:], out)
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q (want decide, products, train, eval or score)", args[0])}
 	}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tact-nba/tact/features"
+)
+
+// featuresCmd runs `tact features SUBCOMMAND`.
+func featuresCmd(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] != "import" {
+		return &usageError{"want: tact features import [flags] FILE"}
+	}
+	return featuresImport(ctx, args[1:], out)
+}
+
+func featuresImport(ctx context.Context, args []string, out io.Writer) error {
+	fs := pflag.NewFlagSet("tact features import", pflag.ContinueOnError)
+	dataDir := fs.String("data-dir", "", "import into the embedded store of this data directory (tactd must not be running on it)")
+	redisAddr := fs.String("redis-addr", "", "import into Redis at host:port (password from TACT_REDIS_PASSWORD)")
+	redisPrefix := fs.String("redis-prefix", "tact:", "prefix of the Redis keys")
+	addr := fs.String("addr", "", "import through a running tactd's admin API")
+	schemaPath := fs.String("schema", "", "YAML feature schema (required)")
+	format := fs.String("format", "csv", "csv or jsonl")
+	sep := fs.String("sep", ",", "CSV field separator")
+	skipBad := fs.Bool("skip-bad", false, "import the good rows and list the bad ones, instead of rejecting the file")
+	batch := fs.Int("batch", 5000, "records per store write")
+	fs.SetOutput(out)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return err
+		}
+		return &usageError{err.Error()}
+	}
+	if fs.NArg() != 1 {
+		return &usageError{"want exactly one FILE to import"}
+	}
+	file := fs.Arg(0)
+	targets := 0
+	for _, s := range []string{*dataDir, *redisAddr, *addr} {
+		if s != "" {
+			targets++
+		}
+	}
+	switch {
+	case targets != 1:
+		return &usageError{"give one of --data-dir, --redis-addr or --addr"}
+	case *addr != "":
+		return errors.New("--addr: tactd has no admin API for features yet; import with --data-dir (tactd stopped) or --redis-addr")
+	case *schemaPath == "":
+		return &usageError{"--schema is required"}
+	case *format != "csv" && *format != "jsonl":
+		return &usageError{fmt.Sprintf("--format %q: want csv or jsonl", *format)}
+	case *batch < 1:
+		return &usageError{"--batch must be at least 1"}
+	}
+	r, n := utf8.DecodeRuneInString(*sep)
+	if n == 0 || n != len(*sep) {
+		return &usageError{fmt.Sprintf("--sep %q: want one character", *sep)}
+	}
+	sf, err := os.Open(*schemaPath)
+	if err != nil {
+		return err
+	}
+	schema, err := features.ReadSchema(sf)
+	sf.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", *schemaPath, err)
+	}
+	if _, err := os.Stat(file); err != nil {
+		return err
+	}
+
+	var sink features.Sink
+	switch {
+	case *dataDir != "":
+		st, err := features.OpenBolt(filepath.Join(*dataDir, "tact.db"))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		sink = st
+	default:
+		st, err := features.OpenRedis(ctx, features.RedisConfig{Addr: *redisAddr, Password: os.Getenv("TACT_REDIS_PASSWORD"), Prefix: *redisPrefix, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		sink = st
+	}
+
+	start := time.Now()
+	opt := features.ImportOptions{Format: *format, Sep: r, SkipBad: *skipBad, BatchSize: *batch}
+	if isTerminal(os.Stderr) {
+		last := time.Now()
+		opt.Progress = func(rows int64) {
+			if time.Since(last) >= 500*time.Millisecond {
+				last = time.Now()
+				fmt.Fprintf(os.Stderr, "\r%d rows, %.0f rows/s ", rows, float64(rows)/time.Since(start).Seconds())
+			}
+		}
+	}
+	res, err := features.Import(ctx, func() (io.ReadCloser, error) { return os.Open(file) }, schema, sink, opt)
+	if opt.Progress != nil {
+		fmt.Fprint(os.Stderr, "\r")
+	}
+	for _, b := range res.BadRows {
+		fmt.Fprintf(out, "bad row: %s\n", b)
+	}
+	if res.Bad > int64(len(res.BadRows)) {
+		fmt.Fprintf(out, "... and %d more bad rows\n", res.Bad-int64(len(res.BadRows)))
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(out, "imported %d of %d rows from %s in %.1fs (%.0f rows/s); %d bad rows skipped\n",
+		res.Imported, res.Rows, file, secs, float64(res.Rows)/secs, res.Bad)
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

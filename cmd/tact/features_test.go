@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tact-nba/tact/features"
+)
+
+func TestFeaturesImport(t *testing.T) {
+	dir := t.TempDir()
+	schema := filepath.Join(dir, "schema.yaml")
+	if err := os.WriteFile(schema, []byte("features:\n  - {name: balance, type: number}\n  - {name: tier, type: string}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.csv")
+	if err := os.WriteFile(good, []byte("client_id;balance;tier\nX1;1200.5;gold\nX2;;\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("client_id,balance\nX3,lots\nX4,7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+
+	out := runOK(t, "features", "import", "--data-dir", data, "--schema", schema, "--sep", ";", good)
+	if !strings.Contains(out, "imported 2 of 2 rows") {
+		t.Errorf("output: %s", out)
+	}
+	var buf bytes.Buffer
+	err := run(t.Context(), []string{"features", "import", "--data-dir", data, "--schema", schema, bad}, &buf, "")
+	if !errors.Is(err, features.ErrBadRows) || !strings.Contains(buf.String(), "bad row: line 2, column balance") {
+		t.Errorf("bad file: %v\n%s", err, buf.String())
+	}
+	out = runOK(t, "features", "import", "--data-dir", data, "--schema", schema, "--skip-bad", bad)
+	if !strings.Contains(out, "imported 1 of 2 rows") || !strings.Contains(out, "1 bad rows skipped") {
+		t.Errorf("--skip-bad output: %s", out)
+	}
+	st, err := features.OpenBolt(filepath.Join(data, "tact.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, _ := st.CountClients(t.Context()); n != 3 {
+		t.Errorf("%d clients stored, want X1, X2, X4", n)
+	}
+	if r, err := st.Get(t.Context(), "X1"); err != nil || r.Values["tier"].Str != "gold" || r.Values["balance"].Num != 1200.5 {
+		t.Errorf("X1 = %+v, %v", r, err)
+	}
+
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"features", "import", "--schema", schema, good}, "one of --data-dir"},
+		{[]string{"features", "import", "--data-dir", data, good}, "--schema is required"},
+		{[]string{"features", "import", "--data-dir", data, "--schema", schema}, "exactly one FILE"},
+		{[]string{"features", "export"}, "tact features import"},
+	} {
+		var ue *usageError
+		if err := run(t.Context(), tt.args, &bytes.Buffer{}, ""); !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want a usage error saying %q", tt.args, err, tt.want)
+		}
+	}
+}
