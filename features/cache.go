@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,6 +75,11 @@ type Cache struct {
 	cache *ristretto.Cache[string, *entry]
 	group singleflight.Group
 	stats cacheCounters
+
+	// mu guards closed: writes into the cache take it shared, Close
+	// exclusively, so that a read finishing after Close writes nothing.
+	mu     sync.RWMutex
+	closed bool
 }
 
 // entry is a cached record, or the memory of an unknown client.
@@ -127,8 +133,30 @@ func NewCache(src Source, cfg CacheConfig) (*Cache, error) {
 	return &Cache{cfg: cfg, src: src, cache: rc}, nil
 }
 
-// Close releases the cache's goroutines.
-func (c *Cache) Close() { c.cache.Close() }
+// Close releases the cache's goroutines. Store reads still under way
+// finish, but no longer fill the cache.
+func (c *Cache) Close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.cache.Close()
+}
+
+// set stores an entry and waits until lookups see it (ristretto applies
+// sets asynchronously), unless the cache is closed.
+func (c *Cache) set(key string, e *entry, ttl time.Duration) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return
+	}
+	if !c.cache.SetWithTTL(key, e, e.cost, ttl) {
+		// Dropped by the admission buffer: make sure no older copy is
+		// served instead.
+		c.cache.Del(key)
+	}
+	c.cache.Wait()
+}
 
 // Stats returns the counters.
 func (c *Cache) Stats() CacheStats {
@@ -201,19 +229,17 @@ func (c *Cache) load(clientID string) (*entry, error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		e := &entry{notFound: true, readStart: start, cost: 64 + int64(len(clientID))}
-		c.cache.SetWithTTL(clientID, e, e.cost, c.cfg.NegativeTTL)
-		c.cache.Wait()
+		c.set(clientID, e, c.cfg.NegativeTTL)
 		return e, nil
 	case err != nil:
 		c.stats.storeErrors.Add(1)
 		return nil, err
 	}
 	e := &entry{rec: rec, readStart: start, cost: recordCost(&rec)}
-	c.cache.SetWithTTL(clientID, e, e.cost, c.cfg.TTL+c.cfg.StaleFor)
-	// Ristretto applies sets asynchronously: wait, so that a lookup after
-	// this read (and its waiters) returns finds the record and does not
-	// read the store again.
-	c.cache.Wait()
+	// set waits until the entry is visible, so that a lookup after this
+	// read (and its waiters) returns finds it and does not read the store
+	// again.
+	c.set(clientID, e, c.cfg.TTL+c.cfg.StaleFor)
 	return e, nil
 }
 
@@ -227,14 +253,8 @@ func (c *Cache) PutBatch(ctx context.Context, recs []Record) error {
 	for i := range recs {
 		r := recs[i]
 		r.Stale = false
-		e := &entry{rec: r, readStart: start, cost: recordCost(&r)}
-		if !c.cache.SetWithTTL(r.ClientID, e, e.cost, c.cfg.TTL+c.cfg.StaleFor) {
-			// Dropped by the admission buffer: make sure no older copy
-			// is served instead.
-			c.cache.Del(r.ClientID)
-		}
+		c.set(r.ClientID, &entry{rec: r, readStart: start, cost: recordCost(&r)}, c.cfg.TTL+c.cfg.StaleFor)
 	}
-	c.cache.Wait()
 	return nil
 }
 
