@@ -68,6 +68,9 @@ type Config struct {
 	// StoreTimeout bounds one feature-store read (shared by the calls
 	// waiting for it; each call also has feature_budget).
 	StoreTimeout time.Duration `koanf:"store_timeout"`
+	// FeatureSchema is the YAML feature schema that admin writes are
+	// checked against; empty means the demo bank's.
+	FeatureSchema string `koanf:"feature_schema"`
 	// FeatureStore is where client features are read: "bolt" (the
 	// embedded file in data_dir) or "redis".
 	FeatureStore string `koanf:"feature_store"`
@@ -130,6 +133,7 @@ var flagHelp = map[string]string{
 	"cache_negative_ttl":  "how long an unknown client is remembered",
 	"store_timeout":       "longest feature-store read",
 	"feature_store":       "where features are read: bolt or redis",
+	"feature_schema":      "YAML feature schema for admin writes (empty: the demo bank's)",
 	"redis_addr":          "Redis address (feature_store redis)",
 	"redis_db":            "Redis database number",
 	"redis_tls":           "connect to Redis over TLS",
@@ -161,6 +165,7 @@ func LoadConfig(args, environ []string) (Config, error) {
 	fs.Duration("cache-negative-ttl", def.CacheNegativeTTL, flagHelp["cache_negative_ttl"])
 	fs.Duration("store-timeout", def.StoreTimeout, flagHelp["store_timeout"])
 	fs.String("feature-store", def.FeatureStore, flagHelp["feature_store"])
+	fs.String("feature-schema", def.FeatureSchema, flagHelp["feature_schema"])
 	fs.String("redis-addr", def.RedisAddr, flagHelp["redis_addr"])
 	fs.Int("redis-db", def.RedisDB, flagHelp["redis_db"])
 	fs.Bool("redis-tls", def.RedisTLS, flagHelp["redis_tls"])
@@ -192,6 +197,7 @@ func LoadConfig(args, environ []string) (Config, error) {
 		"cache_negative_ttl":  def.CacheNegativeTTL,
 		"store_timeout":       def.StoreTimeout,
 		"feature_store":       def.FeatureStore,
+		"feature_schema":      def.FeatureSchema,
 		"redis_addr":          def.RedisAddr,
 		"redis_db":            def.RedisDB,
 		"redis_tls":           def.RedisTLS,

@@ -39,6 +39,9 @@ func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerIntercept
 	if err := tactv1.RegisterLoadServiceHandlerServer(ctx, gw, &loadInProcess{s: svc.load, ic: ic}); err != nil {
 		return nil, fmt.Errorf("server: register load gateway: %w", err)
 	}
+	if err := tactv1.RegisterFeatureServiceHandlerServer(ctx, gw, &featureInProcess{s: svc.features, ic: ic}); err != nil {
+		return nil, fmt.Errorf("server: register feature gateway: %w", err)
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

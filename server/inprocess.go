@@ -71,3 +71,21 @@ func (w *loadInProcess) ReportLoad(ctx context.Context, req *tactv1.ReportLoadRe
 func (w *loadInProcess) GetLoad(ctx context.Context, req *tactv1.GetLoadRequest) (*tactv1.GetLoadResponse, error) {
 	return invoke(ctx, w.ic, w.s, tactv1.LoadService_GetLoad_FullMethodName, req, w.s.GetLoad)
 }
+
+type featureInProcess struct {
+	tactv1.UnimplementedFeatureServiceServer
+	s  tactv1.FeatureServiceServer
+	ic grpc.UnaryServerInterceptor
+}
+
+func (w *featureInProcess) PutClientFeatures(ctx context.Context, req *tactv1.PutClientFeaturesRequest) (*tactv1.PutClientFeaturesResponse, error) {
+	return invoke(ctx, w.ic, w.s, tactv1.FeatureService_PutClientFeatures_FullMethodName, req, w.s.PutClientFeatures)
+}
+
+func (w *featureInProcess) BatchPutClientFeatures(ctx context.Context, req *tactv1.BatchPutClientFeaturesRequest) (*tactv1.BatchPutClientFeaturesResponse, error) {
+	return invoke(ctx, w.ic, w.s, tactv1.FeatureService_BatchPutClientFeatures_FullMethodName, req, w.s.BatchPutClientFeatures)
+}
+
+func (w *featureInProcess) GetClientFeatures(ctx context.Context, req *tactv1.GetClientFeaturesRequest) (*tactv1.GetClientFeaturesResponse, error) {
+	return invoke(ctx, w.ic, w.s, tactv1.FeatureService_GetClientFeatures_FullMethodName, req, w.s.GetClientFeatures)
+}

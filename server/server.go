@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,7 @@ type services struct {
 	decision *decisionService
 	catalog  *catalogService
 	load     *loadService
+	features *featureService
 }
 
 // Server is a running tactd: listeners, servers, engine and stores.
@@ -111,6 +113,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 			logger.Info("seeded demo clients", "clients", len(bank.Clients), "store", s.store.Path())
 		}
 	}
+	schema, err := loadSchema(cfg.FeatureSchema)
+	if err != nil {
+		return nil, err
+	}
 	bundle := bank.Bundle
 	if cfg.ModelDir != "" {
 		if bundle, err = loadBundle(cfg.ModelDir); err != nil {
@@ -170,12 +176,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		decision: &decisionService{engine: s.engine, logger: logger},
 		catalog:  newCatalogService(bank.Catalog),
 		load:     &loadService{board: load.NewBoard(), now: deps.Now},
+		features: &featureService{cache: s.cache, schema: schema, now: deps.Now, logger: logger},
 	}
 
 	s.grpc = grpc.NewServer(grpc.UnaryInterceptor(ic))
 	tactv1.RegisterDecisionServiceServer(s.grpc, svc.decision)
 	tactv1.RegisterCatalogServiceServer(s.grpc, svc.catalog)
 	tactv1.RegisterLoadServiceServer(s.grpc, svc.load)
+	tactv1.RegisterFeatureServiceServer(s.grpc, svc.features)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -207,7 +215,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 }
 
 func (s *Server) serviceNames() []string {
-	return []string{"", tactv1.DecisionService_ServiceDesc.ServiceName, tactv1.CatalogService_ServiceDesc.ServiceName, tactv1.LoadService_ServiceDesc.ServiceName}
+	return []string{"", tactv1.DecisionService_ServiceDesc.ServiceName, tactv1.CatalogService_ServiceDesc.ServiceName,
+		tactv1.LoadService_ServiceDesc.ServiceName, tactv1.FeatureService_ServiceDesc.ServiceName}
 }
 
 // WaitServing blocks until Run has started serving. The listeners are bound
@@ -317,4 +326,22 @@ func (s *Server) closeResources(ctx context.Context) {
 			_ = l.Close() // may be closed already by the server
 		}
 	}
+}
+
+// loadSchema reads the feature schema file, or the demo bank's when path
+// is empty.
+func loadSchema(path string) (*features.Schema, error) {
+	if path == "" {
+		return demo.Schema()
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("feature_schema: %w", err)
+	}
+	defer f.Close()
+	s, err := features.ReadSchema(f)
+	if err != nil {
+		return nil, fmt.Errorf("feature_schema %s: %w", path, err)
+	}
+	return s, nil
 }

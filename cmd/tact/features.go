@@ -11,8 +11,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/features"
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
 // featuresCmd runs `tact features SUBCOMMAND`.
@@ -28,7 +32,7 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 	dataDir := fs.String("data-dir", "", "import into the embedded store of this data directory (tactd must not be running on it)")
 	redisAddr := fs.String("redis-addr", "", "import into Redis at host:port (password from TACT_REDIS_PASSWORD)")
 	redisPrefix := fs.String("redis-prefix", "tact:", "prefix of the Redis keys")
-	addr := fs.String("addr", "", "import through a running tactd's admin API")
+	addr := fs.String("addr", "", "import through a running tactd's admin API (gRPC host:port); rows are checked there against tactd's schema too")
 	schemaPath := fs.String("schema", "", "YAML feature schema (required)")
 	format := fs.String("format", "csv", "csv or jsonl")
 	sep := fs.String("sep", ",", "CSV field separator")
@@ -54,8 +58,6 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 	switch {
 	case targets != 1:
 		return &usageError{"give one of --data-dir, --redis-addr or --addr"}
-	case *addr != "":
-		return errors.New("--addr: tactd has no admin API for features yet; import with --data-dir (tactd stopped) or --redis-addr")
 	case *schemaPath == "":
 		return &usageError{"--schema is required"}
 	case *format != "csv" && *format != "jsonl":
@@ -82,6 +84,16 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 
 	var sink features.Sink
 	switch {
+	case *addr != "":
+		conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return fmt.Errorf("connect %s: %w", *addr, err)
+		}
+		defer conn.Close()
+		sink = &adminSink{client: tactv1.NewFeatureServiceClient(conn)}
+		if *batch > 1000 {
+			*batch = 1000 // the API's limit per call
+		}
 	case *dataDir != "":
 		st, err := features.OpenBolt(filepath.Join(*dataDir, "tact.db"))
 		if err != nil {
@@ -131,4 +143,40 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// adminSink writes batches through a running tactd's FeatureService.
+type adminSink struct {
+	client tactv1.FeatureServiceClient
+}
+
+func (a *adminSink) PutBatch(ctx context.Context, recs []features.Record) error {
+	req := &tactv1.BatchPutClientFeaturesRequest{Clients: make([]*tactv1.ClientFeatures, len(recs))}
+	for i := range recs {
+		c := &tactv1.ClientFeatures{ClientId: recs[i].ClientID, Features: make(map[string]*tactv1.FeatureValue, len(recs[i].Values))}
+		if !recs[i].UpdatedAt.IsZero() {
+			c.UpdatedAt = timestamppb.New(recs[i].UpdatedAt)
+		}
+		for name, v := range recs[i].Values {
+			fv := &tactv1.FeatureValue{}
+			switch v.Kind {
+			case features.KindNumber:
+				fv.Kind = &tactv1.FeatureValue_Number{Number: v.Num}
+			case features.KindString:
+				fv.Kind = &tactv1.FeatureValue_String_{String_: v.Str}
+			case features.KindBool:
+				fv.Kind = &tactv1.FeatureValue_Bool{Bool: v.Bool}
+			case features.KindTime:
+				fv.Kind = &tactv1.FeatureValue_Time{Time: timestamppb.New(v.Time)}
+			}
+			c.Features[name] = fv
+		}
+		req.Clients[i] = c
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := a.client.BatchPutClientFeatures(ctx, req); err != nil {
+		return callError("batch put", err)
+	}
+	return nil
 }

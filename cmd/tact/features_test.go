@@ -52,6 +52,26 @@ func TestFeaturesImport(t *testing.T) {
 		t.Errorf("X1 = %+v, %v", r, err)
 	}
 
+	// Through a running tactd's admin API: tactd's schema (the demo's)
+	// applies, and the clients are served at once.
+	srv := startServer(t)
+	demoSchema := filepath.Join(dir, "demo.yaml")
+	if err := os.WriteFile(demoSchema, []byte("features:\n  - {name: balance, type: number}\n  - {name: consent_offers, type: bool}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	viaAPI := filepath.Join(dir, "api.csv")
+	if err := os.WriteFile(viaAPI, []byte("client_id,balance,consent_offers\nA1,300000,true\nA2,10,false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = runOK(t, "features", "import", "--addr", srv, "--schema", demoSchema, viaAPI)
+	if !strings.Contains(out, "imported 2 of 2 rows") {
+		t.Errorf("--addr output: %s", out)
+	}
+	out = runOK(t, "decide", "--addr", srv, "--client", "A1")
+	if !strings.Contains(out, "client tier platinum") {
+		t.Errorf("a client imported through the API is not served: %s", out)
+	}
+
 	for _, tt := range []struct {
 		args []string
 		want string

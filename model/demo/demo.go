@@ -21,6 +21,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/csv"
@@ -204,6 +205,14 @@ type Bank struct {
 
 //go:embed bundle
 var bundleFS embed.FS
+
+//go:embed schema.yaml
+var schemaYAML []byte
+
+// Schema returns the demo bank's feature schema (schema.yaml).
+func Schema() (*features.Schema, error) {
+	return features.ReadSchema(bytes.NewReader(schemaYAML))
+}
 
 // BundleFS returns the embedded demo bundle; it is in the directory
 // "bundle".

@@ -128,3 +128,20 @@ func TestModelsLearnedSomething(t *testing.T) {
 		}
 	}
 }
+
+func TestClientsMatchTheSchema(t *testing.T) {
+	s, err := Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b.Clients {
+		r := b.Clients[i]
+		if err := s.Check(&r); err != nil {
+			t.Fatalf("client %s: %v", r.ClientID, err)
+		}
+	}
+}
