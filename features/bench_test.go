@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tact-nba/tact/features/redistest"
 )
 
 // BenchmarkCacheGetHit reads cached clients with 40 features, in parallel.
@@ -121,4 +123,38 @@ func BenchmarkImportBolt(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows*b.N)/time.Since(start).Seconds(), "rows/s")
+}
+
+// BenchmarkRedisGet reads clients with 40 features from a real
+// redis-server on loopback, in parallel.
+func BenchmarkRedisGet(b *testing.B) {
+	srv := redistest.Start(b)
+	r, err := OpenRedis(context.Background(), RedisConfig{Addr: srv.Addr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	recs := make([]Record, 1000)
+	for i := range recs {
+		v := make(map[string]Value, 40)
+		for j := range 40 {
+			v[fmt.Sprintf("feature_%02d", j)] = Number(float64(i * j))
+		}
+		recs[i] = Record{ClientID: fmt.Sprintf("C%06d", i), Values: v}
+	}
+	if err := r.PutBatch(context.Background(), recs); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		i := 0
+		for pb.Next() {
+			i++
+			if _, err := r.Get(ctx, recs[i%len(recs)].ClientID); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/tact-nba/tact/features"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
@@ -47,8 +49,14 @@ func freeAddr(t *testing.T) string {
 // /readyz answers 200.
 func startTactd(t *testing.T, args ...string) (cmd *exec.Cmd, grpcAddr, httpAddr string, stderr *bytes.Buffer) {
 	t.Helper()
+	return startTactdIn(t, t.TempDir(), args...)
+}
+
+// startTactdIn is startTactd with a given data directory.
+func startTactdIn(t *testing.T, dataDir string, args ...string) (cmd *exec.Cmd, grpcAddr, httpAddr string, stderr *bytes.Buffer) {
+	t.Helper()
 	grpcAddr, httpAddr = freeAddr(t), freeAddr(t)
-	cmd = exec.Command(os.Args[0], append([]string{"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--data-dir", t.TempDir()}, args...)...)
+	cmd = exec.Command(os.Args[0], append([]string{"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--data-dir", dataDir}, args...)...)
 	cmd.Env = append(os.Environ(), "TACTD_TEST_MAIN=1")
 	stderr = &bytes.Buffer{}
 	cmd.Stderr = stderr
@@ -192,5 +200,57 @@ func TestReadmeCurlExample(t *testing.T) {
 	}
 	if resp.StatusCode != 200 || d.DecisionID == "" || d.Action == "" || len(d.Reasons) == 0 || d.Reasons[0].Message == "" {
 		t.Errorf("status %d, decision %+v: want a decision id, an action and reasons", resp.StatusCode, d)
+	}
+}
+
+// TestAcknowledgedWritesSurviveKill9 writes a client's features and an
+// outcome through a running tactd, kills it with SIGKILL, and finds both in
+// the bbolt file.
+func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
+	dataDir := t.TempDir()
+	cmd, grpcAddr, httpAddr, stderr := startTactdIn(t, dataDir)
+	req, err := http.NewRequest(http.MethodPut, "http://"+httpAddr+"/v1/clients/K1/features",
+		strings.NewReader(`{"features":{"balance":{"number":300000},"consent_offers":{"bool":true},"age":{"number":40}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("PUT features: %d", resp.StatusCode)
+	}
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dc := tactv1.NewDecisionServiceClient(conn)
+	d, err := dc.Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND})
+	if err != nil || len(d.GetOffers()) == 0 {
+		t.Fatalf("Decide: %v, %v", d, err)
+	}
+	if _, err := dc.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: d.GetOffers()[0].GetProductId(), Outcome: tactv1.Outcome_OUTCOME_ACCEPTED}); err != nil {
+		t.Fatalf("RecordOutcome: %v", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait() // killed: the exit error is expected
+
+	st, err := features.OpenBolt(filepath.Join(dataDir, "tact.db"))
+	if err != nil {
+		t.Fatalf("open the store after kill -9: %v\n%s", err, stderr)
+	}
+	defer st.Close()
+	rec, err := st.Get(t.Context(), "K1")
+	if err != nil || rec.Values["balance"].Num != 300000 {
+		t.Errorf("features after kill -9: %+v, %v", rec, err)
+	}
+	outs, err := st.Outcomes(t.Context(), d.GetDecisionId())
+	if err != nil || len(outs) != 1 || outs[0].Outcome != "accepted" {
+		t.Errorf("outcomes after kill -9: %+v, %v", outs, err)
 	}
 }
