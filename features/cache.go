@@ -158,6 +158,16 @@ func (c *Cache) set(key string, e *entry, ttl time.Duration) {
 	c.cache.Wait()
 }
 
+// cost returns the cost charged for a cached client, 0 when not cached
+// (for tests and benchmarks).
+func (c *Cache) cost(clientID string) int64 {
+	e, ok := c.cache.Get(clientID)
+	if !ok {
+		return 0
+	}
+	return e.cost
+}
+
 // Stats returns the counters.
 func (c *Cache) Stats() CacheStats {
 	return CacheStats{
@@ -258,12 +268,15 @@ func (c *Cache) PutBatch(ctx context.Context, recs []Record) error {
 	return nil
 }
 
-// recordCost estimates a record's memory in bytes: the map, its keys and
-// values, and the entry around it.
+// recordCost estimates a record's memory in bytes: the entry and record
+// (about 256), and per value its map slot (key header and the 64-byte
+// Value, with the map's spare room: about 120) plus the name and string
+// bytes. Checked against the measured heap in BenchmarkCacheGetHit (5.6 KB
+// for 40 numeric features with 10-byte names).
 func recordCost(r *Record) int64 {
-	n := int64(160 + len(r.ClientID))
+	n := int64(256 + len(r.ClientID))
 	for name, v := range r.Values {
-		n += int64(len(name)+len(v.Str)) + 16 + 64 // key header and Value
+		n += int64(len(name)+len(v.Str)) + 120
 	}
 	return n
 }
