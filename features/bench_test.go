@@ -12,12 +12,9 @@ import (
 	"github.com/tact-nba/tact/features/redistest"
 )
 
-// BenchmarkCacheGetHit reads cached clients with 40 features, in parallel.
-func BenchmarkCacheGetHit(b *testing.B) {
-	st, _ := openTemp(b)
-	defer st.Close()
-	const clients = 10_000
-	recs := make([]Record, clients)
+// fortyFeatureClients makes n clients with 40 numeric features.
+func fortyFeatureClients(n int) []Record {
+	recs := make([]Record, n)
 	for i := range recs {
 		v := make(map[string]Value, 40)
 		for j := range 40 {
@@ -25,6 +22,15 @@ func BenchmarkCacheGetHit(b *testing.B) {
 		}
 		recs[i] = Record{ClientID: fmt.Sprintf("C%06d", i), Values: v}
 	}
+	return recs
+}
+
+// BenchmarkCacheGetHit reads cached clients with 40 features, in parallel.
+func BenchmarkCacheGetHit(b *testing.B) {
+	st, _ := openTemp(b)
+	defer st.Close()
+	const clients = 10_000
+	recs := fortyFeatureClients(clients)
 	if err := st.PutBatch(context.Background(), recs); err != nil {
 		b.Fatal(err)
 	}
@@ -76,14 +82,7 @@ func BenchmarkCacheGetHit(b *testing.B) {
 func BenchmarkBoltGet(b *testing.B) {
 	st, _ := openTemp(b)
 	defer st.Close()
-	recs := make([]Record, 1000)
-	for i := range recs {
-		v := make(map[string]Value, 40)
-		for j := range 40 {
-			v[fmt.Sprintf("feature_%02d", j)] = Number(float64(i * j))
-		}
-		recs[i] = Record{ClientID: fmt.Sprintf("C%06d", i), Values: v}
-	}
+	recs := fortyFeatureClients(1000)
 	if err := st.PutBatch(context.Background(), recs); err != nil {
 		b.Fatal(err)
 	}
@@ -147,14 +146,7 @@ func BenchmarkRedisGet(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	recs := make([]Record, 1000)
-	for i := range recs {
-		v := make(map[string]Value, 40)
-		for j := range 40 {
-			v[fmt.Sprintf("feature_%02d", j)] = Number(float64(i * j))
-		}
-		recs[i] = Record{ClientID: fmt.Sprintf("C%06d", i), Values: v}
-	}
+	recs := fortyFeatureClients(1000)
 	if err := r.PutBatch(context.Background(), recs); err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/server/wire"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
@@ -33,7 +34,7 @@ func (s *featureService) PutClientFeatures(ctx context.Context, req *tactv1.PutC
 	if err := s.cache.PutBatch(ctx, []features.Record{rec}); err != nil {
 		return nil, s.storeError(ctx, err)
 	}
-	return &tactv1.PutClientFeaturesResponse{Client: clientToProto(&rec)}, nil
+	return &tactv1.PutClientFeaturesResponse{Client: wire.ClientToProto(&rec)}, nil
 }
 
 func (s *featureService) BatchPutClientFeatures(ctx context.Context, req *tactv1.BatchPutClientFeaturesRequest) (*tactv1.BatchPutClientFeaturesResponse, error) {
@@ -66,7 +67,7 @@ func (s *featureService) GetClientFeatures(ctx context.Context, req *tactv1.GetC
 		return nil, s.storeError(ctx, err)
 	}
 	rec.ClientID = req.GetClientId()
-	return &tactv1.GetClientFeaturesResponse{Client: clientToProto(&rec)}, nil
+	return &tactv1.GetClientFeaturesResponse{Client: wire.ClientToProto(&rec)}, nil
 }
 
 // record converts and checks one client's features; errors name the field
@@ -108,26 +109,4 @@ func (s *featureService) storeError(ctx context.Context, err error) error {
 	}
 	s.logger.ErrorContext(ctx, "feature store failed", "err", err)
 	return status.Error(codes.Unavailable, "feature store unavailable; retry")
-}
-
-func clientToProto(r *features.Record) *tactv1.ClientFeatures {
-	out := &tactv1.ClientFeatures{ClientId: r.ClientID, Features: make(map[string]*tactv1.FeatureValue, len(r.Values))}
-	if !r.UpdatedAt.IsZero() {
-		out.UpdatedAt = timestamppb.New(r.UpdatedAt)
-	}
-	for name, v := range r.Values {
-		fv := &tactv1.FeatureValue{}
-		switch v.Kind {
-		case features.KindNumber:
-			fv.Kind = &tactv1.FeatureValue_Number{Number: v.Num}
-		case features.KindString:
-			fv.Kind = &tactv1.FeatureValue_String_{String_: v.Str}
-		case features.KindBool:
-			fv.Kind = &tactv1.FeatureValue_Bool{Bool: v.Bool}
-		case features.KindTime:
-			fv.Kind = &tactv1.FeatureValue_Time{Time: timestamppb.New(v.Time)}
-		}
-		out.Features[name] = fv
-	}
-	return out
 }

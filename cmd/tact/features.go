@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/server/wire"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
@@ -153,25 +153,7 @@ type adminSink struct {
 func (a *adminSink) PutBatch(ctx context.Context, recs []features.Record) error {
 	req := &tactv1.BatchPutClientFeaturesRequest{Clients: make([]*tactv1.ClientFeatures, len(recs))}
 	for i := range recs {
-		c := &tactv1.ClientFeatures{ClientId: recs[i].ClientID, Features: make(map[string]*tactv1.FeatureValue, len(recs[i].Values))}
-		if !recs[i].UpdatedAt.IsZero() {
-			c.UpdatedAt = timestamppb.New(recs[i].UpdatedAt)
-		}
-		for name, v := range recs[i].Values {
-			fv := &tactv1.FeatureValue{}
-			switch v.Kind {
-			case features.KindNumber:
-				fv.Kind = &tactv1.FeatureValue_Number{Number: v.Num}
-			case features.KindString:
-				fv.Kind = &tactv1.FeatureValue_String_{String_: v.Str}
-			case features.KindBool:
-				fv.Kind = &tactv1.FeatureValue_Bool{Bool: v.Bool}
-			case features.KindTime:
-				fv.Kind = &tactv1.FeatureValue_Time{Time: timestamppb.New(v.Time)}
-			}
-			c.Features[name] = fv
-		}
-		req.Clients[i] = c
+		req.Clients[i] = wire.ClientToProto(&recs[i])
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

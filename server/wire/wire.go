@@ -1,0 +1,33 @@
+// Package wire converts between Tact's API messages and the domain types
+// of features/, for the server and for clients such as the tact CLI.
+package wire
+
+import (
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/tact-nba/tact/features"
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// ClientToProto converts one client's features to the API message.
+func ClientToProto(r *features.Record) *tactv1.ClientFeatures {
+	out := &tactv1.ClientFeatures{ClientId: r.ClientID, Features: make(map[string]*tactv1.FeatureValue, len(r.Values))}
+	if !r.UpdatedAt.IsZero() {
+		out.UpdatedAt = timestamppb.New(r.UpdatedAt)
+	}
+	for name, v := range r.Values {
+		fv := &tactv1.FeatureValue{}
+		switch v.Kind {
+		case features.KindNumber:
+			fv.Kind = &tactv1.FeatureValue_Number{Number: v.Num}
+		case features.KindString:
+			fv.Kind = &tactv1.FeatureValue_String_{String_: v.Str}
+		case features.KindBool:
+			fv.Kind = &tactv1.FeatureValue_Bool{Bool: v.Bool}
+		case features.KindTime:
+			fv.Kind = &tactv1.FeatureValue_Time{Time: timestamppb.New(v.Time)}
+		}
+		out.Features[name] = fv
+	}
+	return out
+}
