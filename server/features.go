@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/features"
-	"github.com/tact-nba/tact/server/wire"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+	"github.com/tact-nba/tact/server/wire"
 )
 
 // featureService serves FeatureService: writes go through the feature

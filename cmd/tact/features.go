@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tact-nba/tact/features"
-	"github.com/tact-nba/tact/server/wire"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+	"github.com/tact-nba/tact/server/wire"
 )
 
 // featuresCmd runs `tact features SUBCOMMAND`.
