@@ -141,12 +141,11 @@ func (m *Logistic) Encode(f Features, dst []float64) {
 	}
 }
 
+// sigmoid is the logistic function. 1/(1+e^-z) is exact enough for every
+// z in float64 (e^-z overflowing to +Inf gives 0), and without a branch it
+// measured faster in Set.ScoreAll.
 func sigmoid(z float64) float64 {
-	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
-	}
-	e := math.Exp(z)
-	return e / (1 + e)
+	return 1 / (1 + math.Exp(-z))
 }
 
 // logisticFile is the JSON form of a Logistic.

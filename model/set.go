@@ -243,10 +243,7 @@ func (s *Set) ScoreAll(f Features, out []float64) {
 		for _, p := range sc.missing {
 			z += m.missNum[p]
 		}
-		cw := m.catW
-		for _, at := range sc.catAt {
-			z += cw[at]
-		}
+		z += gather(m.catW, sc.catAt)
 		for ti := range m.other {
 			t := &m.other[ti]
 			if sc.present[t.slot] {
@@ -255,24 +252,52 @@ func (s *Set) ScoreAll(f Features, out []float64) {
 				z += t.missing
 			}
 		}
+		out[mi] = z
+	}
+	// The logistic in a second pass: the exponentials are independent
+	// of each other there, which measured faster than one per model above.
+	for mi, z := range out[:len(s.models)] {
 		out[mi] = sigmoid(z)
 	}
 	s.pool.Put(sc)
 }
 
-// dot returns the dot product of two slices of equal length.
+// dot returns the dot product of two slices of equal length, with
+// independent partial sums.
 func dot(a, b []float64) float64 {
 	b = b[:len(a)]
-	var s0, s1, s2, s3 float64
+	var s0, s1, s2, s3, s4, s5, s6, s7 float64
 	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
+	for ; i+8 <= len(a); i += 8 {
+		aa, bb := a[i:i+8:i+8], b[i:i+8:i+8]
+		s0 += aa[0] * bb[0]
+		s1 += aa[1] * bb[1]
+		s2 += aa[2] * bb[2]
+		s3 += aa[3] * bb[3]
+		s4 += aa[4] * bb[4]
+		s5 += aa[5] * bb[5]
+		s6 += aa[6] * bb[6]
+		s7 += aa[7] * bb[7]
 	}
 	for ; i < len(a); i++ {
 		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3) + (s4 + s5) + (s6 + s7)
+}
+
+// gather returns the sum of w at the positions idx, with independent
+// partial sums so that the additions do not wait on each other.
+func gather(w []float64, idx []int32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(idx); i += 4 {
+		s0 += w[idx[i]]
+		s1 += w[idx[i+1]]
+		s2 += w[idx[i+2]]
+		s3 += w[idx[i+3]]
+	}
+	for ; i < len(idx); i++ {
+		s0 += w[idx[i]]
 	}
 	return s0 + s1 + s2 + s3
 }
