@@ -4,6 +4,7 @@
 //	            [--stage resolved] [--queue Q] [--max-offers N] [--explain] [--json]
 //	tact products [--json]
 //	tact train --data F --label COL [--positive V] [--sep ';'] [--drop a,b]
+//	           [--log1p a,b] [--bucketize col=e1:e2] [--missing col=v]
 //	           [--l2 X] [--holdout-tail 0.2] [--cv 5] --out MODEL
 //	tact eval --model M --data F --label COL [--positive V] [--top K]
 //	tact score --model M --data F --out S [--id COL]

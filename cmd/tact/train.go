@@ -81,6 +81,9 @@ func train(_ context.Context, args []string, out io.Writer) error {
 	positive := fs.String("positive", "", "label value that counts as positive (guessed for 0/1, no/yes, false/true)")
 	drop := fs.String("drop", "", "columns to leave out, comma-separated")
 	log1p := fs.String("log1p", "", "numeric columns to take log1p of before standardising, comma-separated")
+	var buckets, missing []string
+	fs.StringArrayVar(&buckets, "bucketize", nil, "COL=E1:E2:... one-hot encodes a numeric column into buckets at ascending edges (repeatable)")
+	fs.StringArrayVar(&missing, "missing", nil, "COL=VALUE scores a missing numeric value as VALUE instead of the mean (repeatable)")
 	l2 := fs.Float64("l2", 1e-4, "L2 penalty per row (1/rows matches scikit-learn's C=1)")
 	holdout := fs.Float64("holdout-tail", 0, "train on the first 1-x of rows, report metrics on the last x (a forward-in-time split)")
 	cv := fs.Int("cv", 0, "also report K-fold cross-validated metrics on shuffled rows (K >= 2)")
@@ -112,6 +115,9 @@ func train(_ context.Context, args []string, out io.Writer) error {
 	}
 	specs, err := ds.InferInputs(append(splitList(*drop), *label), splitList(*log1p))
 	if err != nil {
+		return err
+	}
+	if err := applyInputFlags(specs, buckets, missing); err != nil {
 		return err
 	}
 	opt := model.TrainOptions{L2: *l2, MaxCategories: *maxCats}
@@ -429,4 +435,54 @@ func fmtList(xs []float64) string {
 		parts[i] = strconv.FormatFloat(x, 'f', 4, 64)
 	}
 	return strings.Join(parts, " ")
+}
+
+// applyInputFlags sets --bucketize edges and --missing values on the
+// inferred inputs; each flag must name a numeric input column.
+func applyInputFlags(specs []model.Input, buckets, missing []string) error {
+	find := func(flag, arg string) (*model.Input, string, error) {
+		col, val, ok := strings.Cut(arg, "=")
+		if !ok || col == "" || val == "" {
+			return nil, "", &usageError{fmt.Sprintf("--%s %q: want COL=VALUE", flag, arg)}
+		}
+		for i := range specs {
+			if specs[i].Name == col {
+				if specs[i].Kind != model.Numeric {
+					return nil, "", fmt.Errorf("--%s %s: the column is not numeric", flag, col)
+				}
+				return &specs[i], val, nil
+			}
+		}
+		return nil, "", fmt.Errorf("--%s %s: no such input column", flag, col)
+	}
+	for _, b := range buckets {
+		in, val, err := find("bucketize", b)
+		if err != nil {
+			return err
+		}
+		var edges []float64
+		for _, e := range strings.Split(val, ":") {
+			x, err := strconv.ParseFloat(e, 64)
+			if err != nil {
+				return &usageError{fmt.Sprintf("--bucketize %s: edge %q is not a number", in.Name, e)}
+			}
+			if len(edges) > 0 && x <= edges[len(edges)-1] {
+				return &usageError{fmt.Sprintf("--bucketize %s: edges must ascend", in.Name)}
+			}
+			edges = append(edges, x)
+		}
+		in.Transform, in.Edges = model.TransformBucketize, edges
+	}
+	for _, m := range missing {
+		in, val, err := find("missing", m)
+		if err != nil {
+			return err
+		}
+		x, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			return &usageError{fmt.Sprintf("--missing %s: %q is not a number", in.Name, val)}
+		}
+		in.Missing = &x
+	}
+	return nil
 }

@@ -106,6 +106,42 @@ func TestTrainEvalScore(t *testing.T) {
 	}
 }
 
+func TestTrainTransforms(t *testing.T) {
+	dir := t.TempDir()
+	modelPath := filepath.Join(dir, "m.json")
+	out := runOK(t, "train", "--data", sample, "--sep", ";", "--label", "y", "--drop", "duration",
+		"--bucketize", "age=30:40:50:60", "--bucketize", "pdays=0:999", "--log1p", "campaign", "--missing", "euribor3m=4", "--holdout-tail", "0.2", "--out", modelPath)
+	if a := auc(t, out); a < 0.72 {
+		t.Errorf("holdout ROC AUC %.4f with transforms, want >= 0.72", a)
+	}
+	m, err := readModel(modelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, in := range m.Inputs {
+		switch {
+		case in.Name == "age" && in.Transform == "bucketize" && len(in.Edges) == 4:
+			seen["age"] = true
+		case in.Name == "campaign" && in.Transform == "log1p":
+			seen["campaign"] = true
+		case in.Name == "euribor3m" && in.Missing != nil && *in.Missing == 4:
+			seen["euribor3m"] = true
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("transforms in the model: %v, want age bucketized, campaign log1p, euribor3m missing=4", seen)
+	}
+	for _, bad := range [][]string{
+		{"--bucketize", "job=1:2"}, {"--bucketize", "age=50:40"}, {"--bucketize", "age"}, {"--missing", "nope=1"}, {"--missing", "age=x"},
+	} {
+		args := append([]string{"train", "--data", sample, "--sep", ";", "--label", "y", "--out", modelPath}, bad...)
+		if err := run(t.Context(), args, &bytes.Buffer{}, ""); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
 func TestTrainErrors(t *testing.T) {
 	dir := t.TempDir()
 	ragged := filepath.Join(dir, "ragged.csv")
