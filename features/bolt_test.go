@@ -49,7 +49,7 @@ func TestBoltRecordsSurviveReopen(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Get %s: %v", want.ClientID, err)
 		}
-		if diff := cmp.Diff(want, got); diff != "" {
+		if diff := cmp.Diff(want, got, ignoreMemo); diff != "" {
 			t.Errorf("Get %s after reopen (-want +got):\n%s", want.ClientID, diff)
 		}
 	}

@@ -245,6 +245,7 @@ func (c *Cache) load(clientID string) (*entry, error) {
 		c.stats.storeErrors.Add(1)
 		return nil, err
 	}
+	rec.memo = new(memo)
 	e := &entry{rec: rec, readStart: start, cost: recordCost(&rec)}
 	// set waits until the entry is visible, so that a lookup after this
 	// read (and its waiters) returns finds it and does not read the store
@@ -263,6 +264,7 @@ func (c *Cache) PutBatch(ctx context.Context, recs []Record) error {
 	for i := range recs {
 		r := recs[i]
 		r.Stale = false
+		r.memo = new(memo)
 		c.set(r.ClientID, &entry{rec: r, readStart: start, cost: recordCost(&r)}, c.cfg.TTL+c.cfg.StaleFor)
 	}
 	return nil
@@ -272,11 +274,15 @@ func (c *Cache) PutBatch(ctx context.Context, recs []Record) error {
 // (about 256), and per value its map slot (key header and the 64-byte
 // Value, with the map's spare room: about 120) plus the name and string
 // bytes. Checked against the measured heap in BenchmarkCacheGetHit (5.6 KB
-// for 40 numeric features with 10-byte names).
+// for 40 numeric features with 10-byte names). The model's memo of a
+// scored client adds about 17 bytes a feature it reads, counted here as
+// memoPerValue.
 func recordCost(r *Record) int64 {
 	n := int64(256 + len(r.ClientID))
 	for name, v := range r.Values {
-		n += int64(len(name)+len(v.Str)) + 120
+		n += int64(len(name)+len(v.Str)) + 120 + memoPerValue
 	}
 	return n
 }
+
+const memoPerValue = 17

@@ -183,3 +183,38 @@ func TestCacheNegativeAndWriteThrough(t *testing.T) {
 		t.Errorf("after the negative TTL: %+v, %v", r, err)
 	}
 }
+
+func TestCachedRecordsKeepAMemo(t *testing.T) {
+	src := &flakySource{Source: seeded(t)}
+	c := newTestCache(t, src, &clock{t: time.Unix(1e9, 0)})
+	r1, err := c.Get(t.Context(), "C1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1.Memoize("bundle-1", 42)
+	// Another copy of the same cached record sees it.
+	r2, err := c.Get(t.Context(), "C1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := r2.Memo("bundle-1"); !ok || v != 42 {
+		t.Errorf("Memo on another copy = %v, %v; want 42", v, ok)
+	}
+	if _, ok := r2.Memo("bundle-2"); ok {
+		t.Error("Memo for another key found")
+	}
+	// A put replaces the record, and with it the memo.
+	if err := c.PutBatch(t.Context(), []Record{{ClientID: "C1", Values: map[string]Value{"balance": Number(1)}}}); err != nil {
+		t.Fatal(err)
+	}
+	r3, _ := c.Get(t.Context(), "C1")
+	if _, ok := r3.Memo("bundle-1"); ok {
+		t.Error("a replaced record kept the old memo")
+	}
+	// Records straight from the store keep none.
+	direct, _ := src.Get(t.Context(), "C1")
+	direct.Memoize("k", 1)
+	if _, ok := direct.Memo("k"); ok {
+		t.Error("a record not from the cache memoized")
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -100,6 +101,41 @@ type Record struct {
 	// Stale is set by the Cache on a record served past its freshness
 	// because the store failed or was too slow; it is never stored.
 	Stale bool
+
+	// memo keeps what a model read from the record (see Memo); copies of
+	// a cached record share it. Nil for records not from the cache.
+	memo *memo
+}
+
+// memo holds one computed value and the key it was computed for.
+type memo struct {
+	p atomic.Pointer[memoEntry]
+}
+
+type memoEntry struct {
+	key, v any
+}
+
+// Memo returns the value memoized for key, if the record keeps one; the
+// model bundle uses it to read a cached client's features once per bundle
+// rather than on every decision. Safe for concurrent use.
+func (r *Record) Memo(key any) (any, bool) {
+	if r.memo == nil {
+		return nil, false
+	}
+	e := r.memo.p.Load()
+	if e == nil || e.key != key {
+		return nil, false
+	}
+	return e.v, true
+}
+
+// Memoize keeps v for key, replacing what was kept (only the latest key is
+// kept). It does nothing on a record that is not from the cache.
+func (r *Record) Memoize(key, v any) {
+	if r.memo != nil {
+		r.memo.p.Store(&memoEntry{key: key, v: v})
+	}
 }
 
 // Num returns the named feature as a number and whether it is present and

@@ -68,6 +68,15 @@ func BenchmarkLogistic50x64(b *testing.B) {
 			set.ScoreAll(f, out)
 		}
 	})
+	b.Run("set_cached_client", func(b *testing.B) {
+		// A client from the feature cache: its features are read once per
+		// bundle (Memo), then every decision scores from the resolved view.
+		mf := &memoFeatures{mapFeatures: f}
+		b.ReportAllocs()
+		for b.Loop() {
+			set.ScoreAll(mf, out)
+		}
+	})
 	b.Run("one_by_one", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -94,3 +103,18 @@ func BenchmarkXGBoost200x4(b *testing.B) {
 		_ = sink
 	})
 }
+
+// memoFeatures keeps a memo like the feature cache's records.
+type memoFeatures struct {
+	*mapFeatures
+	key, v any
+}
+
+func (m *memoFeatures) Memo(key any) (any, bool) {
+	if m.key != key {
+		return nil, false
+	}
+	return m.v, true
+}
+
+func (m *memoFeatures) Memoize(key, v any) { m.key, m.v = key, v }

@@ -26,7 +26,7 @@ type Set struct {
 	catSlots []int32
 	catOff   []int32
 	catWidth int
-	pool     sync.Pool // *setScratch
+	pool     sync.Pool // *resolved, for features without a Memo
 }
 
 // slot is one distinct (feature, kind, transform) read once per client.
@@ -57,15 +57,6 @@ type term struct {
 	missing float64
 	edges   []float64
 	bucketW []float64
-}
-
-type setScratch struct {
-	val     []float64 // per slot: the (transformed) value, 0 when missing
-	present []bool
-	cat     []int32
-	num     []float64 // per numeric slot, in numSlots order
-	missing []int32   // positions in numSlots of the missing values
-	catAt   []int32   // per categorical slot, the index into a model's catW
 }
 
 // NewSet compiles models; names[i] names models[i] (e.g. the product).
@@ -176,11 +167,7 @@ func NewSet(names []string, models []*Logistic) (*Set, error) {
 		}
 		s.models = append(s.models, sm)
 	}
-	n, nn := len(s.slots), len(s.numSlots)
-	s.pool.New = func() any {
-		return &setScratch{val: make([]float64, n), present: make([]bool, n), cat: make([]int32, n),
-			num: make([]float64, nn), missing: make([]int32, 0, nn), catAt: make([]int32, len(s.catSlots))}
-	}
+	s.pool.New = func() any { return &resolved{} }
 	return s, nil
 }
 
@@ -198,45 +185,94 @@ func (s *Set) Names() []string { return s.names }
 // Len returns the number of models.
 func (s *Set) Len() int { return len(s.models) }
 
+// Memo is implemented by feature sets that can keep what a Set read from
+// them, so that the next ScoreAll by the same Set skips the reads (the
+// feature cache's records do: the reads happen once per client and
+// bundle). Both methods must be safe for concurrent use.
+type Memo interface {
+	Memo(key any) (any, bool)
+	Memoize(key, v any)
+}
+
+// resolved is what ScoreAll reads from a client's features: per slot the
+// value and presence, the numeric values in numSlots order (0 when
+// missing), the missing numeric positions and each categorical slot's
+// index into a model's catW. It is immutable once built.
+type resolved struct {
+	val     []float64
+	present []bool
+	num     []float64
+	missing []int32
+	catAt   []int32
+}
+
 // ScoreAll writes each model's propensity for f into out (len Len()).
 func (s *Set) ScoreAll(f Features, out []float64) {
-	sc := s.pool.Get().(*setScratch)
+	if m, ok := f.(Memo); ok {
+		if v, ok := m.Memo(s); ok {
+			s.score(v.(*resolved), out)
+			return
+		}
+		r := &resolved{}
+		s.resolve(f, r)
+		m.Memoize(s, r)
+		s.score(r, out)
+		return
+	}
+	r := s.pool.Get().(*resolved)
+	s.resolve(f, r)
+	s.score(r, out)
+	s.pool.Put(r)
+}
+
+// resolve reads f into r, reusing r's slices.
+func (s *Set) resolve(f Features, r *resolved) {
+	n := len(s.slots)
+	if len(r.val) != n {
+		r.val, r.present = make([]float64, n), make([]bool, n)
+		r.num, r.catAt = make([]float64, len(s.numSlots)), make([]int32, len(s.catSlots))
+		r.missing = make([]int32, 0, len(s.numSlots))
+	}
 	for i := range s.slots {
 		sl := &s.slots[i]
 		if sl.kind == Categorical {
 			c, ok := f.Cat(sl.name)
-			sc.present[i] = ok
+			r.present[i] = ok
 			id, known := sl.catID[c]
 			if !known {
 				id = int32(len(sl.catID))
 			}
-			sc.cat[i] = id
+			r.val[i] = float64(id)
 			continue
 		}
 		x, ok := f.Num(sl.name)
 		ok = ok && !math.IsNaN(x)
-		sc.present[i] = ok
+		r.present[i] = ok
 		if ok && sl.transform == TransformLog1p {
 			x = math.Log1p(math.Max(x, 0))
 		}
-		sc.val[i] = x
+		r.val[i] = x
 	}
-	sc.missing = sc.missing[:0]
+	r.missing = r.missing[:0]
 	for p, si := range s.numSlots {
-		if sc.present[si] {
-			sc.num[p] = sc.val[si]
+		if r.present[si] {
+			r.num[p] = r.val[si]
 		} else {
-			sc.num[p] = 0
-			sc.missing = append(sc.missing, int32(p))
+			r.num[p] = 0
+			r.missing = append(r.missing, int32(p))
 		}
 	}
 	for k, si := range s.catSlots {
-		at := s.catOff[k] + sc.cat[si]
-		if !sc.present[si] {
+		at := s.catOff[k] + int32(r.val[si])
+		if !r.present[si] {
 			at = s.catOff[k] + int32(len(s.slots[si].catID)) + 1
 		}
-		sc.catAt[k] = at
+		r.catAt[k] = at
 	}
+}
+
+// score writes each model's propensity from resolved features.
+func (s *Set) score(sc *resolved, out []float64) {
 	for mi := range s.models {
 		m := &s.models[mi]
 		z := m.bias + dot(m.wNum, sc.num)
@@ -259,7 +295,6 @@ func (s *Set) ScoreAll(f Features, out []float64) {
 	for mi, z := range out[:len(s.models)] {
 		out[mi] = sigmoid(z)
 	}
-	s.pool.Put(sc)
 }
 
 // dot returns the dot product of two slices of equal length, with

@@ -88,3 +88,56 @@ func TestSetMatchesModels(t *testing.T) {
 		t.Error("NewSet with mismatched names succeeded")
 	}
 }
+
+// memoRow is a row that keeps one memoized value, like a cached record.
+type memoRow struct {
+	row
+	key, v any
+	stores int
+}
+
+func (m *memoRow) Memo(key any) (any, bool) {
+	if m.key != key || m.key == nil {
+		return nil, false
+	}
+	return m.v, true
+}
+
+func (m *memoRow) Memoize(key, v any) { m.key, m.v = key, v; m.stores++ }
+
+func TestSetMemoizesReads(t *testing.T) {
+	in := []Input{{Name: "x", Kind: Numeric, Mean: 1, Std: 2}, {Name: "job", Kind: Categorical, Categories: []string{"a"}}}
+	m1, err := NewLogistic(in, []float64{0.5, 1, -1}, 0.1, Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := NewLogistic(in, []float64{-0.5, 2, 0}, 0.3, Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := NewSet([]string{"p"}, []*Logistic{m1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := NewSet([]string{"p"}, []*Logistic{m2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &memoRow{row: row{"x": 3.0, "job": "a"}}
+	out := make([]float64, 1)
+	for range 3 {
+		s1.ScoreAll(f, out)
+		if want := m1.Score(f.row); math.Abs(out[0]-want) > 1e-12 {
+			t.Fatalf("memoized score %v, want %v", out[0], want)
+		}
+	}
+	if f.stores != 1 {
+		t.Errorf("features resolved %d times for one set, want 1", f.stores)
+	}
+	// Another set (a new bundle) resolves again and scores with its own
+	// weights.
+	s2.ScoreAll(f, out)
+	if want := m2.Score(f.row); math.Abs(out[0]-want) > 1e-12 || f.stores != 2 {
+		t.Errorf("after a new set: %v (want %v), %d resolutions (want 2)", out[0], want, f.stores)
+	}
+}
