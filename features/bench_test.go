@@ -86,13 +86,19 @@ func BenchmarkBoltGet(b *testing.B) {
 	if err := st.PutBatch(context.Background(), recs); err != nil {
 		b.Fatal(err)
 	}
+	benchGets(b, st, recs)
+}
+
+// benchGets reads the records' clients from src in parallel.
+func benchGets(b *testing.B, src Source, recs []Record) {
 	b.ReportAllocs()
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		i := 0
 		for pb.Next() {
 			i++
-			if _, err := st.Get(ctx, recs[i%len(recs)].ClientID); err != nil {
+			if _, err := src.Get(ctx, recs[i%len(recs)].ClientID); err != nil {
 				b.Error(err)
 				return
 			}
@@ -150,16 +156,5 @@ func BenchmarkRedisGet(b *testing.B) {
 	if err := r.PutBatch(context.Background(), recs); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		ctx := context.Background()
-		i := 0
-		for pb.Next() {
-			i++
-			if _, err := r.Get(ctx, recs[i%len(recs)].ClientID); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	benchGets(b, r, recs)
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
@@ -65,9 +64,9 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 	case *batch < 1:
 		return &usageError{"--batch must be at least 1"}
 	}
-	r, n := utf8.DecodeRuneInString(*sep)
-	if n == 0 || n != len(*sep) {
-		return &usageError{fmt.Sprintf("--sep %q: want one character", *sep)}
+	r, err := parseSep(*sep)
+	if err != nil {
+		return err
 	}
 	sf, err := os.Open(*schemaPath)
 	if err != nil {

@@ -30,10 +30,13 @@ func (d *dataFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&d.sep, "sep", ",", "field separator, one character (';' for the UCI bank data)")
 }
 
-func (d *dataFlags) comma() (rune, error) {
-	r, n := utf8.DecodeRuneInString(d.sep)
-	if n == 0 || n != len(d.sep) || r == '"' || r == '\n' {
-		return 0, &usageError{fmt.Sprintf("--sep %q: want one character", d.sep)}
+func (d *dataFlags) comma() (rune, error) { return parseSep(d.sep) }
+
+// parseSep reads a --sep flag: one character that can separate CSV fields.
+func parseSep(sep string) (rune, error) {
+	r, n := utf8.DecodeRuneInString(sep)
+	if n == 0 || n != len(sep) || r == '"' || r == '\n' || r == '\r' {
+		return 0, &usageError{fmt.Sprintf("--sep %q: want one character (not a quote or line break)", sep)}
 	}
 	return r, nil
 }
