@@ -25,8 +25,9 @@ var (
 // write that returned nil survives a crash. It is safe for concurrent use;
 // bbolt allows one writer at a time and many readers.
 type Bolt struct {
-	db   *bolt.DB
-	path string
+	db       *bolt.DB
+	path     string
+	contacts *boltContacts
 }
 
 // OpenBolt opens (creating if needed) the store at path. It fails after
@@ -43,7 +44,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		return nil, fmt.Errorf("features: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketClients, bucketDecisions, bucketOutcomes} {
+		for _, b := range [][]byte{bucketClients, bucketDecisions, bucketOutcomes, bucketContacts} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -54,7 +55,7 @@ func OpenBolt(path string) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("features: initialise %s: %w", path, err)
 	}
-	return &Bolt{db: db, path: path}, nil
+	return &Bolt{db: db, path: path, contacts: newBoltContacts()}, nil
 }
 
 const openTimeout = 2 * time.Second
@@ -149,12 +150,18 @@ func (b *Bolt) CountClients(ctx context.Context) (int, error) {
 }
 
 // SaveDecisions writes a batch of decision records in one durable
-// transaction. It is the sink of a DecisionLog.
+// transaction, with the offers reserved for them (see Reserve). It is the
+// sink of a DecisionLog.
 func (b *Bolt) SaveDecisions(ctx context.Context, recs []DecisionRecord) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return b.db.Update(func(tx *bolt.Tx) error {
+	var written []Contact
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		if written, err = b.saveReservedOffers(tx, recs); err != nil {
+			return err
+		}
 		bk := tx.Bucket(bucketDecisions)
 		for i := range recs {
 			raw, err := json.Marshal(&recs[i])
@@ -167,6 +174,11 @@ func (b *Bolt) SaveDecisions(ctx context.Context, recs []DecisionRecord) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	b.contacts.done(written)
+	return nil
 }
 
 // GetDecision returns a logged decision, or ErrNotFound.

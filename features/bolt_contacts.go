@@ -1,0 +1,290 @@
+package features
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var bucketContacts = []byte("contacts")
+
+var _ ContactHistory = (*Bolt)(nil)
+
+// boltContacts is the in-process part of the embedded contact history.
+//
+// Offers are reserved on the Decide path without a disk write: a reserved
+// offer is held here ("pending") until the decision log writes its
+// decision, and the same transaction writes the offer to the contacts
+// bucket (SaveDecisions). Reserve counts durable and pending offers under
+// the client's lock, so concurrent decisions never exceed a cap. A kill -9
+// loses the offers of the last unwritten batch (at most the decision log's
+// flush interval); acknowledged outcomes are written before they return.
+// An offer whose decision the log dropped (buffer full) stays pending, and
+// counted, until it is older than the longest cap window.
+type boltContacts struct {
+	seed  maphash.Seed
+	locks [64]sync.Mutex
+
+	mu      sync.Mutex
+	pending map[string][]Contact // by client id
+	byDec   map[string]string    // decision id -> client id
+}
+
+func newBoltContacts() *boltContacts {
+	return &boltContacts{seed: maphash.MakeSeed(), pending: map[string][]Contact{}, byDec: map[string]string{}}
+}
+
+func (h *boltContacts) lock(clientID string) *sync.Mutex {
+	return &h.locks[maphash.String(h.seed, clientID)%uint64(len(h.locks))]
+}
+
+func (h *boltContacts) pendingOf(clientID string, since time.Time) []Contact {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []Contact
+	for _, c := range h.pending[clientID] {
+		if !c.At.Before(since) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// peek returns a decision's pending offers.
+func (h *boltContacts) peek(decisionID string) []Contact {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	client, ok := h.byDec[decisionID]
+	if !ok {
+		return nil
+	}
+	var out []Contact
+	for _, c := range h.pending[client] {
+		if c.DecisionID == decisionID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// done drops written offers from the pending set. It takes each client's
+// lock, so that a Reserve in progress, which read the store before the
+// offers were committed, still counts them.
+func (h *boltContacts) done(written []Contact) {
+	for _, w := range written {
+		l := h.lock(w.ClientID)
+		l.Lock()
+		h.mu.Lock()
+		delete(h.byDec, w.DecisionID)
+		h.pending[w.ClientID] = slices.DeleteFunc(h.pending[w.ClientID], func(c Contact) bool {
+			return c.DecisionID == w.DecisionID && c.ProductID == w.ProductID
+		})
+		if len(h.pending[w.ClientID]) == 0 {
+			delete(h.pending, w.ClientID)
+		}
+		h.mu.Unlock()
+		l.Unlock()
+	}
+}
+
+func (h *boltContacts) add(cs []Contact, expireBefore time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	client := cs[0].ClientID
+	h.pending[client] = slices.DeleteFunc(h.pending[client], func(c Contact) bool {
+		if c.At.Before(expireBefore) {
+			delete(h.byDec, c.DecisionID)
+			return true
+		}
+		return false
+	})
+	h.pending[client] = append(h.pending[client], cs...)
+	for _, c := range cs {
+		h.byDec[c.DecisionID] = client
+	}
+}
+
+// Contacts returns a client's contacts at or after since, oldest first,
+// with the offers reserved and not yet written.
+func (b *Bolt) Contacts(ctx context.Context, clientID string, since time.Time) ([]Contact, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []Contact
+	prefix := contactPrefix(clientID)
+	err := b.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketContacts).Cursor()
+		for k, v := c.Seek(contactSeek(clientID, since)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var ct Contact
+			if err := decodeContact(clientID, k, v, &ct); err != nil {
+				return err
+			}
+			out = append(out, ct)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("features: read contacts: %w", err)
+	}
+	if p := b.contacts.pendingOf(clientID, since); len(p) > 0 {
+		out = append(out, p...)
+		slices.SortStableFunc(out, func(a, b Contact) int { return a.At.Compare(b.At) })
+	}
+	return out, nil
+}
+
+// Reserve records as many offers as the caps allow. The offers are held
+// in memory until the decision log writes the decision (see boltContacts).
+func (b *Bolt) Reserve(ctx context.Context, r Reservation) (int, error) {
+	if err := checkReservation(&r); err != nil {
+		return 0, err
+	}
+	l := b.contacts.lock(r.ClientID)
+	l.Lock()
+	defer l.Unlock()
+	since := r.At.Add(-longestWindow(r.Caps))
+	cs, err := b.Contacts(ctx, r.ClientID, since)
+	if err != nil {
+		return 0, err
+	}
+	n := capRoom(cs, &r)
+	if n == 0 {
+		return 0, nil
+	}
+	offers := make([]Contact, n)
+	for i := range offers {
+		offers[i] = Contact{ClientID: r.ClientID, Kind: ContactOffered, DecisionID: r.DecisionID, ProductID: r.Products[i], Channel: r.Channel, At: r.At.UTC()}
+	}
+	b.contacts.add(offers, since)
+	return n, nil
+}
+
+// AddContact records an outcome durably. A not-presented outcome deletes
+// the matching offer in the same transaction.
+func (b *Bolt) AddContact(ctx context.Context, c Contact) error {
+	if err := checkContact(&c); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.At = c.At.UTC()
+	l := b.contacts.lock(c.ClientID)
+	l.Lock()
+	defer l.Unlock()
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketContacts)
+		if c.Kind == ContactNotPresented {
+			if err := deleteOffer(bk, &c); err != nil {
+				return err
+			}
+		}
+		return putContact(bk, &c)
+	})
+	if err != nil {
+		return fmt.Errorf("features: add contact: %w", err)
+	}
+	return nil
+}
+
+// deleteOffer removes the offer a veto is about. An offer still pending
+// is written by the decision log with its decision, which RecordOutcome
+// flushes before it records a veto, so it is found here.
+func deleteOffer(bk *bolt.Bucket, veto *Contact) error {
+	prefix := contactPrefix(veto.ClientID)
+	c := bk.Cursor()
+	var found []byte
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var ct Contact
+		if err := decodeContact(veto.ClientID, k, v, &ct); err != nil {
+			return err
+		}
+		if ct.Kind == ContactOffered && ct.DecisionID == veto.DecisionID && ct.ProductID == veto.ProductID {
+			found = slices.Clone(k)
+			break
+		}
+	}
+	if found == nil {
+		return nil
+	}
+	return bk.Delete(found)
+}
+
+// saveReservedOffers writes the pending offers of the decisions in recs;
+// it runs inside SaveDecisions' transaction and returns the offers written,
+// which leave the pending set once the transaction commits (done).
+func (b *Bolt) saveReservedOffers(tx *bolt.Tx, recs []DecisionRecord) ([]Contact, error) {
+	bk := tx.Bucket(bucketContacts)
+	var written []Contact
+	for i := range recs {
+		offers := b.contacts.peek(recs[i].ID)
+		for j := range offers {
+			if err := putContact(bk, &offers[j]); err != nil {
+				return written, err
+			}
+		}
+		written = append(written, offers...)
+	}
+	return written, nil
+}
+
+// contactValue is the stored form of a contact; the key holds the client,
+// time and kind.
+type contactValue struct {
+	DecisionID  string `json:"d"`
+	ProductID   string `json:"p"`
+	Channel     string `json:"c"`
+	AgentReason string `json:"r,omitempty"`
+}
+
+// Key: client id, 0x00, big-endian Unix nanoseconds, kind byte, decision
+// id, '|', product id. A client's contacts are contiguous and in time
+// order; the same outcome recorded twice has the same key.
+func contactPrefix(clientID string) []byte {
+	return append([]byte(clientID), 0)
+}
+
+func contactSeek(clientID string, since time.Time) []byte {
+	k := contactPrefix(clientID)
+	return binary.BigEndian.AppendUint64(k, uint64(max(since.UnixNano(), 0)))
+}
+
+func putContact(bk *bolt.Bucket, c *Contact) error {
+	k := contactSeek(c.ClientID, c.At)
+	k = append(k, contactKinds[c.Kind])
+	k = append(k, c.DecisionID+"|"+c.ProductID...)
+	v, err := json.Marshal(contactValue{DecisionID: c.DecisionID, ProductID: c.ProductID, Channel: c.Channel, AgentReason: c.AgentReason})
+	if err != nil {
+		return err
+	}
+	return bk.Put(k, v)
+}
+
+func decodeContact(clientID string, k, v []byte, c *Contact) error {
+	n := len(clientID) + 1
+	if len(k) < n+9 {
+		return fmt.Errorf("features: contact key of %d bytes", len(k))
+	}
+	var cv contactValue
+	if err := json.Unmarshal(v, &cv); err != nil {
+		return fmt.Errorf("features: decode contact: %w", err)
+	}
+	*c = Contact{
+		ClientID:    clientID,
+		Kind:        contactKindNames[k[n+8]],
+		DecisionID:  cv.DecisionID,
+		ProductID:   cv.ProductID,
+		Channel:     cv.Channel,
+		AgentReason: cv.AgentReason,
+		At:          time.Unix(0, int64(binary.BigEndian.Uint64(k[n:n+8]))).UTC(),
+	}
+	return nil
+}

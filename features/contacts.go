@@ -1,0 +1,161 @@
+package features
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The kinds of contact in a client's history. An offer is made by Tact
+// (a Decide answer that offered the product now); the rest are outcomes
+// reported by the caller.
+const (
+	ContactOffered      = "offered"
+	ContactPresented    = "presented"
+	ContactAccepted     = "accepted"
+	ContactDeclined     = "declined"
+	ContactNotPresented = "not_presented"
+)
+
+var contactKinds = map[string]byte{
+	ContactOffered:      'o',
+	ContactPresented:    'p',
+	ContactAccepted:     'a',
+	ContactDeclined:     'd',
+	ContactNotPresented: 'n',
+}
+
+var contactKindNames = func() map[byte]string {
+	m := make(map[byte]string, len(contactKinds))
+	for name, b := range contactKinds {
+		m[b] = name
+	}
+	return m
+}()
+
+// Contact is one entry of a client's contact history.
+//
+// An offer counts against the client's frequency caps from the moment Tact
+// makes it until the agent reports that it was not presented: an agent's
+// veto removes the offer (the client was not contacted), and is kept as a
+// contact of its own, apart from the client's refusals.
+type Contact struct {
+	ClientID   string
+	Kind       string // one of the Contact* constants
+	DecisionID string
+	ProductID  string
+	Channel    string
+	// AgentReason is why the agent did not present the offer; set only for
+	// ContactNotPresented.
+	AgentReason string
+	At          time.Time
+}
+
+// Cap is a frequency cap: at most Max offers on one channel within Window
+// before now.
+type Cap struct {
+	Window time.Duration
+	Max    int
+}
+
+// Reservation asks for offers to be recorded for a decision, on one
+// channel, if the caps allow.
+type Reservation struct {
+	ClientID   string
+	Channel    string
+	DecisionID string
+	// Products in the order they are wanted; the caps may allow only a
+	// prefix of them.
+	Products []string
+	At       time.Time
+	Caps     []Cap
+}
+
+// ContactHistory is a client's durable contact history, shared by every
+// tactd that serves the client. Reserve checks the caps and records the
+// offers in one atomic step, so that concurrent decisions for one client
+// (in one process or many) never exceed a cap together.
+type ContactHistory interface {
+	// Contacts returns the client's contacts at or after since, oldest
+	// first, offers included.
+	Contacts(ctx context.Context, clientID string, since time.Time) ([]Contact, error)
+	// Reserve records as many of the offers as every cap allows (a prefix
+	// of r.Products) and returns how many that is.
+	Reserve(ctx context.Context, r Reservation) (int, error)
+	// AddContact records an outcome. Recording the same (decision,
+	// product, kind) again changes nothing. A ContactNotPresented removes
+	// the matching offer from the caps' count.
+	AddContact(ctx context.Context, c Contact) error
+}
+
+// HistoryRetention is how long contacts are kept: the longest cap window
+// or cool-down a policy may use.
+const HistoryRetention = 400 * 24 * time.Hour
+
+// ErrBadContact is returned for a contact or reservation that cannot be
+// stored as given.
+var ErrBadContact = errors.New("features: bad contact")
+
+func checkContact(c *Contact) error {
+	if _, ok := contactKinds[c.Kind]; !ok || c.Kind == ContactOffered {
+		return fmt.Errorf("%w: kind %q is not an outcome", ErrBadContact, c.Kind)
+	}
+	return checkIDs(c.ClientID, c.DecisionID, c.Channel, c.ProductID, c.AgentReason)
+}
+
+func checkReservation(r *Reservation) error {
+	if err := checkIDs(r.ClientID, r.DecisionID, r.Channel, r.Products...); err != nil {
+		return err
+	}
+	for _, c := range r.Caps {
+		if c.Window <= 0 || c.Window > HistoryRetention || c.Max < 0 {
+			return fmt.Errorf("%w: cap %d in %v", ErrBadContact, c.Max, c.Window)
+		}
+	}
+	return nil
+}
+
+// checkIDs rejects empty ids and the separator the stores use.
+func checkIDs(client, decision, channel string, more ...string) error {
+	if client == "" || decision == "" || channel == "" {
+		return fmt.Errorf("%w: client, decision and channel are required", ErrBadContact)
+	}
+	for _, s := range append([]string{client, decision, channel}, more...) {
+		for i := 0; i < len(s); i++ {
+			if s[i] == '|' || s[i] == 0 {
+				return fmt.Errorf("%w: %q holds a reserved character", ErrBadContact, s)
+			}
+		}
+	}
+	return nil
+}
+
+// countOffers counts the offers on a channel at or after since.
+func countOffers(cs []Contact, channel string, since time.Time) int {
+	n := 0
+	for i := range cs {
+		if cs[i].Kind == ContactOffered && cs[i].Channel == channel && !cs[i].At.Before(since) {
+			n++
+		}
+	}
+	return n
+}
+
+// capRoom is how many more offers the caps allow, given the contacts read
+// since the longest window, never more than want.
+func capRoom(cs []Contact, r *Reservation) int {
+	room := len(r.Products)
+	for _, c := range r.Caps {
+		room = min(room, c.Max-countOffers(cs, r.Channel, r.At.Add(-c.Window)))
+	}
+	return max(room, 0)
+}
+
+func longestWindow(caps []Cap) time.Duration {
+	var w time.Duration
+	for _, c := range caps {
+		w = max(w, c.Window)
+	}
+	return w
+}

@@ -1,0 +1,225 @@
+package features
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tact-nba/tact/features/redistest"
+)
+
+func TestContactHistoryConformance(t *testing.T) {
+	histories := map[string]func(t *testing.T) ContactHistory{
+		"bolt": func(t *testing.T) ContactHistory {
+			b, _ := openTemp(t)
+			t.Cleanup(func() { b.Close() })
+			return b
+		},
+		"redis": func(t *testing.T) ContactHistory {
+			srv := redistest.Start(t)
+			r, err := OpenRedis(t.Context(), RedisConfig{Addr: srv.Addr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			return r
+		},
+	}
+	for name, open := range histories {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			t.Run("caps", func(t *testing.T) { contactCaps(t, open(t)) })
+			t.Run("outcomes", func(t *testing.T) { contactOutcomes(t, open(t)) })
+			t.Run("concurrent", func(t *testing.T) { contactConcurrent(t, open(t)) })
+			t.Run("bad input", func(t *testing.T) { contactBadInput(t, open(t)) })
+		})
+	}
+}
+
+var day = 24 * time.Hour
+
+func weekMonth(week, month int) []Cap {
+	return []Cap{{Window: 7 * day, Max: week}, {Window: 30 * day, Max: month}}
+}
+
+func reserve(t *testing.T, h ContactHistory, client, channel, decision string, at time.Time, caps []Cap, products ...string) int {
+	t.Helper()
+	n, err := h.Reserve(t.Context(), Reservation{ClientID: client, Channel: channel, DecisionID: decision, Products: products, At: at, Caps: caps})
+	if err != nil {
+		t.Fatalf("Reserve %s: %v", decision, err)
+	}
+	// As tactd does, the decision log writes the decision after it is
+	// made; the embedded store writes the reserved offers with it.
+	if s, ok := h.(decisionSaver); ok {
+		rec := DecisionRecord{ID: decision, ClientID: client, Channel: channel, Action: "offer_now", Products: products[:n], At: at}
+		if err := s.SaveDecisions(t.Context(), []DecisionRecord{rec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+type decisionSaver interface {
+	SaveDecisions(ctx context.Context, recs []DecisionRecord) error
+}
+
+func contactCaps(t *testing.T, h ContactHistory) {
+	t0 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	caps := weekMonth(2, 3)
+	steps := []struct {
+		name     string
+		at       time.Time
+		channel  string
+		products []string
+		want     int
+	}{
+		{"three wanted, two fit the week", t0, "phone_inbound", []string{"a", "b", "c"}, 2},
+		{"week full", t0.Add(time.Hour), "phone_inbound", []string{"c"}, 0},
+		{"another channel has its own cap", t0.Add(time.Hour), "web", []string{"c"}, 1},
+		{"a week on, the month has room for one", t0.Add(8 * day), "phone_inbound", []string{"c", "d"}, 1},
+		{"month full", t0.Add(9 * day), "phone_inbound", []string{"d"}, 0},
+		{"31 days on, the first offers are out of the month", t0.Add(31 * day), "phone_inbound", []string{"d", "e", "f"}, 2},
+	}
+	for i, s := range steps {
+		if got := reserve(t, h, "C1", s.channel, fmt.Sprintf("D%d", i), s.at, caps, s.products...); got != s.want {
+			t.Fatalf("%s: reserved %d, want %d", s.name, got, s.want)
+		}
+	}
+	cs, err := h.Contacts(t.Context(), "C1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := countOffers(cs, "phone_inbound", t0); got != 2+1+2 {
+		t.Errorf("phone offers in history: %d, want 5", got)
+	}
+	for i := 1; i < len(cs); i++ {
+		if cs[i].At.Before(cs[i-1].At) {
+			t.Errorf("contacts not in time order: %v after %v", cs[i].At, cs[i-1].At)
+		}
+	}
+	cs, err = h.Contacts(t.Context(), "C1", t0.Add(30*day))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 {
+		t.Errorf("contacts since day 30: %d, want 2", len(cs))
+	}
+	if cs, _ := h.Contacts(t.Context(), "C2", t0); len(cs) != 0 {
+		t.Errorf("another client has %d contacts, want 0", len(cs))
+	}
+}
+
+func contactOutcomes(t *testing.T, h ContactHistory) {
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	caps := weekMonth(1, 4)
+	if n := reserve(t, h, "C1", "phone_inbound", "D1", t0, caps, "card"); n != 1 {
+		t.Fatalf("reserved %d, want 1", n)
+	}
+	if n := reserve(t, h, "C1", "phone_inbound", "D2", t0.Add(time.Minute), caps, "loan"); n != 0 {
+		t.Fatalf("weekly cap of 1 with one offer made: reserved %d, want 0", n)
+	}
+	veto := Contact{ClientID: "C1", Kind: ContactNotPresented, DecisionID: "D1", ProductID: "card", Channel: "phone_inbound", AgentReason: "no_time", At: t0.Add(2 * time.Minute)}
+	for range 2 { // idempotent
+		if err := h.AddContact(ctx, veto); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The agent's veto gives the offer back: the client was not contacted.
+	if n := reserve(t, h, "C1", "phone_inbound", "D3", t0.Add(3*time.Minute), caps, "loan"); n != 1 {
+		t.Fatalf("after a veto: reserved %d, want 1", n)
+	}
+	declined := Contact{ClientID: "C1", Kind: ContactDeclined, DecisionID: "D3", ProductID: "loan", Channel: "phone_inbound", At: t0.Add(4 * time.Minute)}
+	for range 2 {
+		if err := h.AddContact(ctx, declined); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := h.Contacts(ctx, "C1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, c := range cs {
+		kinds = append(kinds, c.Kind+":"+c.ProductID)
+	}
+	want := fmt.Sprint([]string{"not_presented:card", "offered:loan", "declined:loan"})
+	if fmt.Sprint(kinds) != want {
+		t.Errorf("history %v, want %v", kinds, want)
+	}
+	if cs[0].AgentReason != "no_time" || cs[2].AgentReason != "" {
+		t.Errorf("agent reasons %q, %q; want no_time, empty", cs[0].AgentReason, cs[2].AgentReason)
+	}
+	if !cs[2].At.Equal(declined.At) || cs[2].Channel != "phone_inbound" || cs[2].DecisionID != "D3" {
+		t.Errorf("declined contact read back as %+v", cs[2])
+	}
+}
+
+func contactConcurrent(t *testing.T, h ContactHistory) {
+	t0 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	caps := weekMonth(3, 5)
+	// Reserve alone: on the embedded store the offers stay pending (not
+	// yet written by the decision log) and must be counted all the same.
+	var wg sync.WaitGroup
+	var got atomic.Int64
+	for i := range 200 {
+		wg.Go(func() {
+			n, err := h.Reserve(t.Context(), Reservation{ClientID: "C9", Channel: "phone_inbound", DecisionID: fmt.Sprintf("D%03d", i), Products: []string{"card"}, At: t0.Add(time.Duration(i) * time.Millisecond), Caps: caps})
+			if err != nil {
+				t.Error(err)
+			}
+			got.Add(int64(n))
+		})
+	}
+	wg.Wait()
+	if got.Load() != 3 {
+		t.Errorf("200 concurrent reservations under a cap of 3: %d reserved", got.Load())
+	}
+}
+
+func contactBadInput(t *testing.T, h ContactHistory) {
+	ctx := t.Context()
+	at := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	if err := h.AddContact(ctx, Contact{ClientID: "C1", Kind: ContactOffered, DecisionID: "D", ProductID: "p", Channel: "web", At: at}); !errors.Is(err, ErrBadContact) {
+		t.Errorf("an offer through AddContact: %v, want ErrBadContact", err)
+	}
+	if err := h.AddContact(ctx, Contact{ClientID: "C|1", Kind: ContactDeclined, DecisionID: "D", ProductID: "p", Channel: "web", At: at}); !errors.Is(err, ErrBadContact) {
+		t.Errorf("a separator in the client id: %v, want ErrBadContact", err)
+	}
+	if _, err := h.Reserve(ctx, Reservation{ClientID: "C1", Channel: "web", DecisionID: "D", Products: []string{"p"}, At: at, Caps: []Cap{{Window: 0, Max: 1}}}); !errors.Is(err, ErrBadContact) {
+		t.Errorf("a cap without a window: %v, want ErrBadContact", err)
+	}
+}
+
+func TestBoltReservedOffersAreWrittenWithTheirDecision(t *testing.T) {
+	ctx := t.Context()
+	b, path := openTemp(t)
+	t0 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	caps := weekMonth(2, 2)
+	if n := reserve(t, b, "C1", "web", "D1", t0, caps, "card", "loan"); n != 2 {
+		t.Fatalf("reserved %d, want 2", n)
+	}
+	if err := b.SaveDecisions(ctx, []DecisionRecord{{ID: "D1", ClientID: "C1", Channel: "web", Action: "offer_now", Products: []string{"card", "loan"}, At: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	// Written once, not counted twice (pending and durable).
+	cs, err := b.Contacts(ctx, "C1", t0)
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("contacts after the decision is written: %d (%v), want 2", len(cs), err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	if n := reserve(t, b2, "C1", "web", "D2", t0.Add(time.Hour), caps, "fund"); n != 0 {
+		t.Errorf("after reopening, the cap of 2 allowed %d more", n)
+	}
+}

@@ -1,0 +1,139 @@
+package features
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var _ ContactHistory = (*Redis)(nil)
+
+// A client's contact history is one sorted set:
+//
+//	<prefix>{<client_id>}:contacts
+//
+// scored by the contact's time in Unix milliseconds, with members
+//
+//	<kind>|<channel>|<decision_id>|<product_id>|<agent_reason>
+//
+// where kind is o (offered), p (presented), a (accepted), d (declined) or
+// n (not presented). The hash tag puts it in the slot of the client's
+// features. Entries older than HistoryRetention are trimmed on every write
+// and the key expires HistoryRetention after the last one. How durable an
+// acknowledged outcome is depends on Redis's persistence: run it with
+// appendonly yes (and appendfsync always for no loss at all).
+
+// reserveScript checks every cap and adds the offers that fit, atomically.
+// KEYS[1] the contacts key. ARGV: trim-before (ms), expire (ms), now (ms),
+// channel, number of caps, then per cap since (ms) and max, then the
+// members to add (decision|product).
+var reserveScript = redis.NewScript(`
+local key = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[1])
+local ch = ARGV[4]
+local ncaps = tonumber(ARGV[5])
+local first = 6 + 2 * ncaps
+local room = #ARGV - first + 1
+local prefix = 'o|' .. ch .. '|'
+for i = 0, ncaps - 1 do
+  local n = 0
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, ARGV[6 + 2 * i], '+inf')) do
+    if string.sub(m, 1, #prefix) == prefix then n = n + 1 end
+  end
+  room = math.min(room, tonumber(ARGV[7 + 2 * i]) - n)
+end
+if room < 0 then room = 0 end
+for j = 0, room - 1 do
+  redis.call('ZADD', key, 'NX', ARGV[3], prefix .. ARGV[first + j] .. '|')
+end
+if room > 0 then redis.call('PEXPIRE', key, ARGV[2]) end
+return room
+`)
+
+// outcomeScript adds an outcome; a not-presented outcome removes the
+// offer it is about. KEYS[1] the contacts key. ARGV: trim-before (ms),
+// expire (ms), at (ms), member, offer member to remove or "".
+var outcomeScript = redis.NewScript(`
+local key = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[1])
+if ARGV[5] ~= '' then redis.call('ZREM', key, ARGV[5]) end
+local added = redis.call('ZADD', key, 'NX', ARGV[3], ARGV[4])
+redis.call('PEXPIRE', key, ARGV[2])
+return added
+`)
+
+// ContactsKey returns the Redis key of a client's contact history.
+func (r *Redis) ContactsKey(clientID string) string {
+	return r.prefix + "{" + clientID + "}:contacts"
+}
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// Contacts returns a client's contacts at or after since, oldest first.
+func (r *Redis) Contacts(ctx context.Context, clientID string, since time.Time) ([]Contact, error) {
+	zs, err := r.client.ZRangeByScoreWithScores(ctx, r.ContactsKey(clientID), &redis.ZRangeBy{Min: ms(since), Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("features: redis contacts: %w", err)
+	}
+	out := make([]Contact, 0, len(zs))
+	for _, z := range zs {
+		m, _ := z.Member.(string)
+		parts := strings.Split(m, "|")
+		if len(parts) != 5 || len(parts[0]) != 1 || contactKindNames[parts[0][0]] == "" {
+			return nil, fmt.Errorf("features: redis contacts: malformed member %q", m)
+		}
+		out = append(out, Contact{
+			ClientID:    clientID,
+			Kind:        contactKindNames[parts[0][0]],
+			Channel:     parts[1],
+			DecisionID:  parts[2],
+			ProductID:   parts[3],
+			AgentReason: parts[4],
+			At:          time.UnixMilli(int64(z.Score)).UTC(),
+		})
+	}
+	return out, nil
+}
+
+// Reserve runs reserveScript: the caps are checked and the offers added in
+// one atomic step on the Redis server, so that every tactd sharing it is
+// held to the same caps.
+func (r *Redis) Reserve(ctx context.Context, res Reservation) (int, error) {
+	if err := checkReservation(&res); err != nil {
+		return 0, err
+	}
+	args := []any{ms(res.At.Add(-HistoryRetention)), HistoryRetention.Milliseconds(), ms(res.At), res.Channel, len(res.Caps)}
+	for _, c := range res.Caps {
+		args = append(args, ms(res.At.Add(-c.Window)), c.Max)
+	}
+	for _, p := range res.Products {
+		args = append(args, res.DecisionID+"|"+p)
+	}
+	n, err := reserveScript.Run(ctx, r.client, []string{r.ContactsKey(res.ClientID)}, args...).Int()
+	if err != nil {
+		return 0, fmt.Errorf("features: redis reserve: %w", err)
+	}
+	return n, nil
+}
+
+// AddContact runs outcomeScript.
+func (r *Redis) AddContact(ctx context.Context, c Contact) error {
+	if err := checkContact(&c); err != nil {
+		return err
+	}
+	member := fmt.Sprintf("%c|%s|%s|%s|%s", contactKinds[c.Kind], c.Channel, c.DecisionID, c.ProductID, c.AgentReason)
+	veto := ""
+	if c.Kind == ContactNotPresented {
+		veto = "o|" + c.Channel + "|" + c.DecisionID + "|" + c.ProductID + "|"
+	}
+	err := outcomeScript.Run(ctx, r.client, []string{r.ContactsKey(c.ClientID)},
+		ms(c.At.Add(-HistoryRetention)), HistoryRetention.Milliseconds(), ms(c.At), member, veto).Err()
+	if err != nil {
+		return fmt.Errorf("features: redis add contact: %w", err)
+	}
+	return nil
+}
