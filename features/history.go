@@ -6,15 +6,17 @@ import "time"
 // outcome attribution: who was decided for, on which channel, what was
 // offered and by which model.
 type DecisionRecord struct {
-	ID           string    `json:"id"`
-	ClientID     string    `json:"client_id"`
-	Channel      string    `json:"channel"`
-	Action       string    `json:"action"`
-	Products     []string  `json:"products,omitempty"`
-	Tier         string    `json:"tier,omitempty"`
-	ModelVersion string    `json:"model_version,omitempty"`
-	Degraded     bool      `json:"degraded,omitempty"`
-	At           time.Time `json:"at"`
+	ID           string   `json:"id"`
+	ClientID     string   `json:"client_id"`
+	Channel      string   `json:"channel"`
+	Action       string   `json:"action"`
+	Products     []string `json:"products,omitempty"`
+	Tier         string   `json:"tier,omitempty"`
+	ModelVersion string   `json:"model_version,omitempty"`
+	Degraded     bool     `json:"degraded,omitempty"`
+	// Reason is the main reason code's name, e.g. "busy_period".
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // Offered reports whether the decision offered the product.

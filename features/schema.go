@@ -109,6 +109,9 @@ func (s *Schema) Field(name string) (*Field, bool) {
 	return &s.Fields[i], true
 }
 
+// Kind returns the feature's kind.
+func (f *Field) Kind() Kind { return f.kind }
+
 // Parse reads a text value of the field's type. Booleans are true/false,
 // yes/no or 1/0; times are RFC 3339 or YYYY-MM-DD (UTC).
 func (f *Field) Parse(text string) (Value, error) {

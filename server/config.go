@@ -54,8 +54,15 @@ type Config struct {
 	// ModelDir holds the model bundle to serve in ModelDir/current; empty
 	// means the embedded demo bundle.
 	ModelDir string `koanf:"model_dir"`
-	// ModelPoll is how often ModelDir/current is checked for a new version.
+	// ModelPoll is how often ModelDir/current, CatalogFile and PolicyFile
+	// are checked for a new version.
 	ModelPoll time.Duration `koanf:"model_poll"`
+	// CatalogFile is the YAML product catalog (see model/catalog); empty
+	// means the embedded demo catalog.
+	CatalogFile string `koanf:"catalog_file"`
+	// PolicyFile is the YAML decision policy (see model/policy); empty
+	// means the embedded default policy.
+	PolicyFile string `koanf:"policy_file"`
 	// CacheBytes bounds the in-process feature cache.
 	CacheBytes int64 `koanf:"cache_bytes"`
 	// CacheTTL is how long cached features are served without the store.
@@ -126,7 +133,9 @@ var flagHelp = map[string]string{
 	"decision_log_buffer": "decisions that may wait to be logged",
 	"max_body_bytes":      "largest REST request body (bytes)",
 	"model_dir":           "directory whose current/ bundle is served (empty: the demo bundle)",
-	"model_poll":          "how often model_dir/current is checked for a new version",
+	"model_poll":          "how often model_dir/current, catalog_file and policy_file are checked for changes",
+	"catalog_file":        "YAML product catalog (empty: the demo catalog)",
+	"policy_file":         "YAML decision policy: tiers, caps, load, arbitration (empty: the default policy)",
 	"cache_bytes":         "memory bound of the feature cache (bytes)",
 	"cache_ttl":           "how long cached features are served without the store",
 	"cache_stale":         "how long past cache_ttl features are served, degraded, when the store fails",
@@ -159,6 +168,8 @@ func LoadConfig(args, environ []string) (Config, error) {
 	fs.Int64("max-body-bytes", def.MaxBodyBytes, flagHelp["max_body_bytes"])
 	fs.String("model-dir", def.ModelDir, flagHelp["model_dir"])
 	fs.Duration("model-poll", def.ModelPoll, flagHelp["model_poll"])
+	fs.String("catalog-file", def.CatalogFile, flagHelp["catalog_file"])
+	fs.String("policy-file", def.PolicyFile, flagHelp["policy_file"])
 	fs.Int64("cache-bytes", def.CacheBytes, flagHelp["cache_bytes"])
 	fs.Duration("cache-ttl", def.CacheTTL, flagHelp["cache_ttl"])
 	fs.Duration("cache-stale", def.CacheStale, flagHelp["cache_stale"])
@@ -191,6 +202,8 @@ func LoadConfig(args, environ []string) (Config, error) {
 		"max_body_bytes":      def.MaxBodyBytes,
 		"model_dir":           def.ModelDir,
 		"model_poll":          def.ModelPoll,
+		"catalog_file":        def.CatalogFile,
+		"policy_file":         def.PolicyFile,
 		"cache_bytes":         def.CacheBytes,
 		"cache_ttl":           def.CacheTTL,
 		"cache_stale":         def.CacheStale,

@@ -45,6 +45,10 @@ var (
 		decision.CapReached:               tactv1.ReasonCode_REASON_CODE_CAP_REACHED,
 		decision.CoolDown:                 tactv1.ReasonCode_REASON_CODE_COOL_DOWN,
 		decision.NoEligibleProduct:        tactv1.ReasonCode_REASON_CODE_NO_ELIGIBLE_PRODUCT,
+		decision.NegativeSentiment:        tactv1.ReasonCode_REASON_CODE_NEGATIVE_SENTIMENT,
+		decision.RecentlyAccepted:         tactv1.ReasonCode_REASON_CODE_RECENTLY_ACCEPTED,
+		decision.NotWorthCost:             tactv1.ReasonCode_REASON_CODE_NOT_WORTH_COST,
+		decision.HistoryUnavailable:       tactv1.ReasonCode_REASON_CODE_HISTORY_UNAVAILABLE,
 	}
 
 	outcomeFromProto = map[tactv1.Outcome]string{
@@ -56,10 +60,9 @@ var (
 
 	notPresentedFromProto = map[tactv1.NotPresentedReason]string{
 		tactv1.NotPresentedReason_NOT_PRESENTED_REASON_UNSPECIFIED:     "",
-		tactv1.NotPresentedReason_NOT_PRESENTED_REASON_AGENT_JUDGEMENT: "agent_judgement",
+		tactv1.NotPresentedReason_NOT_PRESENTED_REASON_NOT_APPROPRIATE: "not_appropriate",
 		tactv1.NotPresentedReason_NOT_PRESENTED_REASON_CLIENT_UPSET:    "client_upset",
-		tactv1.NotPresentedReason_NOT_PRESENTED_REASON_CENTRE_BUSY:     "centre_busy",
-		tactv1.NotPresentedReason_NOT_PRESENTED_REASON_CONTACT_ENDED:   "contact_ended",
+		tactv1.NotPresentedReason_NOT_PRESENTED_REASON_NO_TIME:         "no_time",
 		tactv1.NotPresentedReason_NOT_PRESENTED_REASON_OTHER:           "other",
 	}
 )
@@ -68,6 +71,7 @@ var (
 var (
 	_ = [1]struct{}{}[int(decision.ReasonOther)-int(tactv1.InteractionReason_INTERACTION_REASON_OTHER)]
 	_ = [1]struct{}{}[int(decision.StageWrapUp)-int(tactv1.InteractionStage_INTERACTION_STAGE_WRAP_UP)]
+	_ = [1]struct{}{}[int(decision.SentimentPositive)-int(tactv1.Sentiment_SENTIMENT_POSITIVE)]
 )
 
 func invert[K, V comparable](m map[K]V) map[V]K {
@@ -104,14 +108,36 @@ func decisionToProto(d *decision.Decision) *tactv1.DecideResponse {
 	}
 	if d.Later != nil {
 		resp.Later = &tactv1.LaterWindow{
-			NotBefore: timestamppb.New(d.Later.NotBefore),
-			NotAfter:  timestamppb.New(d.Later.NotAfter),
-			Channel:   channelToProto[d.Later.Channel],
+			NotBefore:      timestamppb.New(d.Later.NotBefore),
+			NotAfter:       timestamppb.New(d.Later.NotAfter),
+			Channel:        channelToProto[d.Later.Channel],
+			PreferredHours: d.Later.PreferredHours,
+			TimeZone:       d.Later.TimeZone,
 		}
 	}
 	resp.Reasons = make([]*tactv1.Reason, len(d.Reasons))
-	for i, r := range d.Reasons {
-		resp.Reasons[i] = &tactv1.Reason{Code: reasonToProto[r.Code], Message: r.Message, ProductId: r.ProductID}
+	for i := range d.Reasons {
+		resp.Reasons[i] = reasonProto(&d.Reasons[i])
+	}
+	if len(d.Candidates) > 0 {
+		resp.Candidates = make([]*tactv1.Candidate, len(d.Candidates))
+		for i := range d.Candidates {
+			c := &d.Candidates[i]
+			pc := &tactv1.Candidate{ProductId: c.ProductID, Propensity: c.Propensity, Value: c.Value, Priority: c.Priority}
+			for j := range c.Gates {
+				g := &c.Gates[j]
+				pg := &tactv1.Gate{Name: g.Name, Passed: g.Passed}
+				if !g.Passed {
+					pg.Reason = reasonProto(&g.Reason)
+				}
+				pc.Gates = append(pc.Gates, pg)
+			}
+			resp.Candidates[i] = pc
+		}
 	}
 	return resp
+}
+
+func reasonProto(r *decision.Reason) *tactv1.Reason {
+	return &tactv1.Reason{Code: reasonToProto[r.Code], Message: r.Message, ProductId: r.ProductID}
 }

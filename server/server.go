@@ -50,6 +50,7 @@ type services struct {
 	catalog  *catalogService
 	load     *loadService
 	features *featureService
+	export   *exportService
 }
 
 // Server is a running tactd: listeners, servers, engine and stores.
@@ -57,11 +58,14 @@ type Server struct {
 	cfg    Config
 	logger *slog.Logger
 
-	store  *features.Bolt
-	redis  *features.Redis
-	cache  *features.Cache
-	dlog   *features.DecisionLog
-	engine *decision.Engine
+	store   *features.Bolt
+	redis   *features.Redis
+	history features.ContactHistory
+	files   *policyFiles
+	polSum  [32]byte
+	cache   *features.Cache
+	dlog    *features.DecisionLog
+	engine  *decision.Engine
 
 	grpcLis, httpLis net.Listener
 	grpc             *grpc.Server
@@ -123,8 +127,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 			return nil, fmt.Errorf("model_dir: %w", err)
 		}
 	}
+	s.files = &policyFiles{catalogPath: cfg.CatalogFile, policyPath: cfg.PolicyFile, schema: schema}
+	cat, pol, sum, err := s.files.load()
+	if err != nil {
+		return nil, err
+	}
+	s.polSum = sum
 	s.dlog = features.NewDecisionLog(s.store, cfg.DecisionLogBuffer, logger)
 	var src features.Source = s.store
+	s.history = s.store
 	if cfg.FeatureStore == "redis" {
 		s.redis, err = features.OpenRedis(ctx, features.RedisConfig{
 			Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, TLS: cfg.RedisTLS, Prefix: cfg.RedisPrefix,
@@ -133,6 +144,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 			return nil, fmt.Errorf("feature_store redis: %w", err)
 		}
 		src = s.redis
+		// Every replica sharing the Redis shares the contact history, so
+		// that the caps hold across them.
+		s.history = s.redis
 	}
 	if deps.WrapFeatures != nil {
 		src = deps.WrapFeatures(src)
@@ -149,10 +163,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	if err != nil {
 		return nil, err
 	}
+	board := load.NewBoard()
 	s.engine, err = decision.New(decision.Config{FeatureBudget: cfg.FeatureBudget}, decision.Deps{
-		Catalog:  bank.Catalog,
+		Catalog:  cat,
+		Policy:   pol,
 		Bundle:   bundle,
 		Features: s.cache,
+		History:  s.history,
+		Load:     board,
 		Log:      s.dlog,
 		Outcomes: s.store,
 		Now:      deps.Now,
@@ -165,25 +183,31 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	if err != nil {
 		return nil, fmt.Errorf("server: validator: %w", err)
 	}
+	recoverPanic := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p))
+		return status.Error(codes.Internal, "internal error")
+	})
 	ic := chainUnary(
-		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-			logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p))
-			return status.Error(codes.Internal, "internal error")
-		})),
+		recovery.UnaryServerInterceptor(recoverPanic),
 		pvinterceptor.UnaryServerInterceptor(validator),
 	)
 	svc := &services{
 		decision: &decisionService{engine: s.engine, logger: logger},
-		catalog:  newCatalogService(bank.Catalog),
-		load:     &loadService{board: load.NewBoard(), now: deps.Now},
+		catalog:  &catalogService{engine: s.engine},
+		load:     &loadService{board: board, engine: s.engine, now: deps.Now},
+		export:   &exportService{store: s.store, logger: logger},
 		features: &featureService{cache: s.cache, schema: schema, now: deps.Now, logger: logger},
 	}
 
-	s.grpc = grpc.NewServer(grpc.UnaryInterceptor(ic))
+	s.grpc = grpc.NewServer(grpc.UnaryInterceptor(ic), grpc.ChainStreamInterceptor(
+		recovery.StreamServerInterceptor(recoverPanic),
+		pvinterceptor.StreamServerInterceptor(validator),
+	))
 	tactv1.RegisterDecisionServiceServer(s.grpc, svc.decision)
 	tactv1.RegisterCatalogServiceServer(s.grpc, svc.catalog)
 	tactv1.RegisterLoadServiceServer(s.grpc, svc.load)
 	tactv1.RegisterFeatureServiceServer(s.grpc, svc.features)
+	tactv1.RegisterExportServiceServer(s.grpc, svc.export)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -216,7 +240,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 
 func (s *Server) serviceNames() []string {
 	return []string{"", tactv1.DecisionService_ServiceDesc.ServiceName, tactv1.CatalogService_ServiceDesc.ServiceName,
-		tactv1.LoadService_ServiceDesc.ServiceName, tactv1.FeatureService_ServiceDesc.ServiceName}
+		tactv1.LoadService_ServiceDesc.ServiceName, tactv1.FeatureService_ServiceDesc.ServiceName,
+		tactv1.ExportService_ServiceDesc.ServiceName}
 }
 
 // WaitServing blocks until Run has started serving. The listeners are bound
@@ -254,6 +279,10 @@ func (s *Server) Run(ctx context.Context) error {
 		defer stopWatch()
 		go w.run(wctx)
 	}
+	pw := &policyWatcher{files: s.files, every: s.cfg.ModelPoll, engine: s.engine, logger: s.logger, inUse: s.polSum}
+	pctx, stopPolicy := context.WithCancel(ctx)
+	defer stopPolicy()
+	go pw.run(pctx)
 	s.ready.Store(true)
 	close(s.serving)
 	s.logger.Info("tactd serving", "grpc_addr", s.GRPCAddr(), "http_addr", s.HTTPAddr(), "model_version", s.engine.Bundle().Version())

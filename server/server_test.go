@@ -143,8 +143,9 @@ func TestDecideGRPC(t *testing.T) {
 			wantOffers: 1,
 		},
 		{
+			// Another channel: the phone cap (2 a week) has one offer on it.
 			name:       "two offers",
-			req:        &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND, MaxOffers: 2},
+			req:        &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_BRANCH, MaxOffers: 2},
 			wantAction: tactv1.Action_ACTION_OFFER_NOW,
 			wantReason: tactv1.ReasonCode_REASON_CODE_HIGH_PROPENSITY,
 			wantOffers: 2,
@@ -184,8 +185,9 @@ func TestDecideGRPC(t *testing.T) {
 			wantReason: tactv1.ReasonCode_REASON_CODE_PROTECTED_TIER_SERVICE_CALL,
 		},
 		{
+			// In a branch: the phone cap (1 a week) is taken by the first.
 			name: "platinum: service call resolved",
-			req: &tactv1.DecideRequest{ClientId: "C00074", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND,
+			req: &tactv1.DecideRequest{ClientId: "C00074", Channel: tactv1.Channel_CHANNEL_BRANCH,
 				Context: &tactv1.InteractionContext{Reason: tactv1.InteractionReason_INTERACTION_REASON_SERVICE, Stage: tactv1.InteractionStage_INTERACTION_STAGE_RESOLVED}},
 			wantAction: tactv1.Action_ACTION_OFFER_NOW,
 			wantReason: tactv1.ReasonCode_REASON_CODE_HIGH_PROPENSITY,

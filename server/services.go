@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -36,6 +37,7 @@ func (s *decisionService) Decide(ctx context.Context, req *tactv1.DecideRequest)
 		Queue:     req.GetQueue(),
 		Reason:    decision.InteractionReason(req.GetContext().GetReason()),
 		Stage:     decision.Stage(req.GetContext().GetStage()),
+		Sentiment: decision.Sentiment(req.GetContext().GetSentiment()),
 		AgentID:   req.GetAgentId(),
 		MaxOffers: int(req.GetMaxOffers()),
 		Explain:   req.GetExplain(),
@@ -70,40 +72,49 @@ func (s *decisionService) RecordOutcome(ctx context.Context, req *tactv1.RecordO
 	}, nil
 }
 
-// catalogService serves CatalogService.
+// catalogService serves CatalogService from the engine's catalog, which
+// may be reloaded while serving; the answer is built once per catalog.
 type catalogService struct {
 	tactv1.UnimplementedCatalogServiceServer
-	products []*tactv1.Product // built once: the catalog is immutable
+	engine *decision.Engine
+	built  atomic.Pointer[builtCatalog]
 }
 
-func newCatalogService(c *catalog.Catalog) *catalogService {
-	s := &catalogService{}
-	for _, p := range c.Products() {
-		pp := &tactv1.Product{
-			ProductId:   p.ID,
-			Name:        p.Name,
-			Category:    p.Category,
-			Value:       p.Value,
-			Currency:    p.Currency,
-			Description: p.Description,
-		}
-		for _, ch := range p.Channels {
-			pp.Channels = append(pp.Channels, channelToProto[ch])
-		}
-		s.products = append(s.products, pp)
-	}
-	return s
+type builtCatalog struct {
+	from     *catalog.Catalog
+	products []*tactv1.Product
 }
 
 func (s *catalogService) ListProducts(context.Context, *tactv1.ListProductsRequest) (*tactv1.ListProductsResponse, error) {
-	return &tactv1.ListProductsResponse{Products: s.products}, nil
+	c := s.engine.Catalog()
+	b := s.built.Load()
+	if b == nil || b.from != c {
+		b = &builtCatalog{from: c}
+		for _, p := range c.Products() {
+			pp := &tactv1.Product{
+				ProductId:   p.ID,
+				Name:        p.Name,
+				Category:    p.Category,
+				Value:       p.Value,
+				Currency:    p.Currency,
+				Description: p.Description,
+			}
+			for _, ch := range p.Channels {
+				pp.Channels = append(pp.Channels, channelToProto[ch])
+			}
+			b.products = append(b.products, pp)
+		}
+		s.built.Store(b)
+	}
+	return &tactv1.ListProductsResponse{Products: b.products}, nil
 }
 
 // loadService serves LoadService.
 type loadService struct {
 	tactv1.UnimplementedLoadServiceServer
-	board *load.Board
-	now   func() time.Time
+	board  *load.Board
+	engine *decision.Engine // for the policy's load thresholds
+	now    func() time.Time
 }
 
 func (s *loadService) ReportLoad(_ context.Context, req *tactv1.ReportLoadRequest) (*tactv1.ReportLoadResponse, error) {
@@ -122,7 +133,7 @@ func (s *loadService) ReportLoad(_ context.Context, req *tactv1.ReportLoadReques
 		}
 		r.AsOf = req.GetAsOf().AsTime()
 	}
-	held, stored, err := s.board.Put(r)
+	held, stored, err := s.board.Put(r, &s.engine.Policy().Load)
 	switch {
 	case errors.Is(err, load.ErrFuture):
 		return nil, status.Error(codes.InvalidArgument, "as_of: is more than a minute in the future")

@@ -1,7 +1,8 @@
 // Command tact is Tact's command-line client.
 //
 //	tact decide --client C00001 [--channel phone-inbound] [--reason sales-enquiry]
-//	            [--stage resolved] [--queue Q] [--max-offers N] [--explain] [--json]
+//	            [--stage resolved] [--sentiment negative] [--queue Q]
+//	            [--max-offers N] [--explain] [--json]
 //	tact products [--json]
 //	tact train --data F --label COL [--positive V] [--sep ';'] [--drop a,b]
 //	           [--log1p a,b] [--bucketize col=e1:e2] [--missing col=v]
@@ -183,7 +184,8 @@ func decide(ctx context.Context, args []string, out io.Writer, envAddr string) e
 	queue := fs.String("queue", "", "contact-centre queue")
 	agent := fs.String("agent", "", "agent id")
 	maxOffers := fs.Uint32("max-offers", 0, "offers to return at most (1 when 0, at most 10)")
-	explain := fs.Bool("explain", false, "explain every product not offered")
+	sentiment := fs.String("sentiment", "", "client sentiment: negative, neutral, positive")
+	explain := fs.Bool("explain", false, "show every product's propensity, value, priority and the gates it passed or failed")
 	if err := parse(fs, args, out); err != nil {
 		return err
 	}
@@ -205,11 +207,16 @@ func decide(ctx context.Context, args []string, out io.Writer, envAddr string) e
 	if err != nil {
 		return err
 	}
+	se, err := enumValue("sentiment", *sentiment, "SENTIMENT_", tactv1.Sentiment_value)
+	if err != nil {
+		return err
+	}
 	req := &tactv1.DecideRequest{
-		ClientId:  *client,
-		Channel:   tactv1.Channel(ch),
-		Queue:     *queue,
-		Context:   &tactv1.InteractionContext{Reason: tactv1.InteractionReason(rs), Stage: tactv1.InteractionStage(st)},
+		ClientId: *client,
+		Channel:  tactv1.Channel(ch),
+		Queue:    *queue,
+		Context: &tactv1.InteractionContext{Reason: tactv1.InteractionReason(rs), Stage: tactv1.InteractionStage(st),
+			Sentiment: tactv1.Sentiment(se)},
 		AgentId:   *agent,
 		MaxOffers: *maxOffers,
 		Explain:   *explain,
@@ -287,8 +294,12 @@ func printDecision(out io.Writer, d *tactv1.DecideResponse) {
 		fmt.Fprintln(out, "DEGRADED: the answer was made without everything it needed")
 	}
 	if l := d.GetLater(); l != nil {
-		fmt.Fprintf(out, "When: from %s to %s, by %s\n",
+		fmt.Fprintf(out, "When: from %s to %s, by %s",
 			l.GetNotBefore().AsTime().Format(time.DateOnly), l.GetNotAfter().AsTime().Format(time.DateOnly), words(l.GetChannel().String(), "CHANNEL_"))
+		if h := l.GetPreferredHours(); h != "" {
+			fmt.Fprintf(out, ", between %s (%s)", h, l.GetTimeZone())
+		}
+		fmt.Fprintln(out)
 	}
 	for _, o := range d.GetOffers() {
 		fmt.Fprintf(out, "\n  %d. %s [%s]  propensity %.2f, score %.2f\n", o.GetRank(), o.GetName(), o.GetProductId(), o.GetPropensity(), o.GetScore())
@@ -299,6 +310,18 @@ func printDecision(out io.Writer, d *tactv1.DecideResponse) {
 	fmt.Fprintln(out, "\nWhy:")
 	for _, r := range d.GetReasons() {
 		fmt.Fprintf(out, "  - %s: %s\n", words(r.GetCode().String(), "REASON_CODE_"), r.GetMessage())
+	}
+	if cs := d.GetCandidates(); len(cs) > 0 {
+		fmt.Fprintf(out, "\nCandidates:\n  %-16s %10s %7s %9s  %s\n", "PRODUCT", "PROPENSITY", "VALUE", "PRIORITY", "RESULT")
+		for _, c := range cs {
+			result := "passed every gate"
+			for _, g := range c.GetGates() {
+				if !g.GetPassed() {
+					result = words(g.GetReason().GetCode().String(), "REASON_CODE_") + ": " + g.GetReason().GetMessage()
+				}
+			}
+			fmt.Fprintf(out, "  %-16s %10.2f %7.0f %9.2f  %s\n", c.GetProductId(), c.GetPropensity(), c.GetValue(), c.GetPriority(), result)
+		}
 	}
 	fmt.Fprintf(out, "\nDecision %s\n", d.GetDecisionId())
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model"
 	"github.com/tact-nba/tact/model/catalog"
+	"github.com/tact-nba/tact/model/load"
+	"github.com/tact-nba/tact/model/policy"
 )
 
 // FeatureReader reads one client's features; it returns features.ErrNotFound
@@ -39,19 +42,20 @@ type OutcomeStore interface {
 
 // Config tunes the engine.
 type Config struct {
-	// FeatureBudget bounds the feature read; past it the answer is a
-	// degraded NO_OFFER. 0 means 50 ms.
+	// FeatureBudget bounds the feature and contact-history reads; past it
+	// the answer is a degraded NO_OFFER. 0 means 50 ms.
 	FeatureBudget time.Duration
-	// Tiers, from the highest; nil means DefaultTiers.
-	Tiers []Tier
 }
 
-// Deps are what the engine works with. All are required.
+// Deps are what the engine works with. All are required but Now.
 type Deps struct {
 	Catalog *catalog.Catalog
+	Policy  *policy.Policy
 	// Bundle scores the products; SetBundle replaces it while serving.
 	Bundle   *model.Bundle
 	Features FeatureReader
+	History  features.ContactHistory
+	Load     *load.Board
 	Log      DecisionRecorder
 	Outcomes OutcomeStore
 	// Now returns the current time; nil means time.Now.
@@ -60,14 +64,17 @@ type Deps struct {
 
 // Engine makes decisions. It is safe for concurrent use.
 type Engine struct {
-	cfg     Config
-	deps    Deps
-	scoring atomic.Pointer[scoring]
+	cfg   Config
+	deps  Deps
+	mu    sync.Mutex // serialises the setters
+	state atomic.Pointer[state]
 }
 
-// scoring is a bundle with each catalog product's position in it, swapped
-// as one.
-type scoring struct {
+// state is what a decision works from, swapped as one: the catalog, the
+// policy, and the bundle with each catalog product's position in it.
+type state struct {
+	cat    *catalog.Catalog
+	pol    *policy.Policy
 	bundle *model.Bundle
 	pos    []int // per catalog product (catalog order)
 }
@@ -80,19 +87,19 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	if cfg.FeatureBudget < 0 {
 		return nil, errors.New("decision: feature budget must be positive")
 	}
-	if cfg.Tiers == nil {
-		cfg.Tiers = DefaultTiers()
-	}
-	if err := ValidateTiers(cfg.Tiers); err != nil {
-		return nil, fmt.Errorf("decision: %w", err)
-	}
 	switch {
 	case deps.Catalog == nil:
 		return nil, errors.New("decision: no catalog")
+	case deps.Policy == nil:
+		return nil, errors.New("decision: no policy")
 	case deps.Bundle == nil:
 		return nil, errors.New("decision: no model bundle")
 	case deps.Features == nil:
 		return nil, errors.New("decision: no feature reader")
+	case deps.History == nil:
+		return nil, errors.New("decision: no contact history")
+	case deps.Load == nil:
+		return nil, errors.New("decision: no load board")
 	case deps.Log == nil:
 		return nil, errors.New("decision: no decision log")
 	case deps.Outcomes == nil:
@@ -102,10 +109,28 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		deps.Now = time.Now
 	}
 	e := &Engine{cfg: cfg, deps: deps}
-	if err := e.SetBundle(deps.Bundle); err != nil {
+	st, err := newState(deps.Catalog, deps.Policy, deps.Bundle)
+	if err != nil {
 		return nil, err
 	}
+	e.state.Store(st)
 	return e, nil
+}
+
+func newState(cat *catalog.Catalog, pol *policy.Policy, b *model.Bundle) (*state, error) {
+	st := &state{cat: cat, pol: pol, bundle: b, pos: make([]int, len(cat.Products()))}
+	var missing []string
+	for i, p := range cat.Products() {
+		j, ok := b.Index(p.ID)
+		if !ok {
+			missing = append(missing, p.ID)
+		}
+		st.pos[i] = j
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("decision: bundle %s has no model for %s", b.Version(), strings.Join(missing, ", "))
+	}
+	return st, nil
 }
 
 // SetBundle makes b the bundle that scores from the next decision on, once
@@ -115,94 +140,113 @@ func (e *Engine) SetBundle(b *model.Bundle) error {
 	if b == nil {
 		return errors.New("decision: no model bundle")
 	}
-	products := e.deps.Catalog.Products()
-	sc := &scoring{bundle: b, pos: make([]int, len(products))}
-	var missing []string
-	for i := range products {
-		j, ok := b.Index(products[i].ID)
-		if !ok {
-			missing = append(missing, products[i].ID)
-		}
-		sc.pos[i] = j
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.state.Load()
+	st, err := newState(old.cat, old.pol, b)
+	if err != nil {
+		return err
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("decision: bundle %s has no model for %s", b.Version(), strings.Join(missing, ", "))
+	e.state.Store(st)
+	return nil
+}
+
+// SetPolicy makes the catalog and policy those of the next decision on,
+// once it has checked that the bundle in use scores every product.
+func (e *Engine) SetPolicy(cat *catalog.Catalog, pol *policy.Policy) error {
+	if cat == nil || pol == nil {
+		return errors.New("decision: no catalog or policy")
 	}
-	e.scoring.Store(sc)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st, err := newState(cat, pol, e.state.Load().bundle)
+	if err != nil {
+		return err
+	}
+	e.state.Store(st)
 	return nil
 }
 
 // Bundle returns the bundle in use.
-func (e *Engine) Bundle() *model.Bundle { return e.scoring.Load().bundle }
+func (e *Engine) Bundle() *model.Bundle { return e.state.Load().bundle }
 
 // Catalog returns the catalog the engine offers from.
-func (e *Engine) Catalog() *catalog.Catalog { return e.deps.Catalog }
+func (e *Engine) Catalog() *catalog.Catalog { return e.state.Load().cat }
 
-// candidate is a product that passed eligibility, with its score.
+// Policy returns the policy in use.
+func (e *Engine) Policy() *policy.Policy { return e.state.Load().pol }
+
+// candidate is a product that passed every gate, with its score.
 type candidate struct {
 	p          *catalog.Product
 	propensity float64
 	priority   float64
-	window     *Window // set when the need moment is not reached yet
+	window     *Window // set when the moment of need is not reached yet
+	need       string  // what the window waits for
 }
 
+// historyDays is how far back a decision reads the contact history: the
+// longest cap window, cool-down or memory of an acceptance.
+const historyDays = 365
+
 // Decide makes one decision and queues it for the decision log. It never
-// fails: an unknown client or unreadable features give NO_OFFER with a
-// reason. ctx bounds the feature read together with the feature budget.
+// fails: an unknown client or unreadable data give NO_OFFER with a reason.
+// ctx bounds the reads together with the feature budget.
 func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	now := e.deps.Now().UTC()
-	sc := e.scoring.Load()
-	d := Decision{ID: newID(), At: now, ModelVersion: sc.bundle.Version()}
+	st := e.state.Load()
+	d := Decision{ID: newID(), At: now, ModelVersion: st.bundle.Version()}
 	defer e.record(&d, &req)
-
-	fctx, cancel := context.WithTimeout(ctx, e.cfg.FeatureBudget)
-	rec, err := e.deps.Features.Get(fctx, req.ClientID)
-	cancel()
-	switch {
-	case errors.Is(err, features.ErrNotFound):
+	noOffer := func(r Reason) Decision {
 		d.Action = NoOffer
-		d.Reasons = []Reason{{Code: ClientUnknown, Message: "The client is not known to Tact; no offer."}}
-		return d
-	case err != nil:
-		d.Action = NoOffer
-		d.Degraded = true
-		d.Reasons = []Reason{{Code: FeaturesUnavailable, Message: "The client's data could not be read in time; no offer is made blind."}}
+		d.Reasons = append([]Reason{r}, d.Reasons...)
 		return d
 	}
 
+	rctx, cancel := context.WithTimeout(ctx, e.cfg.FeatureBudget)
+	defer cancel()
+	rec, err := e.deps.Features.Get(rctx, req.ClientID)
+	switch {
+	case errors.Is(err, features.ErrNotFound):
+		return noOffer(Reason{Code: ClientUnknown, Message: "The client is not known to Tact; no offer."})
+	case err != nil:
+		d.Degraded = true
+		return noOffer(Reason{Code: FeaturesUnavailable, Message: "The client's data could not be read in time; no offer is made blind."})
+	}
 	// Features served stale (the store failed) still decide, but the
 	// answer says it was made without fresh data.
 	d.Degraded = rec.Stale
-	tier := tierOf(e.cfg.Tiers, &rec)
+	pol := st.pol
+	tier := pol.TierOf(&rec)
 	d.Tier = tier.Name
 
-	// The contact comes first: no pitch in a complaint or before a
-	// service problem is solved.
+	// The contact comes first.
 	if r, blocked := contextBlock(&req, tier); blocked {
-		d.Action = NoOffer
-		d.Reasons = []Reason{r}
-		return d
+		return noOffer(r)
 	}
 	if !rec.Flag("consent_offers") {
-		d.Action = NoOffer
-		d.Reasons = []Reason{{Code: NoConsent, Message: "The client has not consented to receive offers."}}
-		return d
+		return noOffer(Reason{Code: NoConsent, Message: "The client has not consented to receive offers."})
 	}
 	if req.Channel.Outbound() && !rec.Flag("consent_outbound") {
-		d.Action = NoOffer
-		d.Reasons = []Reason{{Code: NoConsent, Message: fmt.Sprintf("The client has not consented to offers by %s.", channelWords(req.Channel))}}
-		return d
+		return noOffer(Reason{Code: NoConsent, Message: fmt.Sprintf("The client has not consented to offers by %s.", channelWords(req.Channel))})
 	}
-
-	var explained []Reason
-	explain := func(r Reason) {
-		if req.Explain {
-			explained = append(explained, r)
+	var ls load.Status
+	if req.Queue != "" {
+		ls = e.deps.Load.Status(req.Queue, now, &pol.Load)
+		busy := ls.Busy || (ls.Source == load.Unknown && tier.Protected)
+		if busy && !tier.PitchWhenBusy {
+			return noOffer(Reason{Code: BusyPeriod, Message: busyWords(req.Queue, tier, &ls)})
 		}
 	}
+	contacts, err := e.deps.History.Contacts(rctx, req.ClientID, now.AddDate(0, 0, -historyDays))
+	if err != nil {
+		d.Degraded = true
+		return noOffer(Reason{Code: HistoryUnavailable, Message: "The client's contact history could not be read in time; no offer is made without it."})
+	}
+
 	// Every product is scored in one pass over the client's features;
 	// the buffer is on the stack for catalogs of up to 32 products.
-	n := len(sc.bundle.Products())
+	n := len(st.bundle.Products())
 	var buf [64]float64
 	scores := buf[:0]
 	if 2*n <= len(buf) {
@@ -210,41 +254,43 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	} else {
 		scores = make([]float64, 2*n)
 	}
-	sc.bundle.ScoreAll(&rec, scores[:n], scores[n:])
+	st.bundle.ScoreAll(&rec, scores[:n], scores[n:])
 
+	g := gates{req: &req, rec: &rec, tier: tier, pol: pol, contacts: contacts, now: now, pressure: ls.Pressure}
+	products := st.cat.Products()
+	if req.Explain {
+		d.Candidates = make([]Candidate, 0, len(products))
+	}
 	var cands []candidate
 	eligible := 0
-	for i := range e.deps.Catalog.Products() {
-		p := &e.deps.Catalog.Products()[i]
-		if rec.Flag(p.HeldFeature) {
-			explain(Reason{Code: AlreadyHeld, ProductID: p.ID, Message: "The client already holds " + p.Name + "."})
-			continue
+	var firstFail Reason
+	for i := range products {
+		p := &products[i]
+		c := candidate{p: p, propensity: scores[st.pos[i]]}
+		var ex *Candidate
+		if req.Explain {
+			d.Candidates = append(d.Candidates, Candidate{ProductID: p.ID, Propensity: round(c.propensity, 6), Value: p.Value})
+			ex = &d.Candidates[len(d.Candidates)-1]
 		}
-		if !p.SoldOn(req.Channel) {
-			explain(Reason{Code: ChannelNotSold, ProductID: p.ID, Message: p.Name + " is not sold by " + channelWords(req.Channel) + "."})
-			continue
+		ok, wasEligible := g.run(&c, ex)
+		if wasEligible {
+			eligible++
 		}
-		if why, ok := eligibleFor(p, &rec); !ok {
-			explain(Reason{Code: NotEligible, ProductID: p.ID, Message: p.Name + ": " + why + "."})
-			continue
+		if ok {
+			cands = append(cands, c)
+		} else if ex != nil && firstFail.Code == 0 && wasEligible {
+			firstFail = ex.Gates[len(ex.Gates)-1].Reason
 		}
-		eligible++
-		prop := scores[sc.pos[i]]
-		if prop < tier.MinPropensity {
-			explain(Reason{Code: BelowTierBar, ProductID: p.ID, Message: fmt.Sprintf("%s: propensity %.2f is below the %s bar of %.2f.", p.Name, prop, tier.Name, tier.MinPropensity)})
-			continue
-		}
-		cands = append(cands, candidate{p: p, propensity: prop, priority: prop * p.Value, window: needWindow(p, &rec, now, req.Channel)})
 	}
 	if len(cands) == 0 {
-		d.Action = NoOffer
-		if eligible == 0 {
-			d.Reasons = []Reason{{Code: NoEligibleProduct, Message: "No product is eligible for the client on this channel."}}
-		} else {
-			d.Reasons = []Reason{{Code: BelowTierBar, Message: fmt.Sprintf("No eligible product is likely enough to be welcome (the %s bar is %.2f).", tier.Name, tier.MinPropensity)}}
+		switch {
+		case eligible == 0:
+			return noOffer(Reason{Code: NoEligibleProduct, Message: "No product is eligible for the client on this channel."})
+		case firstFail.Code != 0:
+			return noOffer(firstFail)
+		default:
+			return noOffer(g.noneLeft(products, scores, st.pos))
 		}
-		d.Reasons = append(d.Reasons, explained...)
-		return d
 	}
 	// Best first; ties broken by product id so that the order is stable.
 	slices.SortFunc(cands, func(a, b candidate) int {
@@ -253,45 +299,164 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		}
 		return strings.Compare(a.p.ID, b.p.ID)
 	})
-	maxOffers := max(req.MaxOffers, 1)
 
 	// Timing follows the best candidate: if its moment of need has not
 	// come, the answer is "later, around then" rather than a lesser pitch.
 	if best := cands[0]; best.window != nil {
 		d.Action = OfferLater
 		d.Later = best.window
-		d.Offers = []Offer{e.offer(&best, 1, &rec)}
-		days, _ := rec.Num(best.p.Need.DaysFeature)
+		e.placeWindow(d.Later, &rec, pol)
+		d.Offers = []Offer{offer(&best, 1, &rec)}
 		d.Reasons = []Reason{{Code: NeedNotYet, ProductID: best.p.ID, Message: fmt.Sprintf(
-			"%s fits best (propensity %.2f), but %s in %d days; offer it from %s.",
-			best.p.Name, best.propensity, best.p.Need.What, int(days), best.window.NotBefore.Format(time.DateOnly))}}
-		for _, c := range cands[1:] {
-			explain(Reason{Code: NeedNotYet, ProductID: c.p.ID, Message: c.p.Name + " ranks below " + best.p.Name + ", which is best offered later."})
-		}
-		d.Reasons = append(d.Reasons, explained...)
+			"%s fits best (propensity %.2f), but %s: offer it from %s%s.",
+			best.p.Name, best.propensity, best.need, d.Later.NotBefore.Format(time.DateOnly), hoursWords(d.Later))}}
 		return d
 	}
-	d.Action = OfferNow
+	maxOffers := max(req.MaxOffers, 1)
+	var want []*candidate
 	for i := range cands {
-		c := &cands[i]
-		if c.window != nil {
-			explain(Reason{Code: NeedNotYet, ProductID: c.p.ID, Message: fmt.Sprintf("%s: %s later; not now.", c.p.Name, c.p.Need.What)})
-			continue
+		if cands[i].window == nil && len(want) < maxOffers {
+			want = append(want, &cands[i])
 		}
-		if len(d.Offers) == maxOffers {
-			explain(Reason{Code: HighPropensity, ProductID: c.p.ID, Message: fmt.Sprintf("%s clears the bar (propensity %.2f) but ranks below the offers made.", c.p.Name, c.propensity)})
-			continue
-		}
-		d.Offers = append(d.Offers, e.offer(c, len(d.Offers)+1, &rec))
+	}
+	ids := make([]string, len(want))
+	for i, c := range want {
+		ids[i] = c.p.ID
+	}
+	got, err := e.deps.History.Reserve(rctx, features.Reservation{
+		ClientID: req.ClientID, Channel: string(req.Channel), DecisionID: d.ID,
+		Products: ids, At: now, Caps: tier.CapsFor(req.Channel),
+	})
+	if err != nil {
+		d.Degraded = true
+		return noOffer(Reason{Code: HistoryUnavailable, Message: "The client's contact history could not be updated in time; no offer is made."})
+	}
+	if got == 0 {
+		return noOffer(capWords(tier, req.Channel, contacts, now))
+	}
+	d.Action = OfferNow
+	for i, c := range want[:got] {
+		d.Offers = append(d.Offers, offer(c, i+1, &rec))
 		d.Reasons = append(d.Reasons, Reason{Code: HighPropensity, ProductID: c.p.ID, Message: fmt.Sprintf(
 			"%s: propensity %.2f clears the %s bar of %.2f; rank %d of %d eligible.",
-			c.p.Name, c.propensity, tier.Name, tier.MinPropensity, len(d.Offers), eligible)})
+			c.p.Name, c.propensity, tier.Name, tier.MinPropensity, i+1, eligible)})
 	}
-	d.Reasons = append(d.Reasons, explained...)
+	if got < len(want) {
+		d.Reasons = append(d.Reasons, Reason{Code: CapReached, Message: fmt.Sprintf(
+			"Only %d of %d offers fit the client's %s cap on %s.", got, len(want), tier.Name, channelWords(req.Channel))})
+	}
 	return d
 }
 
-func (e *Engine) offer(c *candidate, rank int, rec *features.Record) Offer {
+// gates runs a product through the policy's checks.
+type gates struct {
+	req      *Request
+	rec      *features.Record
+	tier     *policy.Tier
+	pol      *policy.Policy
+	contacts []features.Contact
+	now      time.Time
+	pressure float64
+}
+
+// run checks one product, recording each gate in ex when explaining. It
+// returns whether the product passed every gate, and whether it was
+// eligible (held, channel, rules) at all.
+func (g *gates) run(c *candidate, ex *Candidate) (passed, eligible bool) {
+	p := c.p
+	gate := func(name string, ok bool, r func() Reason) bool {
+		if ex != nil {
+			gt := Gate{Name: name, Passed: ok}
+			if !ok {
+				gt.Reason = r()
+			}
+			ex.Gates = append(ex.Gates, gt)
+		}
+		return ok
+	}
+	if !gate("not_held", !g.rec.Flag(p.HeldFeature), func() Reason {
+		return Reason{Code: AlreadyHeld, ProductID: p.ID, Message: "The client already holds " + p.Name + "."}
+	}) {
+		return false, false
+	}
+	if !gate("channel", p.SoldOn(g.req.Channel), func() Reason {
+		return Reason{Code: ChannelNotSold, ProductID: p.ID, Message: p.Name + " is not sold by " + channelWords(g.req.Channel) + "."}
+	}) {
+		return false, false
+	}
+	why, ok := p.Eligible(g.rec)
+	if !gate("eligibility", ok, func() Reason {
+		return Reason{Code: NotEligible, ProductID: p.ID, Message: p.Name + ": " + why + "."}
+	}) {
+		return false, false
+	}
+	accepted := lastContact(g.contacts, p.ID, features.ContactAccepted)
+	if !gate("not_accepted", accepted.IsZero(), func() Reason {
+		return Reason{Code: RecentlyAccepted, ProductID: p.ID, Message: fmt.Sprintf("The client accepted %s on %s; it is not offered again.", p.Name, accepted.Format(time.DateOnly))}
+	}) {
+		return false, true
+	}
+	coolDays := max(p.CoolDownDays, g.tier.CoolDownDays)
+	declined := lastContact(g.contacts, p.ID, features.ContactDeclined)
+	until := declined.AddDate(0, 0, coolDays)
+	if !gate("cool_down", declined.IsZero() || !g.now.Before(until), func() Reason {
+		return Reason{Code: CoolDown, ProductID: p.ID, Message: fmt.Sprintf("The client declined %s on %s; not again before %s (%d-day cool-down).", p.Name, declined.Format(time.DateOnly), until.Format(time.DateOnly), coolDays)}
+	}) {
+		return false, true
+	}
+	if !gate("tier_bar", c.propensity >= g.tier.MinPropensity, func() Reason {
+		return Reason{Code: BelowTierBar, ProductID: p.ID, Message: fmt.Sprintf("%s: propensity %.2f is below the %s bar of %.2f.", p.Name, c.propensity, g.tier.Name, g.tier.MinPropensity)}
+	}) {
+		return false, true
+	}
+	a := &g.pol.Arbitration
+	stage := g.req.Stage.String()
+	value := c.propensity * p.Value * a.Weight(g.req.Channel, stage) * a.Lever(p.ID)
+	cost := a.Cost(p.HandlingSeconds, g.pressure)
+	c.priority = value - cost
+	if ex != nil {
+		ex.Priority = round(c.priority, 4)
+	}
+	if !gate("worth_the_time", c.priority > 0, func() Reason {
+		return Reason{Code: NotWorthCost, ProductID: p.ID, Message: fmt.Sprintf("%s: expected value %.2f does not cover the %.0f s of handling time at the current load (cost %.2f).", p.Name, value, p.HandlingSeconds, cost)}
+	}) {
+		return false, true
+	}
+	c.window, c.need = timing(p, g.rec, g.now, g.req.Channel, g.pol.Load.Location())
+	gate("timing", c.window == nil, func() Reason {
+		return Reason{Code: NeedNotYet, ProductID: p.ID, Message: fmt.Sprintf("%s: %s; offer it from %s.", p.Name, c.need, c.window.NotBefore.Format(time.DateOnly))}
+	})
+	// A product waiting for its moment is still a candidate: it may make
+	// the answer OFFER_LATER.
+	return true, true
+}
+
+// noneLeft explains a decision in which every eligible product failed a
+// gate, when not explaining (the gates were not recorded).
+func (g *gates) noneLeft(products []catalog.Product, scores []float64, pos []int) Reason {
+	for i := range products {
+		c := candidate{p: &products[i], propensity: scores[pos[i]]}
+		var ex Candidate
+		if ok, eligible := g.run(&c, &ex); !ok && eligible {
+			return ex.Gates[len(ex.Gates)-1].Reason
+		}
+	}
+	return Reason{Code: NoEligibleProduct, Message: "No product is eligible for the client on this channel."}
+}
+
+// lastContact returns the time of the client's latest contact of a kind
+// for a product, or the zero time.
+func lastContact(cs []features.Contact, productID, kind string) time.Time {
+	var t time.Time
+	for i := range cs {
+		if cs[i].Kind == kind && cs[i].ProductID == productID && cs[i].At.After(t) {
+			t = cs[i].At
+		}
+	}
+	return t
+}
+
+func offer(c *candidate, rank int, rec *features.Record) Offer {
 	return Offer{
 		ProductID:     c.p.ID,
 		Name:          c.p.Name,
@@ -316,65 +481,64 @@ func (e *Engine) record(d *Decision, req *Request) {
 	for _, o := range d.Offers {
 		rec.Products = append(rec.Products, o.ProductID)
 	}
+	for _, r := range d.Reasons {
+		if r.ProductID == "" {
+			rec.Reason = reasonNames[r.Code]
+			break
+		}
+	}
+	if rec.Reason == "" && len(d.Reasons) > 0 {
+		rec.Reason = reasonNames[d.Reasons[0].Code]
+	}
 	e.deps.Log.Append(rec)
 }
 
 // contextBlock says whether the interaction itself rules out an offer.
-func contextBlock(req *Request, tier *Tier) (Reason, bool) {
-	resolved := req.Stage == StageResolved || req.Stage == StageWrapUp
-	switch req.Reason {
-	case ReasonComplaint:
+func contextBlock(req *Request, tier *policy.Tier) (Reason, bool) {
+	if req.Sentiment == SentimentNegative {
+		return Reason{Code: NegativeSentiment, Message: "The client is upset: serve them, make no offer."}, true
+	}
+	if req.Reason == ReasonComplaint {
 		return Reason{Code: Complaint, Message: "The client is complaining: serve the complaint, make no offer."}, true
-	case ReasonService:
-		if resolved {
-			return Reason{}, false
-		}
+	}
+	if tier.Allows(req.Reason.String(), req.Stage.String()) {
+		return Reason{}, false
+	}
+	resolved := req.Stage == StageResolved || req.Stage == StageWrapUp
+	if req.Reason == ReasonService && !resolved {
 		if tier.Protected {
 			return Reason{Code: ProtectedTierServiceCall, Message: fmt.Sprintf("A %s client with a service need: solve the problem first; ask again once it is resolved.", tier.Name)}, true
 		}
 		return Reason{Code: CallStage, Message: "The client's problem is not solved yet; ask again once it is resolved."}, true
 	}
-	return Reason{}, false
+	return Reason{Code: CallStage, Message: fmt.Sprintf("The policy allows no pitch to a %s client in this contact (reason %s, stage %s).", tier.Name, req.Reason, req.Stage)}, true
 }
 
-// eligibleFor checks a product's rules against the client's features.
-func eligibleFor(p *catalog.Product, rec *features.Record) (string, bool) {
-	for _, r := range p.Requires {
-		v, ok := rec.Num(r.Feature)
-		if !ok || (r.Min != nil && v < *r.Min) || (r.Max != nil && v > *r.Max) {
-			return r.Why, false
+func busyWords(queue string, tier *policy.Tier, ls *load.Status) string {
+	who := "a " + tier.Name + " client"
+	switch ls.Source {
+	case load.FromFeed:
+		return fmt.Sprintf("Queue %s is busy (%d calls waiting): no pitch to %s now.", queue, ls.Report.CallsWaiting, who)
+	case load.FromSchedule:
+		return fmt.Sprintf("Queue %s is in a scheduled busy period (no fresh load report): no pitch to %s now.", queue, who)
+	default:
+		return fmt.Sprintf("Queue %s has no fresh load report and no schedule: %s is protected as in a busy period.", queue, who)
+	}
+}
+
+func capWords(tier *policy.Tier, ch catalog.Channel, contacts []features.Contact, now time.Time) Reason {
+	for _, c := range tier.CapsFor(ch) {
+		n := 0
+		for i := range contacts {
+			if contacts[i].Kind == features.ContactOffered && contacts[i].Channel == string(ch) && !contacts[i].At.Before(now.Add(-c.Window)) {
+				n++
+			}
+		}
+		if n >= c.Max {
+			return Reason{Code: CapReached, Message: fmt.Sprintf("The client has had %d offers by %s in %d days, the most a %s client gets.", n, channelWords(ch), int(c.Window.Hours()/24), tier.Name)}
 		}
 	}
-	return "", true
-}
-
-// needWindow returns when to offer a product whose need moment is still
-// ahead, or nil when it may be offered now.
-func needWindow(p *catalog.Product, rec *features.Record, now time.Time, ch catalog.Channel) *Window {
-	if p.Need == nil {
-		return nil
-	}
-	days, ok := rec.Num(p.Need.DaysFeature)
-	if !ok || days <= float64(p.Need.LeadDays) {
-		return nil
-	}
-	moment := now.Add(time.Duration(days * float64(24*time.Hour)))
-	w := &Window{
-		NotBefore: startOfDay(moment.AddDate(0, 0, -p.Need.LeadDays)),
-		NotAfter:  startOfDay(moment.AddDate(0, 0, p.Need.LagDays+1)),
-		Channel:   ch,
-	}
-	// A contact the client started cannot be repeated at will: suggest an
-	// outbound call when the client allows it and the product sells there.
-	if !ch.Outbound() && rec.Flag("consent_outbound") && p.SoldOn(catalog.PhoneOutbound) {
-		w.Channel = catalog.PhoneOutbound
-	}
-	return w
-}
-
-func startOfDay(t time.Time) time.Time {
-	y, m, d := t.Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	return Reason{Code: CapReached, Message: fmt.Sprintf("The client's %s cap on %s is reached.", tier.Name, channelWords(ch))}
 }
 
 // talkingPoints fills {feature} placeholders; a sentence that names a

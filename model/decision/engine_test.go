@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -14,6 +17,8 @@ import (
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model"
 	"github.com/tact-nba/tact/model/catalog"
+	"github.com/tact-nba/tact/model/load"
+	"github.com/tact-nba/tact/model/policy"
 )
 
 var now = time.Date(2026, 11, 23, 10, 30, 0, 0, time.UTC)
@@ -48,22 +53,75 @@ func testBundle(t *testing.T, version string, ids ...string) *model.Bundle {
 	return b
 }
 
-func f(x float64) *float64 { return &x }
+const testSchema = `
+features:
+  - {name: consent_offers, type: bool}
+  - {name: consent_outbound, type: bool}
+  - {name: income, type: number}
+  - {name: balance, type: number}
+  - {name: tenure, type: number}
+  - {name: nope, type: number}
+  - {name: days_to_maturity, type: number}
+  - {name: z_card, type: number}
+  - {name: z_loan, type: number}
+  - {name: z_fund, type: number}
+  - {name: holds_card, type: bool}
+  - {name: holds_loan, type: bool}
+  - {name: holds_fund, type: bool}
+  - {name: tier, type: string}
+`
+
+const testCatalogYAML = `
+currency: EUR
+products:
+  - {id: card, name: Card, value: 100, channels: [all], talking_points: ["Client for {tenure} years.", "Missing {nope} feature."]}
+  - id: loan
+    name: Loan
+    value: 300
+    channels: [phone_inbound, phone_outbound, branch]
+    eligibility: [{when: "income >= 1000", why: "income below 1,000"}]
+  - id: fund
+    name: Fund
+    value: 400
+    channels: [all]
+    timing: {need: {days_feature: days_to_maturity, lead_days: 14, lag_days: 30, what: the deposit matures}}
+`
+
+func testSchemaOf(t *testing.T) *features.Schema {
+	t.Helper()
+	s, err := features.ReadSchema(strings.NewReader(testSchema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 func testCatalog(t *testing.T) *catalog.Catalog {
 	t.Helper()
-	all := catalog.Channels
-	c, err := catalog.New([]catalog.Product{
-		{ID: "card", Name: "Card", Value: 100, Channels: all, TalkingPoints: []string{"Client for {tenure} years.", "Missing {nope} feature."}},
-		{ID: "loan", Name: "Loan", Value: 300, Channels: []catalog.Channel{catalog.PhoneInbound, catalog.PhoneOutbound, catalog.Branch},
-			Requires: []catalog.Rule{{Feature: "income", Min: f(1000), Why: "income below 1,000"}}},
-		{ID: "fund", Name: "Fund", Value: 400, Channels: all,
-			Need: &catalog.Need{DaysFeature: "days_to_maturity", LeadDays: 14, LagDays: 30, What: "the deposit matures"}},
-	})
+	c, err := catalog.Parse([]byte(testCatalogYAML), testSchemaOf(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func testPolicy(t *testing.T, cat *catalog.Catalog) *policy.Policy {
+	t.Helper()
+	p, err := policy.Default(cat, testSchemaOf(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func testHistory(t *testing.T) *features.Bolt {
+	t.Helper()
+	b, err := features.OpenBolt(filepath.Join(t.TempDir(), "tact.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }
 
 type memReader map[string]features.Record
@@ -145,9 +203,10 @@ func (l *memLog) PutOutcome(_ context.Context, o *features.OutcomeRecord) (bool,
 
 func newEngine(t *testing.T, reader FeatureReader, log *memLog) *Engine {
 	t.Helper()
+	cat := testCatalog(t)
 	e, err := New(Config{FeatureBudget: 20 * time.Millisecond}, Deps{
-		Catalog: testCatalog(t), Bundle: testBundle(t, "test-1", "card", "loan", "fund"),
-		Features: reader, Log: log, Outcomes: log, Now: func() time.Time { return now },
+		Catalog: cat, Policy: testPolicy(t, cat), Bundle: testBundle(t, "test-1", "card", "loan", "fund"),
+		Features: reader, History: testHistory(t), Load: load.NewBoard(), Log: log, Outcomes: log, Now: func() time.Time { return now },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -293,6 +352,9 @@ func TestDecideLaterWindow(t *testing.T) {
 	// Matures on 2027-01-02 (40 days after 2026-11-23 10:30): offer from
 	// 14 days before to 30 days after.
 	wantFrom, wantTo := time.Date(2026, 12, 19, 0, 0, 0, 0, time.UTC), time.Date(2027, 2, 2, 0, 0, 0, 0, time.UTC)
+	if d.Later.TimeZone != "UTC" || d.Later.PreferredHours != "" {
+		t.Errorf("zone %q hours %q, want UTC and none", d.Later.TimeZone, d.Later.PreferredHours)
+	}
 	if !d.Later.NotBefore.Equal(wantFrom) || !d.Later.NotAfter.Equal(wantTo) {
 		t.Errorf("window %v..%v, want %v..%v", d.Later.NotBefore, d.Later.NotAfter, wantFrom, wantTo)
 	}
@@ -305,19 +367,27 @@ func TestDecideExplainAndTalkingPoints(t *testing.T) {
 	rec := client(map[string]features.Value{"holds_loan": features.Bool(true)})
 	e := newEngine(t, memReader{"c": rec}, newMemLog())
 	d := e.Decide(t.Context(), Request{ClientID: "c", Channel: catalog.PhoneInbound, Explain: true})
-	codes := map[string]ReasonCode{}
-	for _, r := range d.Reasons {
-		codes[r.ProductID] = r.Code
+	failed := map[string]string{}
+	for _, c := range d.Candidates {
+		last := c.Gates[len(c.Gates)-1]
+		failed[c.ProductID] = "passed"
+		if !last.Passed {
+			failed[c.ProductID] = last.Name
+		}
+		if c.Value == 0 || c.Propensity == 0 {
+			t.Errorf("candidate %s without value or propensity: %+v", c.ProductID, c)
+		}
 	}
-	if codes["loan"] != AlreadyHeld || codes["fund"] != BelowTierBar || codes["card"] != HighPropensity {
-		t.Errorf("explained reasons = %+v; want loan held, fund below bar, card offered", d.Reasons)
+	want := map[string]string{"loan": "not_held", "fund": "tier_bar", "card": "passed"}
+	if !maps.Equal(failed, want) {
+		t.Errorf("explained candidates = %v, want %v", failed, want)
 	}
 	if len(d.Offers) != 1 || !slices.Equal(d.Offers[0].TalkingPoints, []string{"Client for 7 years."}) {
 		t.Errorf("talking points = %v; want the filled one only (the one naming a missing feature skipped)", d.Offers)
 	}
 	plain := e.Decide(t.Context(), Request{ClientID: "c", Channel: catalog.PhoneInbound})
-	if len(plain.Reasons) != 1 {
-		t.Errorf("without explain: %d reasons, want 1", len(plain.Reasons))
+	if len(plain.Candidates) != 0 {
+		t.Errorf("without explain: %d candidates, want none", len(plain.Candidates))
 	}
 }
 
@@ -351,20 +421,29 @@ func TestRecordOutcome(t *testing.T) {
 	}
 }
 
-func TestNewRejectsMissingModelsAndBadTiers(t *testing.T) {
+func TestNewRejectsMissingModels(t *testing.T) {
 	log := newMemLog()
-	base := Deps{Catalog: testCatalog(t), Bundle: testBundle(t, "test-1", "card", "loan", "fund"), Features: memReader{}, Log: log, Outcomes: log}
+	cat := testCatalog(t)
+	base := Deps{Catalog: cat, Policy: testPolicy(t, cat), Bundle: testBundle(t, "test-1", "card", "loan", "fund"), Features: memReader{},
+		History: testHistory(t), Load: load.NewBoard(), Log: log, Outcomes: log}
 	missing := base
 	missing.Bundle = testBundle(t, "test-2", "card")
 	if _, err := New(Config{}, missing); err == nil {
 		t.Error("New with a product lacking a model succeeded")
 	}
-	if _, err := New(Config{Tiers: []Tier{{Name: "a", MinBalance: 10, MinPropensity: 2}}}, base); err == nil {
-		t.Error("New with bad tiers succeeded")
-	}
 	noCat := base
 	noCat.Catalog = nil
 	if _, err := New(Config{}, noCat); err == nil {
 		t.Error("New without a catalog succeeded")
+	}
+	e, err := New(Config{}, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetBundle(testBundle(t, "test-3", "card", "loan")); err == nil {
+		t.Error("SetBundle with a product lacking a model succeeded")
+	}
+	if e.Bundle().Version() != "test-1" {
+		t.Errorf("bundle after a rejected swap: %s, want test-1", e.Bundle().Version())
 	}
 }

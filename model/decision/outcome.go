@@ -31,10 +31,12 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // OutcomeRequest reports what happened to one offer.
 type OutcomeRequest struct {
-	DecisionID         string
-	ProductID          string
-	Outcome            string // one of the Outcome* constants
-	NotPresentedReason string // set only with OutcomeNotPresented
+	DecisionID string
+	ProductID  string
+	Outcome    string // one of the Outcome* constants
+	// NotPresentedReason is the agent's reason, set only with
+	// OutcomeNotPresented: no_time, not_appropriate, client_upset, other.
+	NotPresentedReason string
 	OccurredAt         time.Time
 }
 
@@ -83,6 +85,21 @@ func (e *Engine) RecordOutcome(ctx context.Context, req OutcomeRequest) (feature
 	dup, err := e.deps.Outcomes.PutOutcome(ctx, &o)
 	if err != nil {
 		return features.OutcomeRecord{}, false, err
+	}
+	// The contact history is written after the outcome record, and again
+	// on a repeat (it is idempotent), so that a caller retrying after a
+	// failure here repairs it.
+	err = e.deps.History.AddContact(ctx, features.Contact{
+		ClientID:    o.ClientID,
+		Kind:        o.Outcome,
+		DecisionID:  o.DecisionID,
+		ProductID:   o.ProductID,
+		Channel:     o.Channel,
+		AgentReason: o.NotPresentedReason,
+		At:          o.OccurredAt,
+	})
+	if err != nil {
+		return features.OutcomeRecord{}, false, fmt.Errorf("decision: contact history: %w", err)
 	}
 	return o, dup, nil
 }

@@ -60,6 +60,10 @@ const (
 	CapReached
 	CoolDown
 	NoEligibleProduct
+	NegativeSentiment
+	RecentlyAccepted
+	NotWorthCost
+	HistoryUnavailable
 )
 
 // Reason is a code with a sentence for the agent. ProductID is empty when
@@ -82,6 +86,31 @@ const (
 	ReasonOther
 )
 
+// String returns the reason's name as the policy's contexts use it.
+func (r InteractionReason) String() string {
+	switch r {
+	case ReasonService:
+		return "service"
+	case ReasonComplaint:
+		return "complaint"
+	case ReasonSalesEnquiry:
+		return "sales_enquiry"
+	default:
+		return "other"
+	}
+}
+
+// Sentiment is how the client seems to feel, as the desktop judges it.
+type Sentiment uint8
+
+// The sentiments. Unspecified is treated as neutral.
+const (
+	SentimentUnspecified Sentiment = iota
+	SentimentNegative
+	SentimentNeutral
+	SentimentPositive
+)
+
 // Stage is how far the contact has gone.
 type Stage uint8
 
@@ -95,14 +124,31 @@ const (
 	StageWrapUp
 )
 
+// String returns the stage's name as the policy uses it.
+func (s Stage) String() string {
+	switch s {
+	case StageOpening:
+		return "opening"
+	case StageInProgress:
+		return "in_progress"
+	case StageResolved:
+		return "resolved"
+	case StageWrapUp:
+		return "wrap_up"
+	default:
+		return "unspecified"
+	}
+}
+
 // Request asks for one decision.
 type Request struct {
-	ClientID string
-	Channel  catalog.Channel
-	Queue    string
-	Reason   InteractionReason
-	Stage    Stage
-	AgentID  string
+	ClientID  string
+	Channel   catalog.Channel
+	Queue     string
+	Reason    InteractionReason
+	Stage     Stage
+	Sentiment Sentiment
+	AgentID   string
 	// MaxOffers is how many offers to return at most; 0 means 1.
 	MaxOffers int
 	// Explain asks for a reason for every product not offered.
@@ -124,6 +170,26 @@ type Window struct {
 	NotBefore time.Time
 	NotAfter  time.Time
 	Channel   catalog.Channel
+	// PreferredHours are the client's preferred contact hours on Channel,
+	// "HH:MM-HH:MM" in TimeZone, when known.
+	PreferredHours string
+	TimeZone       string
+}
+
+// Gate is one check a candidate product went through.
+type Gate struct {
+	Name   string // e.g. "eligibility", "cool_down", "tier_bar"
+	Passed bool
+	Reason Reason // set when not passed
+}
+
+// Candidate explains how one product fared (with Request.Explain).
+type Candidate struct {
+	ProductID  string
+	Propensity float64
+	Value      float64
+	Priority   float64
+	Gates      []Gate
 }
 
 // Decision is the engine's answer.
@@ -138,4 +204,7 @@ type Decision struct {
 	Variant      string
 	Degraded     bool
 	At           time.Time
+	// Candidates is set with Request.Explain: every catalog product, in
+	// catalog order, with the gates it passed or failed.
+	Candidates []Candidate
 }

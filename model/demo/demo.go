@@ -54,45 +54,19 @@ var Inputs = []string{
 	"num_products", "holds_mortgage", "holds_term_deposit", "deposit_matures_within_60d",
 }
 
-func ptr(f float64) *float64 { return &f }
+//go:embed catalog.yaml
+var catalogYAML []byte
 
-// Catalog returns the demo catalog.
+// CatalogYAML returns the demo catalog's YAML (catalog.yaml).
+func CatalogYAML() []byte { return bytes.Clone(catalogYAML) }
+
+// Catalog returns the demo catalog, checked against the demo schema.
 func Catalog() (*catalog.Catalog, error) {
-	all := catalog.Channels
-	assisted := []catalog.Channel{catalog.PhoneInbound, catalog.PhoneOutbound, catalog.Branch}
-	return catalog.New([]catalog.Product{
-		{ID: "credit_card", Name: "Classic credit card", Category: "cards", Value: 120, Currency: "EUR", Channels: all,
-			Description:   "No annual fee for the first year; 1% cash back on groceries.",
-			Requires:      []catalog.Rule{{Feature: "age", Min: ptr(18), Why: "applicants must be adults"}},
-			TalkingPoints: []string{"A client for {tenure_years} years: first-year fee waived.", "Cash back on everyday spending."}},
-		{ID: "premium_card", Name: "Premium travel card", Category: "cards", Value: 350, Currency: "EUR", Channels: all,
-			Description:   "Travel insurance and lounge access included.",
-			Requires:      []catalog.Rule{{Feature: "income_monthly", Min: ptr(3500), Why: "monthly income below 3,500"}},
-			TalkingPoints: []string{"Travel insurance included for the whole family.", "Lounge access at 1,300 airports."}},
-		{ID: "savings_account", Name: "Online savings account", Category: "savings", Value: 80, Currency: "EUR", Channels: all,
-			Description:   "Instant-access savings at 2.1% a year.",
-			TalkingPoints: []string{"A balance of {balance} could earn 2.1% a year with instant access."}},
-		{ID: "term_deposit", Name: "12-month term deposit", Category: "savings", Value: 150, Currency: "EUR", Channels: all,
-			Description:   "Fixed 3.0% for 12 months.",
-			Requires:      []catalog.Rule{{Feature: "balance", Min: ptr(5000), Why: "balance below the 5,000 minimum"}},
-			TalkingPoints: []string{"Fixed 3.0% for 12 months on part of the {balance} balance."}},
-		{ID: "personal_loan", Name: "Personal loan", Category: "lending", Value: 400, Currency: "EUR", Channels: assisted,
-			Description:   "Up to 30,000 over 1 to 7 years.",
-			Requires:      []catalog.Rule{{Feature: "age", Min: ptr(21), Why: "applicants must be 21 or over"}, {Feature: "income_monthly", Min: ptr(1200), Why: "monthly income below 1,200"}},
-			TalkingPoints: []string{"Pre-assessed on {tenure_years} years of account history."}},
-		{ID: "mortgage", Name: "Home mortgage", Category: "lending", Value: 2500, Currency: "EUR", Channels: []catalog.Channel{catalog.PhoneInbound, catalog.Branch},
-			Description:   "Fixed or variable rate, up to 80% of the home's value.",
-			Requires:      []catalog.Rule{{Feature: "age", Min: ptr(25), Max: ptr(60), Why: "age outside 25-60"}, {Feature: "income_monthly", Min: ptr(2000), Why: "monthly income below 2,000"}},
-			TalkingPoints: []string{"A mortgage adviser can call back at a time that suits."}},
-		{ID: "home_insurance", Name: "Home insurance", Category: "insurance", Value: 90, Currency: "EUR", Channels: all,
-			Description:   "Buildings and contents cover.",
-			TalkingPoints: []string{"Cover for buildings and contents in one policy."}},
-		{ID: "investment_fund", Name: "Balanced investment fund", Category: "investments", Value: 300, Currency: "EUR", Channels: []catalog.Channel{catalog.PhoneInbound, catalog.PhoneOutbound, catalog.Branch, catalog.Web},
-			Description:   "A diversified fund, 40% equities.",
-			Requires:      []catalog.Rule{{Feature: "balance", Min: ptr(20000), Why: "balance below 20,000"}},
-			Need:          &catalog.Need{DaysFeature: "days_to_deposit_maturity", LeadDays: 14, LagDays: 30, What: "their term deposit matures"},
-			TalkingPoints: []string{"Their term deposit matures in {days_to_deposit_maturity} days: a chance to diversify.", "Holds {num_products} of our products, with a balance of {balance}."}},
-	})
+	schema, err := Schema()
+	if err != nil {
+		return nil, err
+	}
+	return catalog.Parse(catalogYAML, schema)
 }
 
 // truth is the simulated true log-odds of acceptance for a product.
@@ -127,6 +101,8 @@ type client struct {
 	holds                             map[string]bool
 	maturityDays                      float64 // 0 when no term deposit
 	maturing60                        bool
+	payday                            float64 // day of month; 0 when unknown
+	hours                             string  // preferred outbound call hours
 }
 
 func b2f(b bool) float64 {
@@ -138,6 +114,10 @@ func b2f(b bool) float64 {
 
 func generate(seed uint64) []client {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	// Features the models do not read come from a stream of their own, so
+	// that adding one leaves the clients, histories and models unchanged.
+	extra := rand.New(rand.NewPCG(seed^0x51ed270b, seed+7))
+	hours := []string{"09:00-12:00", "12:00-14:00", "17:00-20:00"}
 	out := make([]client, Clients)
 	for i := range out {
 		c := &out[i]
@@ -162,6 +142,12 @@ func generate(seed uint64) []client {
 		if c.holds["term_deposit"] {
 			c.maturityDays = float64(1 + rng.IntN(365))
 			c.maturing60 = c.maturityDays <= 60
+		}
+		if extra.Float64() < 0.7 {
+			c.payday = []float64{1, 15, 25, 28}[extra.IntN(4)]
+		}
+		if h := hours[extra.IntN(len(hours))]; c.consentOutbound && extra.Float64() < 0.5 {
+			c.hours = h
 		}
 	}
 	return out
@@ -190,6 +176,12 @@ func (c *client) record() features.Record {
 	}
 	if c.maturityDays > 0 {
 		v["days_to_deposit_maturity"] = features.Number(c.maturityDays)
+	}
+	if c.payday > 0 {
+		v["payday"] = features.Number(c.payday)
+	}
+	if c.hours != "" {
+		v["contact_hours_phone_outbound"] = features.String(c.hours)
 	}
 	return features.Record{ClientID: c.id, Values: v, UpdatedAt: asOf}
 }

@@ -36,19 +36,25 @@ var ErrTooManyQueues = fmt.Errorf("load: more than %d queues", MaxQueues)
 // ErrFuture is returned for a report dated more than a minute ahead.
 var ErrFuture = errors.New("load: as_of is more than a minute in the future")
 
-// Board holds the latest report per queue.
+// Board holds the latest report per queue, with whether the queue is busy.
 type Board struct {
 	mu     sync.RWMutex
-	queues map[string]Report
+	queues map[string]queue
+}
+
+type queue struct {
+	r    Report
+	busy bool // after hysteresis, as of r
 }
 
 // NewBoard returns an empty board.
-func NewBoard() *Board { return &Board{queues: make(map[string]Report)} }
+func NewBoard() *Board { return &Board{queues: make(map[string]queue)} }
 
-// Put stores r unless the board holds a later report for the queue. It
+// Put stores r unless the board holds a later report for the queue, and
+// moves the queue's busy state by cfg's thresholds (with hysteresis). It
 // returns the report now held and whether r was stored. A zero AsOf means
 // ReceivedAt.
-func (b *Board) Put(r Report) (Report, bool, error) {
+func (b *Board) Put(r Report, cfg *Config) (Report, bool, error) {
 	if r.AsOf.IsZero() {
 		r.AsOf = r.ReceivedAt
 	}
@@ -58,20 +64,64 @@ func (b *Board) Put(r Report) (Report, bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old, ok := b.queues[r.Queue]
-	if ok && old.AsOf.After(r.AsOf) {
-		return old, false, nil
+	if ok && old.r.AsOf.After(r.AsOf) {
+		return old.r, false, nil
 	}
 	if !ok && len(b.queues) >= MaxQueues {
 		return Report{}, false, ErrTooManyQueues
 	}
-	b.queues[r.Queue] = r
+	// A queue whose last report went stale starts again from the new one.
+	busy := ok && old.busy && r.AsOf.Sub(old.r.AsOf) <= cfg.StaleAfter
+	switch {
+	case cfg.BusyWhen.crossesBusy(&r):
+		busy = true
+	case cfg.CalmWhen.calm(&r):
+		busy = false
+	}
+	b.queues[r.Queue] = queue{r: r, busy: busy}
 	return r, true, nil
+}
+
+// Status returns the queue's state at now: from its latest report while
+// that is fresh, else from the busy windows, else Unknown.
+func (b *Board) Status(name string, now time.Time, cfg *Config) Status {
+	b.mu.RLock()
+	q, ok := b.queues[name]
+	b.mu.RUnlock()
+	if ok && now.Sub(q.r.AsOf) <= cfg.StaleAfter {
+		st := Status{Busy: q.busy, Source: FromFeed, Report: &q.r}
+		switch t := cfg.BusyWhen; {
+		case t.CallsWaiting > 0:
+			st.Pressure = float64(q.r.CallsWaiting) / float64(t.CallsWaiting)
+		case t.LongestWaitSeconds > 0:
+			st.Pressure = q.r.LongestWaitSeconds / t.LongestWaitSeconds
+		}
+		if q.busy {
+			st.Pressure = max(st.Pressure, 1)
+		}
+		st.Pressure = min(st.Pressure, 2)
+		return st
+	}
+	var last *Report
+	if ok {
+		last = &q.r
+	}
+	if len(cfg.BusyWindows) > 0 {
+		busy := cfg.InWindow(now)
+		st := Status{Busy: busy, Source: FromSchedule, Report: last}
+		if busy {
+			st.Pressure = 1
+		}
+		return st
+	}
+	// Nothing to go by: weigh a pitch as in a busy period.
+	return Status{Source: Unknown, Pressure: 1, Report: last}
 }
 
 // Get returns the latest report for a queue.
 func (b *Board) Get(queue string) (Report, bool) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	r, ok := b.queues[queue]
-	return r, ok
+	q, ok := b.queues[queue]
+	return q.r, ok
 }

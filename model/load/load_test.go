@@ -3,46 +3,125 @@ package load
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
 
 func TestBoardKeepsLatest(t *testing.T) {
 	b := NewBoard()
+	cfg := DefaultConfig()
 	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	if _, ok := b.Get("q"); ok {
 		t.Fatal("empty board has a report")
 	}
-	if _, stored, err := b.Put(Report{Queue: "q", CallsWaiting: 5, AsOf: t0, ReceivedAt: t0}); err != nil || !stored {
+	if _, stored, err := b.Put(Report{Queue: "q", CallsWaiting: 5, AsOf: t0, ReceivedAt: t0}, &cfg); err != nil || !stored {
 		t.Fatalf("Put: %v %v", stored, err)
 	}
-	held, stored, err := b.Put(Report{Queue: "q", CallsWaiting: 1, AsOf: t0.Add(-time.Second), ReceivedAt: t0})
+	held, stored, err := b.Put(Report{Queue: "q", CallsWaiting: 1, AsOf: t0.Add(-time.Second), ReceivedAt: t0}, &cfg)
 	if err != nil || stored || held.CallsWaiting != 5 {
 		t.Errorf("older Put: held %+v stored %v err %v; want the newer report kept", held, stored, err)
 	}
-	if _, stored, _ := b.Put(Report{Queue: "q", CallsWaiting: 9, ReceivedAt: t0.Add(time.Second)}); !stored {
+	if _, stored, _ := b.Put(Report{Queue: "q", CallsWaiting: 9, ReceivedAt: t0.Add(time.Second)}, &cfg); !stored {
 		t.Error("report without as_of (taken as received) not stored")
 	}
 	if r, _ := b.Get("q"); r.CallsWaiting != 9 || !r.AsOf.Equal(t0.Add(time.Second)) {
 		t.Errorf("Get = %+v, want 9 waiting as of receipt", r)
 	}
-	if _, _, err := b.Put(Report{Queue: "q", AsOf: t0.Add(2 * time.Minute), ReceivedAt: t0}); !errors.Is(err, ErrFuture) {
+	if _, _, err := b.Put(Report{Queue: "q", AsOf: t0.Add(2 * time.Minute), ReceivedAt: t0}, &cfg); !errors.Is(err, ErrFuture) {
 		t.Errorf("future report: %v, want ErrFuture", err)
 	}
 }
 
 func TestBoardBounded(t *testing.T) {
 	b := NewBoard()
+	cfg := DefaultConfig()
 	now := time.Now()
 	for i := range MaxQueues {
-		if _, _, err := b.Put(Report{Queue: fmt.Sprint(i), ReceivedAt: now}); err != nil {
+		if _, _, err := b.Put(Report{Queue: fmt.Sprint(i), ReceivedAt: now}, &cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := b.Put(Report{Queue: "one-more", ReceivedAt: now}); !errors.Is(err, ErrTooManyQueues) {
+	if _, _, err := b.Put(Report{Queue: "one-more", ReceivedAt: now}, &cfg); !errors.Is(err, ErrTooManyQueues) {
 		t.Errorf("queue past the limit: %v, want ErrTooManyQueues", err)
 	}
-	if _, stored, err := b.Put(Report{Queue: "0", ReceivedAt: now.Add(time.Second)}); err != nil || !stored {
+	if _, stored, err := b.Put(Report{Queue: "0", ReceivedAt: now.Add(time.Second)}, &cfg); err != nil || !stored {
 		t.Errorf("update of a known queue at the limit: %v %v", stored, err)
+	}
+}
+
+func TestBusyHysteresisStalenessAndSchedule(t *testing.T) {
+	cfg := DefaultConfig() // busy at 20 waiting, calm below 10
+	cfg.TimeZone = "Europe/Amsterdam"
+	if err := cfg.Validate("load"); err != nil {
+		t.Fatal(err)
+	}
+	b := NewBoard()
+	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC) // a Monday, 10:00 in Amsterdam
+	steps := []struct {
+		name    string
+		waiting uint32
+		sl      float64
+		want    bool
+	}{
+		{"quiet", 3, 0.95, false},
+		{"between the thresholds, from calm: stays calm", 15, 0.95, false},
+		{"crosses calls waiting", 20, 0.95, true},
+		{"between the thresholds, from busy: stays busy", 12, 0.95, true},
+		{"calls calm but service level not yet", 5, 0.82, true},
+		{"under every calm threshold", 5, 0.9, false},
+		{"service level alone crosses", 0, 0.7, true},
+	}
+	for i, s := range steps {
+		at := t0.Add(time.Duration(i) * 10 * time.Second)
+		if _, _, err := b.Put(Report{Queue: "q", CallsWaiting: s.waiting, ServiceLevel: s.sl, AsOf: at, ReceivedAt: at}, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		st := b.Status("q", at, &cfg)
+		if st.Busy != s.want || st.Source != FromFeed {
+			t.Errorf("%s: busy %v from %v, want %v from the feed", s.name, st.Busy, st.Source, s.want)
+		}
+	}
+	later := t0.Add(10 * time.Minute)
+	if st := b.Status("q", later, &cfg); st.Source != Unknown || st.Busy {
+		t.Errorf("stale report, no windows: %+v, want Unknown and not busy", st)
+	}
+	cfg.BusyWindows = []Window{{Days: []string{"mon", "tue"}, From: "09:30", To: "11:00"}}
+	if err := cfg.Validate("load"); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Status("q", later, &cfg); st.Source != FromSchedule || !st.Busy {
+		t.Errorf("stale report at 10:10 Amsterdam on a Monday in a 09:30-11:00 window: %+v, want busy from the schedule", st)
+	}
+	if st := b.Status("q", later.Add(2*time.Hour), &cfg); st.Source != FromSchedule || st.Busy {
+		t.Errorf("after the window: %+v, want not busy from the schedule", st)
+	}
+	if st := b.Status("never-reported", later, &cfg); st.Source != FromSchedule || !st.Busy {
+		t.Errorf("queue never reported, in a window: %+v, want busy from the schedule", st)
+	}
+	// A fresh report after staleness decides again, from scratch.
+	if _, _, err := b.Put(Report{Queue: "q", CallsWaiting: 15, ServiceLevel: 0.95, AsOf: later, ReceivedAt: later}, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Status("q", later, &cfg); st.Busy || st.Source != FromFeed {
+		t.Errorf("fresh report between thresholds after a stale busy one: %+v, want calm from the feed", st)
+	}
+}
+
+func TestConfigValidateListsEveryProblem(t *testing.T) {
+	cfg := Config{
+		BusyWhen:    Thresholds{CallsWaiting: 10, ServiceLevel: 1.5},
+		CalmWhen:    Thresholds{CallsWaiting: 12},
+		TimeZone:    "Mars/Olympus",
+		BusyWindows: []Window{{Days: []string{"mon", "funday"}, From: "9:00", To: "08:00"}},
+	}
+	err := cfg.Validate("load")
+	for _, want := range []string{
+		"load.busy_when.service_level", "load.calm_when.calls_waiting", "load.stale_after",
+		"load.time_zone", `unknown day "funday"`, "load.busy_windows[0].from",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v; want it to name %s", err, want)
+		}
 	}
 }

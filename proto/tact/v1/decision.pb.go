@@ -143,6 +143,61 @@ func (InteractionStage) EnumDescriptor() ([]byte, []int) {
 	return file_tact_v1_decision_proto_rawDescGZIP(), []int{1}
 }
 
+// Sentiment is how the client seems to feel, as the desktop judges it.
+type Sentiment int32
+
+const (
+	// Not given; treated as neutral.
+	Sentiment_SENTIMENT_UNSPECIFIED Sentiment = 0
+	// The client is upset: no offer, whatever the rest.
+	Sentiment_SENTIMENT_NEGATIVE Sentiment = 1
+	Sentiment_SENTIMENT_NEUTRAL  Sentiment = 2
+	Sentiment_SENTIMENT_POSITIVE Sentiment = 3
+)
+
+// Enum value maps for Sentiment.
+var (
+	Sentiment_name = map[int32]string{
+		0: "SENTIMENT_UNSPECIFIED",
+		1: "SENTIMENT_NEGATIVE",
+		2: "SENTIMENT_NEUTRAL",
+		3: "SENTIMENT_POSITIVE",
+	}
+	Sentiment_value = map[string]int32{
+		"SENTIMENT_UNSPECIFIED": 0,
+		"SENTIMENT_NEGATIVE":    1,
+		"SENTIMENT_NEUTRAL":     2,
+		"SENTIMENT_POSITIVE":    3,
+	}
+)
+
+func (x Sentiment) Enum() *Sentiment {
+	p := new(Sentiment)
+	*p = x
+	return p
+}
+
+func (x Sentiment) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Sentiment) Descriptor() protoreflect.EnumDescriptor {
+	return file_tact_v1_decision_proto_enumTypes[2].Descriptor()
+}
+
+func (Sentiment) Type() protoreflect.EnumType {
+	return &file_tact_v1_decision_proto_enumTypes[2]
+}
+
+func (x Sentiment) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Sentiment.Descriptor instead.
+func (Sentiment) EnumDescriptor() ([]byte, []int) {
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{2}
+}
+
 // Action is the timing decision.
 type Action int32
 
@@ -183,11 +238,11 @@ func (x Action) String() string {
 }
 
 func (Action) Descriptor() protoreflect.EnumDescriptor {
-	return file_tact_v1_decision_proto_enumTypes[2].Descriptor()
+	return file_tact_v1_decision_proto_enumTypes[3].Descriptor()
 }
 
 func (Action) Type() protoreflect.EnumType {
-	return &file_tact_v1_decision_proto_enumTypes[2]
+	return &file_tact_v1_decision_proto_enumTypes[3]
 }
 
 func (x Action) Number() protoreflect.EnumNumber {
@@ -196,7 +251,7 @@ func (x Action) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Action.Descriptor instead.
 func (Action) EnumDescriptor() ([]byte, []int) {
-	return file_tact_v1_decision_proto_rawDescGZIP(), []int{2}
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{3}
 }
 
 // ReasonCode says why a decision or a product came out as it did.
@@ -236,6 +291,16 @@ const (
 	ReasonCode_REASON_CODE_COOL_DOWN ReasonCode = 15
 	// No product is eligible for the client on this channel.
 	ReasonCode_REASON_CODE_NO_ELIGIBLE_PRODUCT ReasonCode = 16
+	// The client seems upset: no offer.
+	ReasonCode_REASON_CODE_NEGATIVE_SENTIMENT ReasonCode = 17
+	// The client accepted the product recently; it is not offered again.
+	ReasonCode_REASON_CODE_RECENTLY_ACCEPTED ReasonCode = 18
+	// The pitch's handling time at the current load costs more than the
+	// offer is expected to bring.
+	ReasonCode_REASON_CODE_NOT_WORTH_COST ReasonCode = 19
+	// The client's contact history could not be read or written in time, so
+	// the caps cannot be checked: no offer.
+	ReasonCode_REASON_CODE_HISTORY_UNAVAILABLE ReasonCode = 20
 )
 
 // Enum value maps for ReasonCode.
@@ -258,6 +323,10 @@ var (
 		14: "REASON_CODE_CAP_REACHED",
 		15: "REASON_CODE_COOL_DOWN",
 		16: "REASON_CODE_NO_ELIGIBLE_PRODUCT",
+		17: "REASON_CODE_NEGATIVE_SENTIMENT",
+		18: "REASON_CODE_RECENTLY_ACCEPTED",
+		19: "REASON_CODE_NOT_WORTH_COST",
+		20: "REASON_CODE_HISTORY_UNAVAILABLE",
 	}
 	ReasonCode_value = map[string]int32{
 		"REASON_CODE_UNSPECIFIED":                 0,
@@ -277,6 +346,10 @@ var (
 		"REASON_CODE_CAP_REACHED":                 14,
 		"REASON_CODE_COOL_DOWN":                   15,
 		"REASON_CODE_NO_ELIGIBLE_PRODUCT":         16,
+		"REASON_CODE_NEGATIVE_SENTIMENT":          17,
+		"REASON_CODE_RECENTLY_ACCEPTED":           18,
+		"REASON_CODE_NOT_WORTH_COST":              19,
+		"REASON_CODE_HISTORY_UNAVAILABLE":         20,
 	}
 )
 
@@ -291,11 +364,11 @@ func (x ReasonCode) String() string {
 }
 
 func (ReasonCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_tact_v1_decision_proto_enumTypes[3].Descriptor()
+	return file_tact_v1_decision_proto_enumTypes[4].Descriptor()
 }
 
 func (ReasonCode) Type() protoreflect.EnumType {
-	return &file_tact_v1_decision_proto_enumTypes[3]
+	return &file_tact_v1_decision_proto_enumTypes[4]
 }
 
 func (x ReasonCode) Number() protoreflect.EnumNumber {
@@ -304,7 +377,7 @@ func (x ReasonCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReasonCode.Descriptor instead.
 func (ReasonCode) EnumDescriptor() ([]byte, []int) {
-	return file_tact_v1_decision_proto_rawDescGZIP(), []int{3}
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{4}
 }
 
 // Outcome is what happened to an offer.
@@ -351,11 +424,11 @@ func (x Outcome) String() string {
 }
 
 func (Outcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_tact_v1_decision_proto_enumTypes[4].Descriptor()
+	return file_tact_v1_decision_proto_enumTypes[5].Descriptor()
 }
 
 func (Outcome) Type() protoreflect.EnumType {
-	return &file_tact_v1_decision_proto_enumTypes[4]
+	return &file_tact_v1_decision_proto_enumTypes[5]
 }
 
 func (x Outcome) Number() protoreflect.EnumNumber {
@@ -364,41 +437,39 @@ func (x Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Outcome.Descriptor instead.
 func (Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_tact_v1_decision_proto_rawDescGZIP(), []int{4}
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{5}
 }
 
-// NotPresentedReason is why an agent did not present an offer.
+// NotPresentedReason is why an agent did not present an offer. An agent's
+// veto is not a client's refusal: it starts no cool-down and gives the
+// offer back to the client's frequency cap.
 type NotPresentedReason int32
 
 const (
 	NotPresentedReason_NOT_PRESENTED_REASON_UNSPECIFIED NotPresentedReason = 0
-	// The agent judged the moment wrong.
-	NotPresentedReason_NOT_PRESENTED_REASON_AGENT_JUDGEMENT NotPresentedReason = 1
+	// The agent judged the offer not appropriate for this client or moment.
+	NotPresentedReason_NOT_PRESENTED_REASON_NOT_APPROPRIATE NotPresentedReason = 1
 	// The client was upset.
 	NotPresentedReason_NOT_PRESENTED_REASON_CLIENT_UPSET NotPresentedReason = 2
-	// The centre was too busy.
-	NotPresentedReason_NOT_PRESENTED_REASON_CENTRE_BUSY NotPresentedReason = 3
-	// The contact ended first.
-	NotPresentedReason_NOT_PRESENTED_REASON_CONTACT_ENDED NotPresentedReason = 4
-	NotPresentedReason_NOT_PRESENTED_REASON_OTHER         NotPresentedReason = 5
+	// No time: the centre was too busy or the contact ended first.
+	NotPresentedReason_NOT_PRESENTED_REASON_NO_TIME NotPresentedReason = 3
+	NotPresentedReason_NOT_PRESENTED_REASON_OTHER   NotPresentedReason = 5
 )
 
 // Enum value maps for NotPresentedReason.
 var (
 	NotPresentedReason_name = map[int32]string{
 		0: "NOT_PRESENTED_REASON_UNSPECIFIED",
-		1: "NOT_PRESENTED_REASON_AGENT_JUDGEMENT",
+		1: "NOT_PRESENTED_REASON_NOT_APPROPRIATE",
 		2: "NOT_PRESENTED_REASON_CLIENT_UPSET",
-		3: "NOT_PRESENTED_REASON_CENTRE_BUSY",
-		4: "NOT_PRESENTED_REASON_CONTACT_ENDED",
+		3: "NOT_PRESENTED_REASON_NO_TIME",
 		5: "NOT_PRESENTED_REASON_OTHER",
 	}
 	NotPresentedReason_value = map[string]int32{
 		"NOT_PRESENTED_REASON_UNSPECIFIED":     0,
-		"NOT_PRESENTED_REASON_AGENT_JUDGEMENT": 1,
+		"NOT_PRESENTED_REASON_NOT_APPROPRIATE": 1,
 		"NOT_PRESENTED_REASON_CLIENT_UPSET":    2,
-		"NOT_PRESENTED_REASON_CENTRE_BUSY":     3,
-		"NOT_PRESENTED_REASON_CONTACT_ENDED":   4,
+		"NOT_PRESENTED_REASON_NO_TIME":         3,
 		"NOT_PRESENTED_REASON_OTHER":           5,
 	}
 )
@@ -414,11 +485,11 @@ func (x NotPresentedReason) String() string {
 }
 
 func (NotPresentedReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_tact_v1_decision_proto_enumTypes[5].Descriptor()
+	return file_tact_v1_decision_proto_enumTypes[6].Descriptor()
 }
 
 func (NotPresentedReason) Type() protoreflect.EnumType {
-	return &file_tact_v1_decision_proto_enumTypes[5]
+	return &file_tact_v1_decision_proto_enumTypes[6]
 }
 
 func (x NotPresentedReason) Number() protoreflect.EnumNumber {
@@ -427,7 +498,7 @@ func (x NotPresentedReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NotPresentedReason.Descriptor instead.
 func (NotPresentedReason) EnumDescriptor() ([]byte, []int) {
-	return file_tact_v1_decision_proto_rawDescGZIP(), []int{5}
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{6}
 }
 
 // InteractionContext describes the contact in which an offer would be made.
@@ -435,6 +506,7 @@ type InteractionContext struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Reason        InteractionReason      `protobuf:"varint,1,opt,name=reason,proto3,enum=tact.v1.InteractionReason" json:"reason,omitempty"`
 	Stage         InteractionStage       `protobuf:"varint,2,opt,name=stage,proto3,enum=tact.v1.InteractionStage" json:"stage,omitempty"`
+	Sentiment     Sentiment              `protobuf:"varint,3,opt,name=sentiment,proto3,enum=tact.v1.Sentiment" json:"sentiment,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -481,6 +553,13 @@ func (x *InteractionContext) GetStage() InteractionStage {
 		return x.Stage
 	}
 	return InteractionStage_INTERACTION_STAGE_UNSPECIFIED
+}
+
+func (x *InteractionContext) GetSentiment() Sentiment {
+	if x != nil {
+		return x.Sentiment
+	}
+	return Sentiment_SENTIMENT_UNSPECIFIED
 }
 
 // DecideRequest asks for a decision for one client in one contact.
@@ -738,10 +817,15 @@ func (x *Offer) GetTalkingPoints() []string {
 
 // LaterWindow is when and where to make an offer that should not be made now.
 type LaterWindow struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NotBefore     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
-	NotAfter      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
-	Channel       Channel                `protobuf:"varint,3,opt,name=channel,proto3,enum=tact.v1.Channel" json:"channel,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	NotBefore *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	NotAfter  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	Channel   Channel                `protobuf:"varint,3,opt,name=channel,proto3,enum=tact.v1.Channel" json:"channel,omitempty"`
+	// The client's preferred contact hours on the channel, "HH:MM-HH:MM" in
+	// time_zone; empty when the client has not given any.
+	PreferredHours string `protobuf:"bytes,4,opt,name=preferred_hours,json=preferredHours,proto3" json:"preferred_hours,omitempty"`
+	// The IANA time zone the window's days and hours are counted in.
+	TimeZone      string `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -797,6 +881,166 @@ func (x *LaterWindow) GetChannel() Channel {
 	return Channel_CHANNEL_UNSPECIFIED
 }
 
+func (x *LaterWindow) GetPreferredHours() string {
+	if x != nil {
+		return x.PreferredHours
+	}
+	return ""
+}
+
+func (x *LaterWindow) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+// Gate is one check of the policy a candidate product went through.
+type Gate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gate: not_held, channel, eligibility, not_accepted, cool_down,
+	// tier_bar, worth_the_time or timing.
+	Name   string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Passed bool   `protobuf:"varint,2,opt,name=passed,proto3" json:"passed,omitempty"`
+	// Why it failed; unset when passed.
+	Reason        *Reason `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Gate) Reset() {
+	*x = Gate{}
+	mi := &file_tact_v1_decision_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Gate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Gate) ProtoMessage() {}
+
+func (x *Gate) ProtoReflect() protoreflect.Message {
+	mi := &file_tact_v1_decision_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Gate.ProtoReflect.Descriptor instead.
+func (*Gate) Descriptor() ([]byte, []int) {
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Gate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Gate) GetPassed() bool {
+	if x != nil {
+		return x.Passed
+	}
+	return false
+}
+
+func (x *Gate) GetReason() *Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return nil
+}
+
+// Candidate explains how one catalog product fared (with explain).
+type Candidate struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ProductId string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// Modelled propensity, 0..1.
+	Propensity float64 `protobuf:"fixed64,2,opt,name=propensity,proto3" json:"propensity,omitempty"`
+	// The catalog's value of one sale.
+	Value float64 `protobuf:"fixed64,3,opt,name=value,proto3" json:"value,omitempty"`
+	// Priority after weights and the pitch's cost; 0 when a gate before
+	// arbitration failed.
+	Priority float64 `protobuf:"fixed64,4,opt,name=priority,proto3" json:"priority,omitempty"`
+	// The gates in the order they ran; the last failed one stopped it.
+	Gates         []*Gate `protobuf:"bytes,5,rep,name=gates,proto3" json:"gates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Candidate) Reset() {
+	*x = Candidate{}
+	mi := &file_tact_v1_decision_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Candidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Candidate) ProtoMessage() {}
+
+func (x *Candidate) ProtoReflect() protoreflect.Message {
+	mi := &file_tact_v1_decision_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Candidate.ProtoReflect.Descriptor instead.
+func (*Candidate) Descriptor() ([]byte, []int) {
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Candidate) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *Candidate) GetPropensity() float64 {
+	if x != nil {
+		return x.Propensity
+	}
+	return 0
+}
+
+func (x *Candidate) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *Candidate) GetPriority() float64 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *Candidate) GetGates() []*Gate {
+	if x != nil {
+		return x.Gates
+	}
+	return nil
+}
+
 // DecideResponse is the decision.
 type DecideResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -820,14 +1064,18 @@ type DecideResponse struct {
 	// feature store did not answer); a degraded answer never pitches blind.
 	Degraded bool `protobuf:"varint,9,opt,name=degraded,proto3" json:"degraded,omitempty"`
 	// When the decision was made.
-	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	// With explain: every catalog product, with its propensity, value,
+	// priority and the gates it passed or failed. Empty when the decision
+	// stopped before the products were weighed (e.g. a complaint).
+	Candidates    []*Candidate `protobuf:"bytes,11,rep,name=candidates,proto3" json:"candidates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DecideResponse) Reset() {
 	*x = DecideResponse{}
-	mi := &file_tact_v1_decision_proto_msgTypes[5]
+	mi := &file_tact_v1_decision_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +1087,7 @@ func (x *DecideResponse) String() string {
 func (*DecideResponse) ProtoMessage() {}
 
 func (x *DecideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_decision_proto_msgTypes[5]
+	mi := &file_tact_v1_decision_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +1100,7 @@ func (x *DecideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideResponse.ProtoReflect.Descriptor instead.
 func (*DecideResponse) Descriptor() ([]byte, []int) {
-	return file_tact_v1_decision_proto_rawDescGZIP(), []int{5}
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DecideResponse) GetDecisionId() string {
@@ -925,6 +1173,13 @@ func (x *DecideResponse) GetDecidedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *DecideResponse) GetCandidates() []*Candidate {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
 // RecordOutcomeRequest reports what happened to one offer of a decision.
 type RecordOutcomeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -943,7 +1198,7 @@ type RecordOutcomeRequest struct {
 
 func (x *RecordOutcomeRequest) Reset() {
 	*x = RecordOutcomeRequest{}
-	mi := &file_tact_v1_decision_proto_msgTypes[6]
+	mi := &file_tact_v1_decision_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1210,7 @@ func (x *RecordOutcomeRequest) String() string {
 func (*RecordOutcomeRequest) ProtoMessage() {}
 
 func (x *RecordOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_decision_proto_msgTypes[6]
+	mi := &file_tact_v1_decision_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1223,7 @@ func (x *RecordOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*RecordOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_tact_v1_decision_proto_rawDescGZIP(), []int{6}
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RecordOutcomeRequest) GetDecisionId() string {
@@ -1021,7 +1276,7 @@ type RecordOutcomeResponse struct {
 
 func (x *RecordOutcomeResponse) Reset() {
 	*x = RecordOutcomeResponse{}
-	mi := &file_tact_v1_decision_proto_msgTypes[7]
+	mi := &file_tact_v1_decision_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1288,7 @@ func (x *RecordOutcomeResponse) String() string {
 func (*RecordOutcomeResponse) ProtoMessage() {}
 
 func (x *RecordOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_decision_proto_msgTypes[7]
+	mi := &file_tact_v1_decision_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1301,7 @@ func (x *RecordOutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordOutcomeResponse.ProtoReflect.Descriptor instead.
 func (*RecordOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_tact_v1_decision_proto_rawDescGZIP(), []int{7}
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RecordOutcomeResponse) GetDecisionId() string {
@@ -1088,10 +1343,11 @@ var File_tact_v1_decision_proto protoreflect.FileDescriptor
 
 const file_tact_v1_decision_proto_rawDesc = "" +
 	"\n" +
-	"\x16tact/v1/decision.proto\x12\atact.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tact/v1/channel.proto\"\x8d\x01\n" +
+	"\x16tact/v1/decision.proto\x12\atact.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tact/v1/channel.proto\"\xc9\x01\n" +
 	"\x12InteractionContext\x12<\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1a.tact.v1.InteractionReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06reason\x129\n" +
-	"\x05stage\x18\x02 \x01(\x0e2\x19.tact.v1.InteractionStageB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05stage\"\xee\x02\n" +
+	"\x05stage\x18\x02 \x01(\x0e2\x19.tact.v1.InteractionStageB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05stage\x12:\n" +
+	"\tsentiment\x18\x03 \x01(\x0e2\x12.tact.v1.SentimentB\b\xbaH\x05\x82\x01\x02\x10\x01R\tsentiment\"\xee\x02\n" +
 	"\rDecideRequest\x12G\n" +
 	"\tclient_id\x18\x01 \x01(\tB*\xbaH'\xc8\x01\x01r\"\x18@2\x1e^[A-Za-z0-9][A-Za-z0-9._:@-]*$R\bclientId\x127\n" +
 	"\achannel\x18\x02 \x01(\x0e2\x10.tact.v1.ChannelB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\achannel\x12>\n" +
@@ -1116,12 +1372,27 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	"propensity\x12\x14\n" +
 	"\x05score\x18\x04 \x01(\x01R\x05score\x12\x12\n" +
 	"\x04rank\x18\x05 \x01(\rR\x04rank\x12%\n" +
-	"\x0etalking_points\x18\x06 \x03(\tR\rtalkingPoints\"\xad\x01\n" +
+	"\x0etalking_points\x18\x06 \x03(\tR\rtalkingPoints\"\xf3\x01\n" +
 	"\vLaterWindow\x129\n" +
 	"\n" +
 	"not_before\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x127\n" +
 	"\tnot_after\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12*\n" +
-	"\achannel\x18\x03 \x01(\x0e2\x10.tact.v1.ChannelR\achannel\"\x98\x03\n" +
+	"\achannel\x18\x03 \x01(\x0e2\x10.tact.v1.ChannelR\achannel\x12'\n" +
+	"\x0fpreferred_hours\x18\x04 \x01(\tR\x0epreferredHours\x12\x1b\n" +
+	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\"[\n" +
+	"\x04Gate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06passed\x18\x02 \x01(\bR\x06passed\x12'\n" +
+	"\x06reason\x18\x03 \x01(\v2\x0f.tact.v1.ReasonR\x06reason\"\xa1\x01\n" +
+	"\tCandidate\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\x12\x1e\n" +
+	"\n" +
+	"propensity\x18\x02 \x01(\x01R\n" +
+	"propensity\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x1a\n" +
+	"\bpriority\x18\x04 \x01(\x01R\bpriority\x12#\n" +
+	"\x05gates\x18\x05 \x03(\v2\r.tact.v1.GateR\x05gates\"\xcc\x03\n" +
 	"\x0eDecideResponse\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12'\n" +
@@ -1135,7 +1406,10 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	"\bdegraded\x18\t \x01(\bR\bdegraded\x129\n" +
 	"\n" +
 	"decided_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"\xee\x03\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x122\n" +
+	"\n" +
+	"candidates\x18\v \x03(\v2\x12.tact.v1.CandidateR\n" +
+	"candidates\"\xee\x03\n" +
 	"\x14RecordOutcomeRequest\x12,\n" +
 	"\vdecision_id\x18\x01 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\xb0\x01\x01R\n" +
 	"decisionId\x12)\n" +
@@ -1167,12 +1441,17 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	"\x19INTERACTION_STAGE_OPENING\x10\x01\x12!\n" +
 	"\x1dINTERACTION_STAGE_IN_PROGRESS\x10\x02\x12\x1e\n" +
 	"\x1aINTERACTION_STAGE_RESOLVED\x10\x03\x12\x1d\n" +
-	"\x19INTERACTION_STAGE_WRAP_UP\x10\x04*c\n" +
+	"\x19INTERACTION_STAGE_WRAP_UP\x10\x04*m\n" +
+	"\tSentiment\x12\x19\n" +
+	"\x15SENTIMENT_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12SENTIMENT_NEGATIVE\x10\x01\x12\x15\n" +
+	"\x11SENTIMENT_NEUTRAL\x10\x02\x12\x16\n" +
+	"\x12SENTIMENT_POSITIVE\x10\x03*c\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ACTION_OFFER_NOW\x10\x01\x12\x16\n" +
 	"\x12ACTION_OFFER_LATER\x10\x02\x12\x13\n" +
-	"\x0fACTION_NO_OFFER\x10\x03*\xa6\x04\n" +
+	"\x0fACTION_NO_OFFER\x10\x03*\xb2\x05\n" +
 	"\n" +
 	"ReasonCode\x12\x1b\n" +
 	"\x17REASON_CODE_UNSPECIFIED\x10\x00\x12\x1f\n" +
@@ -1192,20 +1471,23 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	"\x18REASON_CODE_NEED_NOT_YET\x10\r\x12\x1b\n" +
 	"\x17REASON_CODE_CAP_REACHED\x10\x0e\x12\x19\n" +
 	"\x15REASON_CODE_COOL_DOWN\x10\x0f\x12#\n" +
-	"\x1fREASON_CODE_NO_ELIGIBLE_PRODUCT\x10\x10*\x80\x01\n" +
+	"\x1fREASON_CODE_NO_ELIGIBLE_PRODUCT\x10\x10\x12\"\n" +
+	"\x1eREASON_CODE_NEGATIVE_SENTIMENT\x10\x11\x12!\n" +
+	"\x1dREASON_CODE_RECENTLY_ACCEPTED\x10\x12\x12\x1e\n" +
+	"\x1aREASON_CODE_NOT_WORTH_COST\x10\x13\x12#\n" +
+	"\x1fREASON_CODE_HISTORY_UNAVAILABLE\x10\x14*\x80\x01\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11OUTCOME_PRESENTED\x10\x01\x12\x14\n" +
 	"\x10OUTCOME_ACCEPTED\x10\x02\x12\x14\n" +
 	"\x10OUTCOME_DECLINED\x10\x03\x12\x19\n" +
-	"\x15OUTCOME_NOT_PRESENTED\x10\x04*\xf9\x01\n" +
+	"\x15OUTCOME_NOT_PRESENTED\x10\x04*\xf7\x01\n" +
 	"\x12NotPresentedReason\x12$\n" +
 	" NOT_PRESENTED_REASON_UNSPECIFIED\x10\x00\x12(\n" +
-	"$NOT_PRESENTED_REASON_AGENT_JUDGEMENT\x10\x01\x12%\n" +
-	"!NOT_PRESENTED_REASON_CLIENT_UPSET\x10\x02\x12$\n" +
-	" NOT_PRESENTED_REASON_CENTRE_BUSY\x10\x03\x12&\n" +
-	"\"NOT_PRESENTED_REASON_CONTACT_ENDED\x10\x04\x12\x1e\n" +
-	"\x1aNOT_PRESENTED_REASON_OTHER\x10\x052\xe7\x01\n" +
+	"$NOT_PRESENTED_REASON_NOT_APPROPRIATE\x10\x01\x12%\n" +
+	"!NOT_PRESENTED_REASON_CLIENT_UPSET\x10\x02\x12 \n" +
+	"\x1cNOT_PRESENTED_REASON_NO_TIME\x10\x03\x12\x1e\n" +
+	"\x1aNOT_PRESENTED_REASON_OTHER\x10\x05\"\x04\b\x04\x10\x04*\"NOT_PRESENTED_REASON_CONTACT_ENDED2\xe7\x01\n" +
 	"\x0fDecisionService\x12S\n" +
 	"\x06Decide\x12\x16.tact.v1.DecideRequest\x1a\x17.tact.v1.DecideResponse\"\x18\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/v1/decisions\x12\x7f\n" +
 	"\rRecordOutcome\x12\x1d.tact.v1.RecordOutcomeRequest\x1a\x1e.tact.v1.RecordOutcomeResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/decisions/{decision_id}/outcomesB/Z-github.com/tact-nba/tact/proto/tact/v1;tactv1b\x06proto3"
@@ -1222,54 +1504,61 @@ func file_tact_v1_decision_proto_rawDescGZIP() []byte {
 	return file_tact_v1_decision_proto_rawDescData
 }
 
-var file_tact_v1_decision_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_tact_v1_decision_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_tact_v1_decision_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_tact_v1_decision_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_tact_v1_decision_proto_goTypes = []any{
 	(InteractionReason)(0),        // 0: tact.v1.InteractionReason
 	(InteractionStage)(0),         // 1: tact.v1.InteractionStage
-	(Action)(0),                   // 2: tact.v1.Action
-	(ReasonCode)(0),               // 3: tact.v1.ReasonCode
-	(Outcome)(0),                  // 4: tact.v1.Outcome
-	(NotPresentedReason)(0),       // 5: tact.v1.NotPresentedReason
-	(*InteractionContext)(nil),    // 6: tact.v1.InteractionContext
-	(*DecideRequest)(nil),         // 7: tact.v1.DecideRequest
-	(*Reason)(nil),                // 8: tact.v1.Reason
-	(*Offer)(nil),                 // 9: tact.v1.Offer
-	(*LaterWindow)(nil),           // 10: tact.v1.LaterWindow
-	(*DecideResponse)(nil),        // 11: tact.v1.DecideResponse
-	(*RecordOutcomeRequest)(nil),  // 12: tact.v1.RecordOutcomeRequest
-	(*RecordOutcomeResponse)(nil), // 13: tact.v1.RecordOutcomeResponse
-	(Channel)(0),                  // 14: tact.v1.Channel
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
+	(Sentiment)(0),                // 2: tact.v1.Sentiment
+	(Action)(0),                   // 3: tact.v1.Action
+	(ReasonCode)(0),               // 4: tact.v1.ReasonCode
+	(Outcome)(0),                  // 5: tact.v1.Outcome
+	(NotPresentedReason)(0),       // 6: tact.v1.NotPresentedReason
+	(*InteractionContext)(nil),    // 7: tact.v1.InteractionContext
+	(*DecideRequest)(nil),         // 8: tact.v1.DecideRequest
+	(*Reason)(nil),                // 9: tact.v1.Reason
+	(*Offer)(nil),                 // 10: tact.v1.Offer
+	(*LaterWindow)(nil),           // 11: tact.v1.LaterWindow
+	(*Gate)(nil),                  // 12: tact.v1.Gate
+	(*Candidate)(nil),             // 13: tact.v1.Candidate
+	(*DecideResponse)(nil),        // 14: tact.v1.DecideResponse
+	(*RecordOutcomeRequest)(nil),  // 15: tact.v1.RecordOutcomeRequest
+	(*RecordOutcomeResponse)(nil), // 16: tact.v1.RecordOutcomeResponse
+	(Channel)(0),                  // 17: tact.v1.Channel
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
 }
 var file_tact_v1_decision_proto_depIdxs = []int32{
 	0,  // 0: tact.v1.InteractionContext.reason:type_name -> tact.v1.InteractionReason
 	1,  // 1: tact.v1.InteractionContext.stage:type_name -> tact.v1.InteractionStage
-	14, // 2: tact.v1.DecideRequest.channel:type_name -> tact.v1.Channel
-	6,  // 3: tact.v1.DecideRequest.context:type_name -> tact.v1.InteractionContext
-	3,  // 4: tact.v1.Reason.code:type_name -> tact.v1.ReasonCode
-	15, // 5: tact.v1.LaterWindow.not_before:type_name -> google.protobuf.Timestamp
-	15, // 6: tact.v1.LaterWindow.not_after:type_name -> google.protobuf.Timestamp
-	14, // 7: tact.v1.LaterWindow.channel:type_name -> tact.v1.Channel
-	2,  // 8: tact.v1.DecideResponse.action:type_name -> tact.v1.Action
-	9,  // 9: tact.v1.DecideResponse.offers:type_name -> tact.v1.Offer
-	10, // 10: tact.v1.DecideResponse.later:type_name -> tact.v1.LaterWindow
-	8,  // 11: tact.v1.DecideResponse.reasons:type_name -> tact.v1.Reason
-	15, // 12: tact.v1.DecideResponse.decided_at:type_name -> google.protobuf.Timestamp
-	4,  // 13: tact.v1.RecordOutcomeRequest.outcome:type_name -> tact.v1.Outcome
-	5,  // 14: tact.v1.RecordOutcomeRequest.not_presented_reason:type_name -> tact.v1.NotPresentedReason
-	15, // 15: tact.v1.RecordOutcomeRequest.occurred_at:type_name -> google.protobuf.Timestamp
-	4,  // 16: tact.v1.RecordOutcomeResponse.outcome:type_name -> tact.v1.Outcome
-	15, // 17: tact.v1.RecordOutcomeResponse.recorded_at:type_name -> google.protobuf.Timestamp
-	7,  // 18: tact.v1.DecisionService.Decide:input_type -> tact.v1.DecideRequest
-	12, // 19: tact.v1.DecisionService.RecordOutcome:input_type -> tact.v1.RecordOutcomeRequest
-	11, // 20: tact.v1.DecisionService.Decide:output_type -> tact.v1.DecideResponse
-	13, // 21: tact.v1.DecisionService.RecordOutcome:output_type -> tact.v1.RecordOutcomeResponse
-	20, // [20:22] is the sub-list for method output_type
-	18, // [18:20] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	2,  // 2: tact.v1.InteractionContext.sentiment:type_name -> tact.v1.Sentiment
+	17, // 3: tact.v1.DecideRequest.channel:type_name -> tact.v1.Channel
+	7,  // 4: tact.v1.DecideRequest.context:type_name -> tact.v1.InteractionContext
+	4,  // 5: tact.v1.Reason.code:type_name -> tact.v1.ReasonCode
+	18, // 6: tact.v1.LaterWindow.not_before:type_name -> google.protobuf.Timestamp
+	18, // 7: tact.v1.LaterWindow.not_after:type_name -> google.protobuf.Timestamp
+	17, // 8: tact.v1.LaterWindow.channel:type_name -> tact.v1.Channel
+	9,  // 9: tact.v1.Gate.reason:type_name -> tact.v1.Reason
+	12, // 10: tact.v1.Candidate.gates:type_name -> tact.v1.Gate
+	3,  // 11: tact.v1.DecideResponse.action:type_name -> tact.v1.Action
+	10, // 12: tact.v1.DecideResponse.offers:type_name -> tact.v1.Offer
+	11, // 13: tact.v1.DecideResponse.later:type_name -> tact.v1.LaterWindow
+	9,  // 14: tact.v1.DecideResponse.reasons:type_name -> tact.v1.Reason
+	18, // 15: tact.v1.DecideResponse.decided_at:type_name -> google.protobuf.Timestamp
+	13, // 16: tact.v1.DecideResponse.candidates:type_name -> tact.v1.Candidate
+	5,  // 17: tact.v1.RecordOutcomeRequest.outcome:type_name -> tact.v1.Outcome
+	6,  // 18: tact.v1.RecordOutcomeRequest.not_presented_reason:type_name -> tact.v1.NotPresentedReason
+	18, // 19: tact.v1.RecordOutcomeRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	5,  // 20: tact.v1.RecordOutcomeResponse.outcome:type_name -> tact.v1.Outcome
+	18, // 21: tact.v1.RecordOutcomeResponse.recorded_at:type_name -> google.protobuf.Timestamp
+	8,  // 22: tact.v1.DecisionService.Decide:input_type -> tact.v1.DecideRequest
+	15, // 23: tact.v1.DecisionService.RecordOutcome:input_type -> tact.v1.RecordOutcomeRequest
+	14, // 24: tact.v1.DecisionService.Decide:output_type -> tact.v1.DecideResponse
+	16, // 25: tact.v1.DecisionService.RecordOutcome:output_type -> tact.v1.RecordOutcomeResponse
+	24, // [24:26] is the sub-list for method output_type
+	22, // [22:24] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_tact_v1_decision_proto_init() }
@@ -1283,8 +1572,8 @@ func file_tact_v1_decision_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tact_v1_decision_proto_rawDesc), len(file_tact_v1_decision_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   8,
+			NumEnums:      7,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"log/slog"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/model/decision"
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// exportService serves ExportService from the embedded store.
+type exportService struct {
+	tactv1.UnimplementedExportServiceServer
+	store  *features.Bolt
+	logger *slog.Logger
+}
+
+func (s *exportService) ExportDecisions(req *tactv1.ExportDecisionsRequest, stream grpc.ServerStreamingServer[tactv1.ExportDecisionsResponse]) error {
+	ctx := stream.Context()
+	err := s.store.ExportDecisions(ctx, req.GetSince().AsTime(), func(d *features.DecisionRecord) error {
+		return stream.Send(&tactv1.ExportDecisionsResponse{Decision: &tactv1.ExportedDecision{
+			DecisionId:   d.ID,
+			ClientId:     d.ClientID,
+			Channel:      d.Channel,
+			Action:       d.Action,
+			Products:     d.Products,
+			Tier:         d.Tier,
+			ModelVersion: d.ModelVersion,
+			Degraded:     d.Degraded,
+			Reason:       d.Reason,
+			DecidedAt:    timestamppb.New(d.At),
+		}})
+	})
+	return s.status(err)
+}
+
+func (s *exportService) ExportOutcomes(req *tactv1.ExportOutcomesRequest, stream grpc.ServerStreamingServer[tactv1.ExportOutcomesResponse]) error {
+	ctx := stream.Context()
+	err := s.store.ExportOutcomes(ctx, req.GetSince().AsTime(), func(o *features.OutcomeRecord) error {
+		return stream.Send(&tactv1.ExportOutcomesResponse{Outcome: &tactv1.ExportedOutcome{
+			DecisionId:  o.DecisionID,
+			ProductId:   o.ProductID,
+			Outcome:     o.Outcome,
+			AgentVeto:   o.Outcome == decision.OutcomeNotPresented,
+			AgentReason: o.NotPresentedReason,
+			ClientId:    o.ClientID,
+			Channel:     o.Channel,
+			OccurredAt:  timestamppb.New(o.OccurredAt),
+			RecordedAt:  timestamppb.New(o.RecordedAt),
+		}})
+	})
+	return s.status(err)
+}
+
+func (s *exportService) status(err error) error {
+	st := toStatus(err)
+	if status.Code(st) == codes.Internal {
+		s.logger.Error("export failed", "err", err)
+	}
+	return st
+}
