@@ -263,7 +263,9 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	}
 	var cands []candidate
 	eligible := 0
-	var firstFail Reason
+	// The eligible product closest to an offer (highest propensity) that
+	// failed a gate: its reason is the decision's when nothing is left.
+	stopped := -1
 	for i := range products {
 		p := &products[i]
 		c := candidate{p: p, propensity: scores[st.pos[i]]}
@@ -278,19 +280,20 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		}
 		if ok {
 			cands = append(cands, c)
-		} else if ex != nil && firstFail.Code == 0 && wasEligible {
-			firstFail = ex.Gates[len(ex.Gates)-1].Reason
+		} else if wasEligible && (stopped < 0 || c.propensity > scores[st.pos[stopped]]) {
+			stopped = i
 		}
 	}
 	if len(cands) == 0 {
-		switch {
-		case eligible == 0:
+		if eligible == 0 {
 			return noOffer(Reason{Code: NoEligibleProduct, Message: "No product is eligible for the client on this channel."})
-		case firstFail.Code != 0:
-			return noOffer(firstFail)
-		default:
-			return noOffer(g.noneLeft(products, scores, st.pos))
 		}
+		// Run the product again to have the gate's reason (not kept
+		// unless explaining).
+		var ex Candidate
+		c := candidate{p: &products[stopped], propensity: scores[st.pos[stopped]]}
+		g.run(&c, &ex)
+		return noOffer(ex.Gates[len(ex.Gates)-1].Reason)
 	}
 	// Best first; ties broken by product id so that the order is stable.
 	slices.SortFunc(cands, func(a, b candidate) int {
@@ -429,19 +432,6 @@ func (g *gates) run(c *candidate, ex *Candidate) (passed, eligible bool) {
 	// A product waiting for its moment is still a candidate: it may make
 	// the answer OFFER_LATER.
 	return true, true
-}
-
-// noneLeft explains a decision in which every eligible product failed a
-// gate, when not explaining (the gates were not recorded).
-func (g *gates) noneLeft(products []catalog.Product, scores []float64, pos []int) Reason {
-	for i := range products {
-		c := candidate{p: &products[i], propensity: scores[pos[i]]}
-		var ex Candidate
-		if ok, eligible := g.run(&c, &ex); !ok && eligible {
-			return ex.Gates[len(ex.Gates)-1].Reason
-		}
-	}
-	return Reason{Code: NoEligibleProduct, Message: "No product is eligible for the client on this channel."}
 }
 
 // lastContact returns the time of the client's latest contact of a kind
