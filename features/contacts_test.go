@@ -164,20 +164,28 @@ func contactConcurrent(t *testing.T, h ContactHistory) {
 	caps := weekMonth(3, 5)
 	// Reserve alone: on the embedded store the offers stay pending (not
 	// yet written by the decision log) and must be counted all the same.
-	var wg sync.WaitGroup
-	var got atomic.Int64
-	for i := range 200 {
-		wg.Go(func() {
-			n, err := h.Reserve(t.Context(), Reservation{ClientID: "C9", Channel: "phone_inbound", DecisionID: fmt.Sprintf("D%03d", i), Products: []string{"card"}, At: t0.Add(time.Duration(i) * time.Millisecond), Caps: caps})
-			if err != nil {
-				t.Error(err)
-			}
-			got.Add(int64(n))
-		})
-	}
-	wg.Wait()
-	if got.Load() != 3 {
-		t.Errorf("200 concurrent reservations under a cap of 3: %d reserved", got.Load())
+	// Twenty clients, 200 reservations each, released at once: a race in
+	// the check-and-add shows up as a client over its cap.
+	for c := range 20 {
+		client := fmt.Sprintf("C9-%d", c)
+		var wg sync.WaitGroup
+		var got atomic.Int64
+		start := make(chan struct{})
+		for i := range 200 {
+			wg.Go(func() {
+				<-start
+				n, err := h.Reserve(t.Context(), Reservation{ClientID: client, Channel: "phone_inbound", DecisionID: fmt.Sprintf("D%03d", i), Products: []string{"card"}, At: t0.Add(time.Duration(i) * time.Millisecond), Caps: caps})
+				if err != nil {
+					t.Error(err)
+				}
+				got.Add(int64(n))
+			})
+		}
+		close(start)
+		wg.Wait()
+		if got.Load() != 3 {
+			t.Fatalf("%s: 200 concurrent reservations under a cap of 3: %d reserved", client, got.Load())
+		}
 	}
 }
 

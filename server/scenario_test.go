@@ -154,12 +154,12 @@ func writeScenarioBank(t *testing.T, dir, policyYAML string, cfg *Config) {
 	cfg.Demo = false
 }
 
-func startScenarioServer(t *testing.T, policyYAML string) *scenarioEnv {
+func startScenarioServer(t *testing.T, policyYAML string, opts ...func(*Config, *io.Writer)) *scenarioEnv {
 	t.Helper()
 	clock := &testClock{t: monday}
 	dir := t.TempDir()
 	ts := startServer(t, Deps{Now: clock.Now, WrapFeatures: func(s features.Source) features.Source { return brokenSource{s} }},
-		func(c *Config, _ *io.Writer) { writeScenarioBank(t, dir, policyYAML, c) })
+		append([]func(*Config, *io.Writer){func(c *Config, _ *io.Writer) { writeScenarioBank(t, dir, policyYAML, c) }}, opts...)...)
 	return &scenarioEnv{
 		ts: ts, clock: clock,
 		dec:  tactv1.NewDecisionServiceClient(ts.conn),

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,8 +24,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/features/redistest"
+	"github.com/tact-nba/tact/model/demo"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
@@ -253,4 +260,153 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	if err != nil || len(outs) != 1 || outs[0].Outcome != "accepted" {
 		t.Errorf("outcomes after kill -9: %+v, %v", outs, err)
 	}
+}
+
+// TestOutcomesSurviveKill9AndRestart records outcomes of every kind for
+// 40 demo clients through a running tactd, kills it with SIGKILL, starts
+// it again on the same data directory and finds every acknowledged
+// outcome in the export, and their effect in the contact history.
+func TestOutcomesSurviveKill9AndRestart(t *testing.T) {
+	dataDir := t.TempDir()
+	cmd, grpcAddr, _, _ := startTactdIn(t, dataDir)
+	conn := dial(t, grpcAddr)
+	dc := tactv1.NewDecisionServiceClient(conn)
+	kinds := []tactv1.Outcome{tactv1.Outcome_OUTCOME_PRESENTED, tactv1.Outcome_OUTCOME_ACCEPTED, tactv1.Outcome_OUTCOME_DECLINED, tactv1.Outcome_OUTCOME_NOT_PRESENTED}
+	type key struct{ decision, product, outcome string }
+	acked := map[key]bool{}
+	declined := ""
+	for i := 1; len(acked) < 40 && i <= 1000; i++ {
+		id := fmt.Sprintf("C%05d", i)
+		d, err := dc.Decide(t.Context(), &tactv1.DecideRequest{ClientId: id, Channel: tactv1.Channel_CHANNEL_WEB})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.GetAction() != tactv1.Action_ACTION_OFFER_NOW {
+			continue
+		}
+		kind := kinds[len(acked)%len(kinds)]
+		req := &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: d.GetOffers()[0].GetProductId(), Outcome: kind}
+		if kind == tactv1.Outcome_OUTCOME_NOT_PRESENTED {
+			req.NotPresentedReason = tactv1.NotPresentedReason_NOT_PRESENTED_REASON_NO_TIME
+		}
+		if _, err := dc.RecordOutcome(t.Context(), req); err != nil {
+			t.Fatalf("RecordOutcome: %v", err)
+		}
+		acked[key{d.GetDecisionId(), req.GetProductId(), strings.ToLower(strings.TrimPrefix(kind.String(), "OUTCOME_"))}] = true
+		if kind == tactv1.Outcome_OUTCOME_DECLINED && declined == "" {
+			declined = id + "/" + req.GetProductId()
+		}
+	}
+	if len(acked) < 40 {
+		t.Fatalf("only %d demo clients got an offer on the web", len(acked))
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait() // killed: the exit error is expected
+	conn.Close()
+
+	_, grpcAddr, _, _ = startTactdIn(t, dataDir)
+	conn = dial(t, grpcAddr)
+	stream, err := tactv1.NewExportServiceClient(conn).ExportOutcomes(t.Context(), &tactv1.ExportOutcomesRequest{Since: timestamppb.New(time.Unix(0, 0))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("export: %v", err)
+		}
+		o := m.GetOutcome()
+		if acked[key{o.GetDecisionId(), o.GetProductId(), o.GetOutcome()}] {
+			found++
+		}
+		if o.GetAgentVeto() != (o.GetOutcome() == "not_presented") || (o.GetAgentVeto() && o.GetAgentReason() != "no_time") {
+			t.Errorf("exported outcome %v: an agent veto must be marked, with its reason, and only a veto", o)
+		}
+	}
+	if found != len(acked) {
+		t.Errorf("after kill -9 and restart: %d of %d acknowledged outcomes exported", found, len(acked))
+	}
+	// The refusal is in the contact history too: a cool-down.
+	client, product, _ := strings.Cut(declined, "/")
+	d, err := tactv1.NewDecisionServiceClient(conn).Decide(t.Context(), &tactv1.DecideRequest{ClientId: client, Channel: tactv1.Channel_CHANNEL_WEB, Explain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range d.GetCandidates() {
+		if c.GetProductId() != product {
+			continue
+		}
+		last := c.GetGates()[len(c.GetGates())-1]
+		if last.GetPassed() || last.GetName() != "cool_down" {
+			t.Errorf("%s declined %s before the kill; after restart its last gate is %v, want a failed cool_down", client, product, last)
+		}
+	}
+}
+
+// TestTwoTactdOneRedisHoldTheCap runs two tactd processes on one Redis
+// and sends 200 concurrent Decide + Presented pairs for one client, half
+// to each: together they make no more offers than the weekly cap.
+func TestTwoTactdOneRedisHoldTheCap(t *testing.T) {
+	rs := redistest.Start(t)
+	r, err := features.OpenRedis(t.Context(), features.RedisConfig{Addr: rs.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank, err := demo.New(demo.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.PutBatch(t.Context(), bank.Clients[2:3]); err != nil { // C00003
+		t.Fatal(err)
+	}
+	r.Close()
+	var clients []tactv1.DecisionServiceClient
+	for range 2 {
+		// A generous budget: 200 calls at once queue for Redis connections.
+		_, addr, _, _ := startTactd(t, "--feature-store", "redis", "--redis-addr", rs.Addr, "--feature-budget", "5s")
+		clients = append(clients, tactv1.NewDecisionServiceClient(dial(t, addr)))
+	}
+	var offered atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 200 {
+		dc := clients[i%2]
+		wg.Go(func() {
+			<-start
+			d, err := dc.Decide(context.Background(), &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND, MaxOffers: 3})
+			if err != nil {
+				t.Errorf("Decide: %v", err)
+				return
+			}
+			for _, o := range d.GetOffers() {
+				offered.Add(1)
+				if _, err := dc.RecordOutcome(context.Background(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: o.GetProductId(), Outcome: tactv1.Outcome_OUTCOME_PRESENTED}); err != nil {
+					t.Errorf("RecordOutcome: %v", err)
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	// The default policy: a standard client gets 2 offers a week by phone.
+	if offered.Load() != 2 {
+		t.Errorf("two tactd on one Redis made %d offers to one client; the weekly phone cap is 2", offered.Load())
+	}
+	t.Logf("200 pairs over 2 tactd processes: %d offers made", offered.Load())
+}
+
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
