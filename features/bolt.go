@@ -36,7 +36,18 @@ func OpenBolt(path string) (*Bolt, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("features: create directory for %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout})
+	// The initial map covers a file of 1 GiB: until the file outgrows it,
+	// a write that grows the file does not remap it, and so never holds
+	// readers (the Decide path) back while it does. The free list is a
+	// hash map and is not written on every commit (it is rebuilt when the
+	// file is opened), as etcd runs bbolt: a commit then costs the pages
+	// it changed, not the size of the file.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         openTimeout,
+		InitialMmapSize: 1 << 30,
+		FreelistType:    bolt.FreelistMapType,
+		NoFreelistSync:  true,
+	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("features: open %s: the file is locked by another process (is another tactd running on this data dir?)", path)

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"slices"
@@ -147,23 +147,54 @@ func (b *Bolt) Reserve(ctx context.Context, r Reservation) (int, error) {
 	if err := checkReservation(&r); err != nil {
 		return 0, err
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	l := b.contacts.lock(r.ClientID)
 	l.Lock()
 	defer l.Unlock()
 	since := r.At.Add(-longestWindow(r.Caps))
-	cs, err := b.Contacts(ctx, r.ClientID, since)
+	// Only the offers on the channel count: read their times from the
+	// keys, without decoding the rest.
+	var offers []time.Time
+	prefix := contactPrefix(r.ClientID)
+	err := b.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketContacts).Cursor()
+		for k, v := c.Seek(contactSeek(r.ClientID, since)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) < len(prefix)+9 || k[len(prefix)+8] != 'o' || !valueOnChannel(v, r.Channel) {
+				continue
+			}
+			offers = append(offers, time.Unix(0, int64(binary.BigEndian.Uint64(k[len(prefix):]))))
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("features: reserve: %w", err)
 	}
-	n := capRoom(cs, &r)
-	if n == 0 {
+	for _, p := range b.contacts.pendingOf(r.ClientID, since) {
+		if p.Channel == r.Channel {
+			offers = append(offers, p.At)
+		}
+	}
+	n := len(r.Products)
+	for _, c := range r.Caps {
+		from := r.At.Add(-c.Window)
+		used := 0
+		for _, t := range offers {
+			if !t.Before(from) {
+				used++
+			}
+		}
+		n = min(n, c.Max-used)
+	}
+	if n <= 0 {
 		return 0, nil
 	}
-	offers := make([]Contact, n)
-	for i := range offers {
-		offers[i] = Contact{ClientID: r.ClientID, Kind: ContactOffered, DecisionID: r.DecisionID, ProductID: r.Products[i], Channel: r.Channel, At: r.At.UTC()}
+	made := make([]Contact, n)
+	for i := range made {
+		made[i] = Contact{ClientID: r.ClientID, Kind: ContactOffered, DecisionID: r.DecisionID, ProductID: r.Products[i], Channel: r.Channel, At: r.At.UTC()}
 	}
-	b.contacts.add(offers, since)
+	b.contacts.add(made, since)
 	return n, nil
 }
 
@@ -236,13 +267,42 @@ func (b *Bolt) saveReservedOffers(tx *bolt.Tx, recs []DecisionRecord) ([]Contact
 	return written, nil
 }
 
-// contactValue is the stored form of a contact; the key holds the client,
-// time and kind.
-type contactValue struct {
-	DecisionID  string `json:"d"`
-	ProductID   string `json:"p"`
-	Channel     string `json:"c"`
-	AgentReason string `json:"r,omitempty"`
+// The value of a contact: the decision, product, channel and agent's
+// reason, each a uvarint length and the bytes (the key holds the client,
+// time and kind).
+func encodeContactValue(c *Contact) []byte {
+	buf := make([]byte, 0, 4+len(c.DecisionID)+len(c.ProductID)+len(c.Channel)+len(c.AgentReason))
+	for _, s := range []string{c.DecisionID, c.ProductID, c.Channel, c.AgentReason} {
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
+	}
+	return buf
+}
+
+// valueOnChannel reports whether a stored value's channel (its third
+// field) is ch, without decoding the value.
+func valueOnChannel(v []byte, ch string) bool {
+	for range 2 {
+		n, k := binary.Uvarint(v)
+		if k <= 0 || uint64(len(v)-k) < n {
+			return false
+		}
+		v = v[k+int(n):]
+	}
+	n, k := binary.Uvarint(v)
+	return k > 0 && uint64(len(v)-k) >= n && string(v[k:k+int(n)]) == ch
+}
+
+func decodeContactValue(v []byte, c *Contact) error {
+	for _, dst := range []*string{&c.DecisionID, &c.ProductID, &c.Channel, &c.AgentReason} {
+		n, k := binary.Uvarint(v)
+		if k <= 0 || uint64(len(v)-k) < n {
+			return errors.New("features: decode contact: truncated value")
+		}
+		*dst = string(v[k : k+int(n)])
+		v = v[k+int(n):]
+	}
+	return nil
 }
 
 // Key: client id, 0x00, big-endian Unix nanoseconds, kind byte, decision
@@ -261,11 +321,7 @@ func putContact(bk *bolt.Bucket, c *Contact) error {
 	k := contactSeek(c.ClientID, c.At)
 	k = append(k, contactKinds[c.Kind])
 	k = append(k, c.DecisionID+"|"+c.ProductID...)
-	v, err := json.Marshal(contactValue{DecisionID: c.DecisionID, ProductID: c.ProductID, Channel: c.Channel, AgentReason: c.AgentReason})
-	if err != nil {
-		return err
-	}
-	return bk.Put(k, v)
+	return bk.Put(k, encodeContactValue(c))
 }
 
 func decodeContact(clientID string, k, v []byte, c *Contact) error {
@@ -273,18 +329,10 @@ func decodeContact(clientID string, k, v []byte, c *Contact) error {
 	if len(k) < n+9 {
 		return fmt.Errorf("features: contact key of %d bytes", len(k))
 	}
-	var cv contactValue
-	if err := json.Unmarshal(v, &cv); err != nil {
-		return fmt.Errorf("features: decode contact: %w", err)
-	}
 	*c = Contact{
-		ClientID:    clientID,
-		Kind:        contactKindNames[k[n+8]],
-		DecisionID:  cv.DecisionID,
-		ProductID:   cv.ProductID,
-		Channel:     cv.Channel,
-		AgentReason: cv.AgentReason,
-		At:          time.Unix(0, int64(binary.BigEndian.Uint64(k[n:n+8]))).UTC(),
+		ClientID: clientID,
+		Kind:     contactKindNames[k[n+8]],
+		At:       time.Unix(0, int64(binary.BigEndian.Uint64(k[n:n+8]))).UTC(),
 	}
-	return nil
+	return decodeContactValue(v, c)
 }

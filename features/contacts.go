@@ -131,27 +131,6 @@ func checkIDs(client, decision, channel string, more ...string) error {
 	return nil
 }
 
-// countOffers counts the offers on a channel at or after since.
-func countOffers(cs []Contact, channel string, since time.Time) int {
-	n := 0
-	for i := range cs {
-		if cs[i].Kind == ContactOffered && cs[i].Channel == channel && !cs[i].At.Before(since) {
-			n++
-		}
-	}
-	return n
-}
-
-// capRoom is how many more offers the caps allow, given the contacts read
-// since the longest window, never more than want.
-func capRoom(cs []Contact, r *Reservation) int {
-	room := len(r.Products)
-	for _, c := range r.Caps {
-		room = min(room, c.Max-countOffers(cs, r.Channel, r.At.Add(-c.Window)))
-	}
-	return max(room, 0)
-}
-
 func longestWindow(caps []Cap) time.Duration {
 	var w time.Duration
 	for _, c := range caps {

@@ -231,3 +231,14 @@ func TestBoltReservedOffersAreWrittenWithTheirDecision(t *testing.T) {
 		t.Errorf("after reopening, the cap of 2 allowed %d more", n)
 	}
 }
+
+// countOffers counts the offers on a channel at or after since.
+func countOffers(cs []Contact, channel string, since time.Time) int {
+	n := 0
+	for i := range cs {
+		if cs[i].Kind == ContactOffered && cs[i].Channel == channel && !cs[i].At.Before(since) {
+			n++
+		}
+	}
+	return n
+}

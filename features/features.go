@@ -107,35 +107,63 @@ type Record struct {
 	memo *memo
 }
 
-// memo holds one computed value and the key it was computed for.
+// memo holds a few computed values, each with the key it was computed
+// for (a model bundle, a catalog, a policy). It is replaced whole on
+// every change, so readers never lock.
 type memo struct {
-	p atomic.Pointer[memoEntry]
+	p atomic.Pointer[[]memoEntry]
 }
 
 type memoEntry struct {
 	key, v any
 }
 
+// memoKeys is how many keys a record keeps values for: the bundle, the
+// catalog and the policy in use, and one more for a swap in progress.
+const memoKeys = 4
+
 // Memo returns the value memoized for key, if the record keeps one; the
 // model bundle uses it to read a cached client's features once per bundle
-// rather than on every decision. Safe for concurrent use.
+// rather than on every decision, and the decision engine to evaluate the
+// catalog's and the policy's rules once per client and version. Safe for
+// concurrent use.
 func (r *Record) Memo(key any) (any, bool) {
 	if r.memo == nil {
 		return nil, false
 	}
-	e := r.memo.p.Load()
-	if e == nil || e.key != key {
+	es := r.memo.p.Load()
+	if es == nil {
 		return nil, false
 	}
-	return e.v, true
+	for _, e := range *es {
+		if e.key == key {
+			return e.v, true
+		}
+	}
+	return nil, false
 }
 
-// Memoize keeps v for key, replacing what was kept (only the latest key is
-// kept). It does nothing on a record that is not from the cache.
+// Memoize keeps v for key, replacing what was kept for it; past memoKeys
+// keys the oldest is dropped. It does nothing on a record that is not
+// from the cache. Concurrent calls may drop each other's value, which is
+// only computed again.
 func (r *Record) Memoize(key, v any) {
-	if r.memo != nil {
-		r.memo.p.Store(&memoEntry{key: key, v: v})
+	if r.memo == nil {
+		return
 	}
+	var next []memoEntry
+	if old := r.memo.p.Load(); old != nil {
+		for _, e := range *old {
+			if e.key != key {
+				next = append(next, e)
+			}
+		}
+	}
+	if len(next) >= memoKeys {
+		next = next[len(next)-memoKeys+1:]
+	}
+	next = append(next, memoEntry{key: key, v: v})
+	r.memo.p.Store(&next)
 }
 
 // Num returns the named feature as a number and whether it is present and

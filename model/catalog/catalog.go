@@ -256,7 +256,7 @@ func Compile(env *cel.Env, expr string) (cel.Program, error) {
 	if ast.OutputType() != cel.BoolType {
 		return nil, fmt.Errorf("is %s, not bool", ast.OutputType())
 	}
-	return env.Program(ast)
+	return env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 }
 
 // New validates the products against the feature schema, compiles their
@@ -378,6 +378,25 @@ func New(products []Product, schema *features.Schema) (*Catalog, error) {
 		return nil, fmt.Errorf("catalog: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// Verdicts returns, for each product in catalog order, "" when the client
+// meets its eligibility rules, else the sentence of the first rule that
+// fails. On a record from the feature cache the verdicts are kept with
+// the record, so a client's rules run once per catalog, not per decision.
+// The slice must not be modified.
+func (c *Catalog) Verdicts(rec *features.Record) []string {
+	if v, ok := rec.Memo(c); ok {
+		return v.([]string)
+	}
+	out := make([]string, len(c.products))
+	for i := range c.products {
+		if why, ok := c.products[i].Eligible(rec); !ok {
+			out[i] = why
+		}
+	}
+	rec.Memoize(c, out)
+	return out
 }
 
 // Products returns the products ordered by id. The slice must not be

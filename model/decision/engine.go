@@ -256,12 +256,13 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	}
 	st.bundle.ScoreAll(&rec, scores[:n], scores[n:])
 
-	g := gates{req: &req, rec: &rec, tier: tier, pol: pol, contacts: contacts, now: now, pressure: ls.Pressure}
+	g := gates{req: &req, rec: &rec, tier: tier, pol: pol, contacts: contacts, now: now, pressure: ls.Pressure,
+		verdicts: st.cat.Verdicts(&rec)}
 	products := st.cat.Products()
 	if req.Explain {
 		d.Candidates = make([]Candidate, 0, len(products))
 	}
-	var cands []candidate
+	cands := make([]candidate, 0, len(products))
 	eligible := 0
 	// The eligible product closest to an offer (highest propensity) that
 	// failed a gate: its reason is the decision's when nothing is left.
@@ -274,7 +275,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 			d.Candidates = append(d.Candidates, Candidate{ProductID: p.ID, Propensity: round(c.propensity, 6), Value: p.Value})
 			ex = &d.Candidates[len(d.Candidates)-1]
 		}
-		ok, wasEligible := g.run(&c, ex)
+		ok, wasEligible := g.run(i, &c, ex)
 		if wasEligible {
 			eligible++
 		}
@@ -292,7 +293,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		// unless explaining).
 		var ex Candidate
 		c := candidate{p: &products[stopped], propensity: scores[st.pos[stopped]]}
-		g.run(&c, &ex)
+		g.run(stopped, &c, &ex)
 		return noOffer(ex.Gates[len(ex.Gates)-1].Reason)
 	}
 	// Best first; ties broken by product id so that the order is stable.
@@ -360,12 +361,13 @@ type gates struct {
 	contacts []features.Contact
 	now      time.Time
 	pressure float64
+	verdicts []string // per product: "" when eligible, else why not
 }
 
 // run checks one product, recording each gate in ex when explaining. It
 // returns whether the product passed every gate, and whether it was
 // eligible (held, channel, rules) at all.
-func (g *gates) run(c *candidate, ex *Candidate) (passed, eligible bool) {
+func (g *gates) run(i int, c *candidate, ex *Candidate) (passed, eligible bool) {
 	p := c.p
 	gate := func(name string, ok bool, r func() Reason) bool {
 		if ex != nil {
@@ -387,8 +389,8 @@ func (g *gates) run(c *candidate, ex *Candidate) (passed, eligible bool) {
 	}) {
 		return false, false
 	}
-	why, ok := p.Eligible(g.rec)
-	if !gate("eligibility", ok, func() Reason {
+	why := g.verdicts[i]
+	if !gate("eligibility", why == "", func() Reason {
 		return Reason{Code: NotEligible, ProductID: p.ID, Message: p.Name + ": " + why + "."}
 	}) {
 		return false, false

@@ -256,8 +256,18 @@ func weight(errs *[]error, at string, w float64) {
 
 // TierOf returns the client's tier: the one the feature "tier" names, else
 // the first whose rule holds, else the last. A rule that reads a feature
-// the client lacks does not hold.
+// the client lacks does not hold. On a record from the feature cache the
+// answer is kept with the record (once per client and policy).
 func (p *Policy) TierOf(rec *features.Record) *Tier {
+	if t, ok := rec.Memo(p); ok {
+		return t.(*Tier)
+	}
+	t := p.tierOf(rec)
+	rec.Memoize(p, t)
+	return t
+}
+
+func (p *Policy) tierOf(rec *features.Record) *Tier {
 	if name := rec.Str("tier"); name != "" {
 		for i := range p.Tiers {
 			if p.Tiers[i].Name == name {
