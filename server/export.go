@@ -17,11 +17,17 @@ import (
 type exportService struct {
 	tactv1.UnimplementedExportServiceServer
 	store  *features.Bolt
+	log    *features.DecisionLog
 	logger *slog.Logger
 }
 
 func (s *exportService) ExportDecisions(req *tactv1.ExportDecisionsRequest, stream grpc.ServerStreamingServer[tactv1.ExportDecisionsResponse]) error {
 	ctx := stream.Context()
+	// Decisions still queued in the log are written first, so that the
+	// export holds every decision made before it started.
+	if err := s.log.Flush(ctx); err != nil {
+		return s.status(err)
+	}
 	err := s.store.ExportDecisions(ctx, req.GetSince().AsTime(), func(d *features.DecisionRecord) error {
 		return stream.Send(&tactv1.ExportDecisionsResponse{Decision: &tactv1.ExportedDecision{
 			DecisionId:   d.ID,

@@ -195,7 +195,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		decision: &decisionService{engine: s.engine, logger: logger},
 		catalog:  &catalogService{engine: s.engine},
 		load:     &loadService{board: board, engine: s.engine, now: deps.Now},
-		export:   &exportService{store: s.store, logger: logger},
+		export:   &exportService{store: s.store, log: s.dlog, logger: logger},
 		features: &featureService{cache: s.cache, schema: schema, now: deps.Now, logger: logger},
 	}
 

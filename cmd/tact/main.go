@@ -4,13 +4,18 @@
 //	            [--stage resolved] [--sentiment negative] [--queue Q]
 //	            [--max-offers N] [--explain] [--json]
 //	tact products [--json]
+//	tact outcome --decision ID --product P --outcome presented|accepted|declined|not-presented
+//	             [--reason not-appropriate|client-upset|no-time|other]
+//	tact load --queue Q [--calls-waiting N] [--longest-wait S] [--service-level X]
+//	          [--agents-available N]
+//	tact export decisions|outcomes --since T   (JSON Lines on standard output)
 //	tact train --data F --label COL [--positive V] [--sep ';'] [--drop a,b]
 //	           [--log1p a,b] [--bucketize col=e1:e2] [--missing col=v]
 //	           [--l2 X] [--holdout-tail 0.2] [--cv 5] --out MODEL
 //	tact eval --model M --data F --label COL [--positive V] [--top K]
 //	tact score --model M --data F --out S [--id COL]
 //
-// decide and products take --addr (default localhost:9090, or TACT_ADDR)
+// decide, products, outcome, load and export take --addr (default localhost:9090, or TACT_ADDR)
 // and --timeout; train, eval and score work on files, without a server. Exit status: 0 on success, 1 when the call fails, 2 on a usage
 // error.
 package main
@@ -42,6 +47,12 @@ const usage = `tact is the command-line client of Tact.
 Usage:
   tact decide --client ID [flags]   ask for a decision
   tact products [flags]             list the catalog
+  tact outcome --decision ID --product P --outcome declined [--reason R]
+                                    record what happened to an offer
+  tact load --queue Q --calls-waiting N [flags]
+                                    report a queue's load (as the telephony feed does)
+  tact export decisions|outcomes --since T
+                                    write the decision log or the outcomes as JSON Lines
   tact train --data F --label COL --out MODEL [flags]
                                     train a logistic propensity model from a CSV
   tact eval --model M --data F --label COL [flags]
@@ -99,8 +110,14 @@ func run(ctx context.Context, args []string, out io.Writer, envAddr string) erro
 		return demoData(ctx, args[1:], out)
 	case "features":
 		return featuresCmd(ctx, args[1:], out)
+	case "outcome":
+		return outcome(ctx, args[1:], out, envAddr)
+	case "load":
+		return loadCmd(ctx, args[1:], out, envAddr)
+	case "export":
+		return export(ctx, args[1:], out, envAddr)
 	default:
-		return &usageError{fmt.Sprintf("unknown command %q (want decide, products, train, eval or score)", args[0])}
+		return &usageError{fmt.Sprintf("unknown command %q (run tact --help for the commands)", args[0])}
 	}
 }
 
@@ -125,7 +142,7 @@ func (c *common) register(fs *pflag.FlagSet, envAddr string) {
 // is reported as "what: Code: message".
 func call[T any](ctx context.Context, c *common, what string, fn func(context.Context, *grpc.ClientConn) (T, error)) (T, error) {
 	var zero T
-	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(c.addr, grpcInsecure())
 	if err != nil {
 		return zero, fmt.Errorf("connect %s: %w", c.addr, err)
 	}
@@ -138,6 +155,10 @@ func call[T any](ctx context.Context, c *common, what string, fn func(context.Co
 	}
 	return resp, nil
 }
+
+// grpcInsecure is the transport of the CLI's calls: plain text, for
+// tactd on a trusted network (the CLI has no TLS options yet).
+func grpcInsecure() grpc.DialOption { return grpc.WithTransportCredentials(insecure.NewCredentials()) }
 
 func parse(fs *pflag.FlagSet, args []string, out io.Writer) error {
 	fs.SetOutput(out)

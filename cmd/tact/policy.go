@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// outcome records what happened to an offer.
+func outcome(ctx context.Context, args []string, out io.Writer, envAddr string) error {
+	fs := pflag.NewFlagSet("tact outcome", pflag.ContinueOnError)
+	var c common
+	c.register(fs, envAddr)
+	decisionID := fs.String("decision", "", "decision id (required)")
+	product := fs.String("product", "", "product offered in the decision (required)")
+	what := fs.String("outcome", "", "presented, accepted, declined or not-presented (required)")
+	why := fs.String("reason", "", "with not-presented, the agent's reason: not-appropriate, client-upset, no-time, other")
+	if err := parse(fs, args, out); err != nil {
+		return err
+	}
+	if *decisionID == "" || *product == "" || *what == "" {
+		return &usageError{"--decision, --product and --outcome are required"}
+	}
+	o, err := enumValue("outcome", *what, "OUTCOME_", tactv1.Outcome_value)
+	if err != nil {
+		return err
+	}
+	r, err := enumValue("reason", *why, "NOT_PRESENTED_REASON_", tactv1.NotPresentedReason_value)
+	if err != nil {
+		return err
+	}
+	if (tactv1.Outcome(o) == tactv1.Outcome_OUTCOME_NOT_PRESENTED) != (r != 0) {
+		return &usageError{"--reason is required with --outcome not-presented, and only then"}
+	}
+	resp, err := call(ctx, &c, "outcome", func(ctx context.Context, conn *grpc.ClientConn) (*tactv1.RecordOutcomeResponse, error) {
+		return tactv1.NewDecisionServiceClient(conn).RecordOutcome(ctx, &tactv1.RecordOutcomeRequest{
+			DecisionId: *decisionID, ProductId: *product, Outcome: tactv1.Outcome(o), NotPresentedReason: tactv1.NotPresentedReason(r),
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(out, resp)
+	}
+	note := ""
+	if resp.GetDuplicate() {
+		note = " (already recorded; nothing changed)"
+	}
+	fmt.Fprintf(out, "Recorded: %s %s for decision %s at %s%s\n", *product, words(resp.GetOutcome().String(), "OUTCOME_"),
+		resp.GetDecisionId(), resp.GetRecordedAt().AsTime().Format(time.RFC3339), note)
+	return nil
+}
+
+// loadCmd reports a queue's load, as the telephony platform's feed does.
+func loadCmd(ctx context.Context, args []string, out io.Writer, envAddr string) error {
+	fs := pflag.NewFlagSet("tact load", pflag.ContinueOnError)
+	var c common
+	c.register(fs, envAddr)
+	queue := fs.String("queue", "", "queue name (required)")
+	waiting := fs.Uint32("calls-waiting", 0, "calls waiting to be answered")
+	longest := fs.Float64("longest-wait", 0, "longest current wait, in seconds")
+	sl := fs.Float64("service-level", 1, "share of calls answered within the target, 0..1")
+	agents := fs.Uint32("agents-available", 0, "agents free to take a call")
+	if err := parse(fs, args, out); err != nil {
+		return err
+	}
+	if *queue == "" {
+		return &usageError{"--queue is required"}
+	}
+	resp, err := call(ctx, &c, "load", func(ctx context.Context, conn *grpc.ClientConn) (*tactv1.ReportLoadResponse, error) {
+		return tactv1.NewLoadServiceClient(conn).ReportLoad(ctx, &tactv1.ReportLoadRequest{
+			Queue: *queue, CallsWaiting: *waiting, LongestWaitSeconds: *longest, ServiceLevel: *sl, AgentsAvailable: *agents,
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(out, resp)
+	}
+	l := resp.GetLoad()
+	fmt.Fprintf(out, "Queue %s: %d waiting, longest wait %.0f s, service level %.2f, %d agents free (as of %s)\n",
+		l.GetQueue(), l.GetCallsWaiting(), l.GetLongestWaitSeconds(), l.GetServiceLevel(), l.GetAgentsAvailable(), l.GetAsOf().AsTime().Format(time.RFC3339))
+	return nil
+}
+
+// export writes the decision log or the outcomes as JSON Lines.
+func export(ctx context.Context, args []string, out io.Writer, envAddr string) error {
+	if len(args) == 0 || (args[0] != "decisions" && args[0] != "outcomes") {
+		return &usageError{"tact export decisions|outcomes --since T"}
+	}
+	what := args[0]
+	fs := pflag.NewFlagSet("tact export "+what, pflag.ContinueOnError)
+	var c common
+	c.register(fs, envAddr)
+	fs.Lookup("timeout").DefValue, c.timeout = "10m0s", 10*time.Minute
+	since := fs.String("since", "", "RFC 3339 time or YYYY-MM-DD (UTC), or a duration back from now such as 24h (required)")
+	if err := parse(fs, args[1:], out); err != nil {
+		return err
+	}
+	from, err := parseSince(*since, time.Now())
+	if err != nil {
+		return &usageError{"--since: " + err.Error()}
+	}
+	conn, err := grpc.NewClient(c.addr, grpcInsecure())
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", c.addr, err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	client := tactv1.NewExportServiceClient(conn)
+	enc := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+	n := 0
+	writeLine := func(b []byte, err error) error {
+		if err != nil {
+			return err
+		}
+		n++
+		_, err = fmt.Fprintf(out, "%s\n", b)
+		return err
+	}
+	if what == "decisions" {
+		stream, err := client.ExportDecisions(ctx, &tactv1.ExportDecisionsRequest{Since: timestamppb.New(from)})
+		if err != nil {
+			return callError("export", err)
+		}
+		for {
+			m, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return callError(fmt.Sprintf("export (after %d records)", n), err)
+			}
+			if err := writeLine(enc.Marshal(m.GetDecision())); err != nil {
+				return err
+			}
+		}
+	}
+	stream, err := client.ExportOutcomes(ctx, &tactv1.ExportOutcomesRequest{Since: timestamppb.New(from)})
+	if err != nil {
+		return callError("export", err)
+	}
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return callError(fmt.Sprintf("export (after %d records)", n), err)
+		}
+		if err := writeLine(enc.Marshal(m.GetOutcome())); err != nil {
+			return err
+		}
+	}
+}
+
+// parseSince reads an RFC 3339 time, a date (UTC midnight) or a duration
+// back from now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("required")
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, a YYYY-MM-DD date or a duration such as 24h", s)
+}
