@@ -190,6 +190,10 @@ func (a activation) ResolveName(name string) (any, bool) {
 
 func (a activation) Parent() interpreter.Activation { return nil }
 
+// MaxCoolDownDays bounds a cool-down: the decision engine reads a year of
+// contact history.
+const MaxCoolDownDays = 365
+
 // Catalog is a validated set of products, ordered by id.
 type Catalog struct {
 	products []Product
@@ -331,8 +335,8 @@ func New(products []Product, schema *features.Schema) (*Catalog, error) {
 			}
 			r.prg = prg
 		}
-		if p.CoolDownDays < 0 {
-			bad(at+".cool_down_days", "%d is negative", p.CoolDownDays)
+		if p.CoolDownDays < 0 || p.CoolDownDays > MaxCoolDownDays {
+			bad(at+".cool_down_days", "%d not in 0..%d", p.CoolDownDays, MaxCoolDownDays)
 		}
 		if !(p.HandlingSeconds >= 0) || p.HandlingSeconds > 3600 {
 			bad(at+".handling_seconds", "%v not in 0..3600", p.HandlingSeconds)

@@ -186,8 +186,9 @@ type candidate struct {
 }
 
 // historyDays is how far back a decision reads the contact history: the
-// longest cap window, cool-down or memory of an acceptance.
-const historyDays = 365
+// longest cap window, cool-down (catalog.MaxCoolDownDays) or memory of an
+// acceptance.
+const historyDays = catalog.MaxCoolDownDays
 
 // Decide makes one decision and queues it for the decision log. It never
 // fails: an unknown client or unreadable data give NO_OFFER with a reason.

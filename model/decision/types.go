@@ -1,11 +1,19 @@
 // Package decision is Tact's decision engine: for one client in one contact
-// it reads the client's features, tiers the client, drops the products the
-// client cannot or need not be offered, scores the rest, ranks them, and
-// decides whether to offer now, later or not at all, with reasons a person
-// can read. It also records what happened to each offer.
+// it reads the client's features and contact history, tiers the client,
+// checks the contact (sentiment, complaint, stage), consent and the queue's
+// load, runs every product through the policy's gates (held, channel,
+// eligibility, acceptance, cool-down, the tier's bar, the pitch's cost at
+// the current load), ranks the rest by priority, places the timing (now,
+// or later in a window around the moment of need), and reserves the offers
+// against the client's frequency caps in one atomic step. Every gate that
+// removes or delays an offer gives a reason a person can read. It also
+// records what happened to each offer.
 //
-// The engine speaks plain Go types; the server converts them to and from
-// the API. An Engine is safe for concurrent use.
+// The catalog (model/catalog) and the policy (model/policy) are swapped
+// while serving with SetPolicy, the model bundle with SetBundle; a decision
+// under way finishes with the ones it started with. The engine speaks plain
+// Go types; the server converts them to and from the API. An Engine is safe
+// for concurrent use.
 package decision
 
 import (

@@ -1,6 +1,8 @@
 // Package load keeps the contact centre's load: the latest report of each
-// queue from the telephony platform's feed. The decision policy reads it to
-// hold back offers in busy periods.
+// queue from the telephony platform's feed, and whether the queue is busy
+// (thresholds with hysteresis; past a report's freshness, the scheduled
+// busy windows; with neither, Unknown). The decision policy reads it to
+// hold back offers in busy periods and to weigh a pitch's handling time.
 //
 // A Board is safe for concurrent use. Reports live in memory only: a report
 // is stale within minutes, so after a restart the feed's next report is

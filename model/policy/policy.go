@@ -170,8 +170,8 @@ func (p *Policy) compile(cat *catalog.Catalog, schema *features.Schema) error {
 		if !(t.MinPropensity >= 0 && t.MinPropensity <= 1) {
 			bad(at+".min_propensity", "%v not in 0..1", t.MinPropensity)
 		}
-		if t.CoolDownDays < 0 {
-			bad(at+".cool_down_days", "%d is negative", t.CoolDownDays)
+		if t.CoolDownDays < 0 || t.CoolDownDays > catalog.MaxCoolDownDays {
+			bad(at+".cool_down_days", "%d not in 0..%d", t.CoolDownDays, catalog.MaxCoolDownDays)
 		}
 		t.caps = map[catalog.Channel][]features.Cap{}
 		if _, ok := t.Caps["default"]; !ok {
