@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,9 @@ type Deps struct {
 	WrapFeatures func(features.Source) features.Source
 	// Now returns the current time.
 	Now func() time.Time
+	// GRPCListener, when set, is where gRPC is served instead of
+	// grpc_addr (benchmarks serve over an in-memory bufconn).
+	GRPCListener net.Listener
 }
 
 type services struct {
@@ -199,7 +203,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		features: &featureService{cache: s.cache, schema: schema, now: deps.Now, logger: logger},
 	}
 
-	s.grpc = grpc.NewServer(grpc.UnaryInterceptor(ic), grpc.ChainStreamInterceptor(
+	// Stream workers: calls run on long-lived goroutines whose stacks have
+	// grown to the Decide path's depth, instead of a new goroutine per
+	// call that grows (copies) its stack every time (11% of the CPU of a
+	// decision in the profile). Past the workers, grpc-go starts a
+	// goroutine per call as before.
+	s.grpc = grpc.NewServer(grpc.NumStreamWorkers(uint32(16*runtime.GOMAXPROCS(0))), grpc.UnaryInterceptor(ic), grpc.ChainStreamInterceptor(
 		recovery.StreamServerInterceptor(recoverPanic),
 		pvinterceptor.StreamServerInterceptor(validator),
 	))
@@ -228,7 +237,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	}
 
 	var lc net.ListenConfig
-	if s.grpcLis, err = lc.Listen(ctx, "tcp", cfg.GRPCAddr); err != nil {
+	if deps.GRPCListener != nil {
+		s.grpcLis = deps.GRPCListener
+	} else if s.grpcLis, err = lc.Listen(ctx, "tcp", cfg.GRPCAddr); err != nil {
 		return nil, fmt.Errorf("server: grpc_addr: %w", err)
 	}
 	if s.httpLis, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// The baselines: the least a gRPC or an HTTP JSON server can do per call
+// with the same messages, on the same machine, driven by the same client.
+
+// echoDecision is a typical answer of Tact's, so that the baseline moves
+// as many bytes as Tact does.
+var echoDecision = &tactv1.DecideResponse{
+	DecisionId: "01a207b4-e5e7-7a7d-90ff-4bf25cd86043",
+	Action:     tactv1.Action_ACTION_OFFER_NOW,
+	Offers: []*tactv1.Offer{{
+		ProductId: "home_insurance", Name: "Home insurance", Propensity: 0.648221, Score: 55.3399, Rank: 1,
+		TalkingPoints: []string{"Cover for buildings and contents in one policy."},
+	}},
+	Reasons: []*tactv1.Reason{{
+		Code:      tactv1.ReasonCode_REASON_CODE_HIGH_PROPENSITY,
+		Message:   "Home insurance: propensity 0.65 clears the standard bar of 0.15; rank 1 of 5 eligible.",
+		ProductId: "home_insurance",
+	}},
+	Tier: "standard", ModelVersion: "demo-2", DecidedAt: timestamppb.New(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)),
+}
+
+type grpcEcho struct {
+	tactv1.UnimplementedDecisionServiceServer
+}
+
+func (grpcEcho) Decide(context.Context, *tactv1.DecideRequest) (*tactv1.DecideResponse, error) {
+	return echoDecision, nil
+}
+
+// serveGRPCEcho is a bare grpc-go server: no interceptors, no work.
+func serveGRPCEcho(ctx context.Context, addr string) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s := grpc.NewServer()
+	tactv1.RegisterDecisionServiceServer(s, grpcEcho{})
+	go func() { <-ctx.Done(); s.Stop() }()
+	if err := s.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
+
+// serveHTTPEcho is a bare net/http JSON server: it decodes the request
+// body and encodes it back.
+func serveHTTPEcho(ctx context.Context, addr string) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/decisions", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var v map[string]any
+		if err := json.Unmarshal(body, &v); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v) // a failed write is the client's loss
+	})
+	s := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { <-ctx.Done(); _ = s.Close() }()
+	if err := s.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func runtimeNumCPU() int      { return runtime.NumCPU() }
+func goVersionString() string { return runtime.Version() }
