@@ -4,6 +4,7 @@
 //
 //	go test -run '^$' -bench . -benchmem ./bench/
 //
-// The load generator against the bare gRPC and HTTP ceilings comes with the
-// benchmark-harness issue; figures are in the README.
+// BenchmarkDecideBufconn runs the whole server in process over an in-memory
+// listener beside a bare grpc-go echo. The load generator against the bare
+// gRPC and HTTP ceilings is cmd/tactload; figures are in BENCHMARKS.md.
 package bench
