@@ -59,7 +59,8 @@ Usage:
                                     measure a model on a labelled CSV
   tact score --model M --data F --out S [--id COL]
                                     score every row of a CSV (batch scoring)
-  tact demo-data --out DIR          write the demo bank's training files
+  tact demo-data --out DIR [--clients N]
+                                    write the demo bank's training files (or N demo clients)
   tact features import (--data-dir D | --redis-addr A) --schema S [--skip-bad] FILE
                                     bulk-import client features (CSV or JSON Lines)
 

@@ -113,44 +113,109 @@ func b2f(b bool) float64 {
 }
 
 func generate(seed uint64) []client {
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	// Features the models do not read come from a stream of their own, so
-	// that adding one leaves the clients, histories and models unchanged.
-	extra := rand.New(rand.NewPCG(seed^0x51ed270b, seed+7))
-	hours := []string{"09:00-12:00", "12:00-14:00", "17:00-20:00"}
+	g := newGenerator(seed)
 	out := make([]client, Clients)
 	for i := range out {
-		c := &out[i]
-		c.id = fmt.Sprintf("C%05d", i+1)
-		c.age = float64(19 + rng.IntN(62))
-		c.income = math.Round(math.Exp(math.Log(2400)+0.55*rng.NormFloat64())/10) * 10
-		c.balance = math.Round(math.Exp(math.Log(8000)+0.035*(c.age-19)+1.3*rng.NormFloat64())/10) * 10
-		c.tenure = float64(rng.IntN(int(math.Min(c.age-18, 40)) + 1))
-		c.digital = rng.Float64() < 0.9-0.01*(c.age-19)
-		c.consent = rng.Float64() < 0.92
-		c.consentOutbound = c.consent && rng.Float64() < 0.65
-		c.holds = map[string]bool{
-			"credit_card":     rng.Float64() < 0.35,
-			"premium_card":    c.income > 3500 && rng.Float64() < 0.2,
-			"savings_account": rng.Float64() < 0.3,
-			"term_deposit":    c.balance > 5000 && rng.Float64() < 0.25+0.004*(c.age-19),
-			"personal_loan":   rng.Float64() < 0.12,
-			"mortgage":        c.age >= 25 && rng.Float64() < 0.22,
-			"home_insurance":  rng.Float64() < 0.15,
-			"investment_fund": c.balance > 20000 && rng.Float64() < 0.15,
-		}
-		if c.holds["term_deposit"] {
-			c.maturityDays = float64(1 + rng.IntN(365))
-			c.maturing60 = c.maturityDays <= 60
-		}
-		if extra.Float64() < 0.7 {
-			c.payday = []float64{1, 15, 25, 28}[extra.IntN(4)]
-		}
-		if h := hours[extra.IntN(len(hours))]; c.consentOutbound && extra.Float64() < 0.5 {
-			c.hours = h
-		}
+		g.next(&out[i])
 	}
 	return out
+}
+
+// generator draws clients C00001, C00002, ... in order: the first 1,000
+// are the demo bank's, any number more follow the same laws.
+type generator struct {
+	rng, extra *rand.Rand
+	n          int
+}
+
+var contactHours = []string{"09:00-12:00", "12:00-14:00", "17:00-20:00"}
+
+func newGenerator(seed uint64) *generator {
+	return &generator{
+		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		// Features the models do not read come from a stream of their
+		// own, so that adding one leaves the clients, histories and
+		// models unchanged.
+		extra: rand.New(rand.NewPCG(seed^0x51ed270b, seed+7)),
+	}
+}
+
+func (g *generator) next(c *client) {
+	rng, extra := g.rng, g.extra
+	g.n++
+	*c = client{id: fmt.Sprintf("C%05d", g.n)}
+	c.age = float64(19 + rng.IntN(62))
+	c.income = math.Round(math.Exp(math.Log(2400)+0.55*rng.NormFloat64())/10) * 10
+	c.balance = math.Round(math.Exp(math.Log(8000)+0.035*(c.age-19)+1.3*rng.NormFloat64())/10) * 10
+	c.tenure = float64(rng.IntN(int(math.Min(c.age-18, 40)) + 1))
+	c.digital = rng.Float64() < 0.9-0.01*(c.age-19)
+	c.consent = rng.Float64() < 0.92
+	c.consentOutbound = c.consent && rng.Float64() < 0.65
+	c.holds = map[string]bool{
+		"credit_card":     rng.Float64() < 0.35,
+		"premium_card":    c.income > 3500 && rng.Float64() < 0.2,
+		"savings_account": rng.Float64() < 0.3,
+		"term_deposit":    c.balance > 5000 && rng.Float64() < 0.25+0.004*(c.age-19),
+		"personal_loan":   rng.Float64() < 0.12,
+		"mortgage":        c.age >= 25 && rng.Float64() < 0.22,
+		"home_insurance":  rng.Float64() < 0.15,
+		"investment_fund": c.balance > 20000 && rng.Float64() < 0.15,
+	}
+	if c.holds["term_deposit"] {
+		c.maturityDays = float64(1 + rng.IntN(365))
+		c.maturing60 = c.maturityDays <= 60
+	}
+	if extra.Float64() < 0.7 {
+		c.payday = []float64{1, 15, 25, 28}[extra.IntN(4)]
+	}
+	if h := contactHours[extra.IntN(len(contactHours))]; c.consentOutbound && extra.Float64() < 0.5 {
+		c.hours = h
+	}
+}
+
+// WriteClientsCSV writes n demo clients (the demo bank's 1,000 first, then
+// more drawn by the same laws) as a CSV for tact features import with the
+// demo schema: client_id, then the schema's features in order; a feature
+// the client lacks is left empty. It streams: memory does not grow with n.
+func WriteClientsCSV(w io.Writer, seed uint64, n int) error {
+	schema, err := Schema()
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	header := []string{schema.IDColumn}
+	for _, f := range schema.Fields {
+		header = append(header, f.Name)
+	}
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	g := newGenerator(seed)
+	row := make([]string, len(header))
+	var c client
+	for range n {
+		g.next(&c)
+		rec := c.record()
+		row[0] = rec.ClientID
+		for j, f := range schema.Fields {
+			row[j+1] = ""
+			if v, ok := rec.Values[f.Name]; ok {
+				switch v.Kind {
+				case features.KindNumber:
+					row[j+1] = strconv.FormatFloat(v.Num, 'g', -1, 64)
+				case features.KindBool:
+					row[j+1] = strconv.FormatBool(v.Bool)
+				default:
+					row[j+1] = v.Format()
+				}
+			}
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 func (c *client) record() features.Record {

@@ -129,6 +129,11 @@ type Result struct {
 	CPUPer1000  float64        `json:"server_cpu_s_per_1000"`
 	PeakRSSMiB  float64        `json:"server_peak_rss_mib"`
 	Actions     map[string]int `json:"actions,omitempty"`
+	// RSSAnonMiB and RSSFileMiB split the resident set at the end of the
+	// measurement: the heap and stacks, and mapped file pages (bbolt's
+	// map of its file, which the kernel reclaims under pressure).
+	RSSAnonMiB float64 `json:"server_rss_anon_mib"`
+	RSSFileMiB float64 `json:"server_rss_file_mib"`
 	// SendLagP99 (open loop): how late the generator itself sent, p99. A
 	// large lag means the figures are the generator's, not the server's.
 	SendLagP99 float64 `json:"send_lag_p99_ms,omitempty"`
@@ -174,6 +179,8 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 			targets = append(targets, t)
 		}
 	}
+	lctx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
 	defer func() {
 		for _, t := range targets {
 			if t.closeCall != nil {
@@ -195,6 +202,13 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 		t.srv = srv
 		if t.call, t.closeCall, err = newCaller(srv, t.http); err != nil {
 			return err
+		}
+		if t.serve == "serve-tactd" {
+			// The contact centre's feed: the phone queue is calm. Without
+			// it tactd would hold protected tiers back (no fresh report).
+			if err := reportLoad(lctx, srv.grpcAddr); err != nil {
+				return fmt.Errorf("%s: report load: %w", t.name, err)
+			}
 		}
 	}
 	byTarget := map[string]Result{}
@@ -255,7 +269,7 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 func printReport(out io.Writer, rep *Report) {
 	fmt.Fprintf(out, "machine: %d CPUs, %s, %s, Linux %s\n\n", rep.Machine.CPUs, rep.Machine.Model, rep.Machine.Go, rep.Machine.Kernel)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tmode\tcalls\tQPS\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\terrors\tCPU s/1000\tpeak RSS MiB\t")
+	fmt.Fprintln(tw, "target\tmode\tcalls\tQPS\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\terrors\tCPU s/1000\tpeak RSS MiB\tanon+file MiB\t")
 	for _, r := range rep.Results {
 		mode := fmt.Sprintf("closed x%d", r.Concurrency)
 		if r.Mode == "open" {
@@ -265,8 +279,8 @@ func printReport(out io.Writer, rep *Report) {
 		for _, n := range r.Errors {
 			errs += n
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%.3f\t%.0f\t\n",
-			r.Target, mode, r.Calls, r.QPS, r.P50, r.P90, r.P99, r.P999, errs, r.CPUPer1000, r.PeakRSSMiB)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%d\t%.3f\t%.0f\t%.0f+%.0f\t\n",
+			r.Target, mode, r.Calls, r.QPS, r.P50, r.P90, r.P99, r.P999, errs, r.CPUPer1000, r.PeakRSSMiB, r.RSSAnonMiB, r.RSSFileMiB)
 	}
 	tw.Flush()
 	for _, r := range rep.Results {
@@ -293,12 +307,56 @@ func printReport(out io.Writer, rep *Report) {
 	}
 }
 
-// mix draws the calls: client ids, channels and contexts.
+// mix draws the calls: client ids, channels and contexts. Each caller
+// has its own (a drawer), so that drawing does not contend.
 type mix struct {
 	o    *options
-	reqs []*tactv1.DecideRequest // a pool drawn once, used in turn
-	next atomic.Uint64
+	seed atomic.Uint64
 }
+
+func newMix(o *options) *mix { return &mix{o: o} }
+
+// drawer draws calls for one caller.
+type drawer struct {
+	o    *options
+	rng  *rand.Rand
+	zipf *rand.Zipf
+}
+
+func (m *mix) drawer() *drawer {
+	rng := rand.New(rand.NewPCG(m.seed.Add(1), 2))
+	return &drawer{o: m.o, rng: rng, zipf: rand.NewZipf(rng, m.o.zipf, 1, uint64(m.o.hot-1))}
+}
+
+// draw returns a call: a hot client (Zipf) or, past the hot share, one
+// drawn uniformly from the population; phone calls carry the queue whose
+// load tactload reports.
+func (d *drawer) draw() *tactv1.DecideRequest {
+	n := 1 + int(d.zipf.Uint64())
+	if d.rng.Float64() >= d.o.hotShare {
+		n = 1 + d.rng.IntN(d.o.population)
+	}
+	req := &tactv1.DecideRequest{ClientId: fmt.Sprintf(d.o.idFormat, n)}
+	req.Channel = pick(d.rng, channels, func(c struct {
+		ch tactv1.Channel
+		w  float64
+	}) float64 {
+		return c.w
+	}).ch
+	if req.Channel == tactv1.Channel_CHANNEL_PHONE_INBOUND {
+		req.Queue = loadQueue
+	}
+	req.Context = pick(d.rng, contexts, func(c struct {
+		c *tactv1.InteractionContext
+		w float64
+	}) float64 {
+		return c.w
+	}).c
+	return req
+}
+
+// loadQueue is the queue of the phone calls; tactload reports it calm.
+const loadQueue = "retail"
 
 var (
 	channels = []struct {
@@ -320,33 +378,6 @@ var (
 	}
 )
 
-func newMix(o *options) *mix {
-	rng := rand.New(rand.NewPCG(1, 2))
-	zipf := rand.NewZipf(rng, o.zipf, 1, uint64(o.hot-1))
-	m := &mix{o: o, reqs: make([]*tactv1.DecideRequest, 1<<16)}
-	for i := range m.reqs {
-		n := 1 + int(zipf.Uint64())
-		if rng.Float64() >= o.hotShare {
-			n = 1 + rng.IntN(o.population)
-		}
-		req := &tactv1.DecideRequest{ClientId: fmt.Sprintf(o.idFormat, n), Queue: "retail"}
-		req.Channel = pick(rng, channels, func(c struct {
-			ch tactv1.Channel
-			w  float64
-		}) float64 {
-			return c.w
-		}).ch
-		req.Context = pick(rng, contexts, func(c struct {
-			c *tactv1.InteractionContext
-			w float64
-		}) float64 {
-			return c.w
-		}).c
-		m.reqs[i] = req
-	}
-	return m
-}
-
 func pick[T any](rng *rand.Rand, items []T, weight func(T) float64) T {
 	x := rng.Float64()
 	for _, it := range items {
@@ -357,8 +388,36 @@ func pick[T any](rng *rand.Rand, items []T, weight func(T) float64) T {
 	return items[len(items)-1]
 }
 
-func (m *mix) draw() *tactv1.DecideRequest {
-	return m.reqs[m.next.Add(1)%uint64(len(m.reqs))]
+// reportLoad reports the phone queue calm now and every 20 s until ctx
+// ends (a report is stale after 2 minutes).
+func reportLoad(ctx context.Context, grpcAddr string) error {
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	lc := tactv1.NewLoadServiceClient(conn)
+	report := func() error {
+		_, err := lc.ReportLoad(ctx, &tactv1.ReportLoadRequest{Queue: loadQueue, CallsWaiting: 3, LongestWaitSeconds: 20, ServiceLevel: 0.92, AgentsAvailable: 5})
+		return err
+	}
+	if err := report(); err != nil {
+		conn.Close()
+		return err
+	}
+	go func() {
+		defer conn.Close()
+		t := time.NewTicker(20 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = report() // the next tick tries again; a stale report only protects more
+			}
+		}
+	}()
+	return nil
 }
 
 // caller makes one call and returns the error code ("" when it
@@ -394,10 +453,16 @@ func newCaller(srv *child, useHTTP bool) (caller, func(), error) {
 				return "http " + strconv.Itoa(resp.StatusCode), ""
 			}
 			var d struct {
-				Action string `json:"action"`
+				Action  string `json:"action"`
+				Reasons []struct {
+					Code string `json:"code"`
+				} `json:"reasons"`
 			}
 			if err := json.Unmarshal(b, &d); err != nil {
 				return "decode", ""
+			}
+			if d.Action == "ACTION_NO_OFFER" && len(d.Reasons) > 0 {
+				return "", d.Action + "/" + strings.TrimPrefix(d.Reasons[0].Code, "REASON_CODE_")
 			}
 			return "", d.Action
 		}, tr.CloseIdleConnections, nil
@@ -411,6 +476,11 @@ func newCaller(srv *child, useHTTP bool) (caller, func(), error) {
 		resp, err := dc.Decide(ctx, req)
 		if err != nil {
 			return status.Code(err).String(), ""
+		}
+		if resp.GetAction() == tactv1.Action_ACTION_NO_OFFER && len(resp.GetReasons()) > 0 {
+			// The reason shows which path a no-offer took (a cap, a
+			// budget run out, ...).
+			return "", resp.GetAction().String() + "/" + strings.TrimPrefix(resp.GetReasons()[0].GetCode().String(), "REASON_CODE_")
 		}
 		return "", resp.GetAction().String()
 	}, func() { conn.Close() }, nil
@@ -482,10 +552,11 @@ func closedLoop(ctx context.Context, o *options, call caller, m *mix, srv *child
 		var wg sync.WaitGroup
 		start := time.Now()
 		for range o.concurrency {
+			d := m.drawer()
 			wg.Go(func() {
 				for ctx.Err() == nil {
 					t := time.Now()
-					code, action := call(context.WithoutCancel(ctx), m.draw())
+					code, action := call(context.WithoutCancel(ctx), d.draw())
 					if rec != nil && ctx.Err() == nil {
 						rec.add(time.Since(t), code, action)
 					}
@@ -501,6 +572,7 @@ func closedLoop(ctx context.Context, o *options, call caller, m *mix, srv *child
 	elapsed := run(o.duration, rec)
 	res := rec.result(elapsed, srv.cpuSeconds()-cpu0, srv.peakRSSMiB())
 	res.Mode, res.Concurrency = "closed", o.concurrency
+	res.RSSAnonMiB, res.RSSFileMiB = srv.status("RssAnon"), srv.status("RssFile")
 	return res
 }
 
@@ -515,6 +587,7 @@ func openLoop(ctx context.Context, o *options, call caller, m *mix, srv *child, 
 	start := time.Now()
 	var wg sync.WaitGroup
 	inflight := make(chan struct{}, 100_000) // a bound, not a pacing device
+	d := m.drawer()
 	for i := 0; ; i++ {
 		intended := start.Add(time.Duration(i) * interval)
 		if d := time.Until(intended); d > 0 {
@@ -532,7 +605,7 @@ func openLoop(ctx context.Context, o *options, call caller, m *mix, srv *child, 
 			rec.add(time.Since(intended), "client overloaded", "")
 			continue
 		}
-		req := m.draw()
+		req := d.draw()
 		wg.Go(func() {
 			defer func() { <-inflight }()
 			lag := time.Since(intended)
@@ -544,6 +617,7 @@ func openLoop(ctx context.Context, o *options, call caller, m *mix, srv *child, 
 	wg.Wait()
 	res := rec.result(time.Since(start), srv.cpuSeconds()-cpu0, srv.peakRSSMiB())
 	res.Mode, res.Rate = "open", rate
+	res.RSSAnonMiB, res.RSSFileMiB = srv.status("RssAnon"), srv.status("RssFile")
 	return res
 }
 
@@ -661,13 +735,16 @@ func (c *child) cpuSeconds() float64 {
 }
 
 // peakRSSMiB is the process's peak resident set (VmHWM).
-func (c *child) peakRSSMiB() float64 {
+func (c *child) peakRSSMiB() float64 { return c.status("VmHWM") }
+
+// status reads a kB field of /proc/<pid>/status, in MiB.
+func (c *child) status(field string) float64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			return kb / 1024
 		}
