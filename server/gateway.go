@@ -22,13 +22,13 @@ import (
 // /readyz and /openapi.json.
 func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerInterceptor, maxBody int64, ready *atomic.Bool) (http.Handler, error) {
 	gw := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, gatewayMarshaler{&runtime.JSONPb{
 			MarshalOptions: protojson.MarshalOptions{
 				UseProtoNames:     true,
 				EmitDefaultValues: true,
 			},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}),
+		}}),
 	)
 	if err := tactv1.RegisterDecisionServiceHandlerServer(ctx, gw, &decisionInProcess{s: svc.decision, ic: ic}); err != nil {
 		return nil, fmt.Errorf("server: register decision gateway: %w", err)
