@@ -168,6 +168,15 @@ func (c *Cache) cost(clientID string) int64 {
 	return e.cost
 }
 
+// fresh reports whether a cached entry may be served without a read.
+func (c *Cache) fresh(e *entry, now time.Time) bool {
+	age := now.Sub(e.readStart)
+	if e.notFound {
+		return age < c.cfg.NegativeTTL
+	}
+	return age < c.cfg.TTL
+}
+
 // Stats returns the counters.
 func (c *Cache) Stats() CacheStats {
 	return CacheStats{
@@ -188,16 +197,13 @@ func (c *Cache) Stats() CacheStats {
 func (c *Cache) Get(ctx context.Context, clientID string) (Record, error) {
 	now := c.cfg.Now()
 	e, ok := c.cache.Get(clientID)
-	if ok {
-		age := now.Sub(e.readStart)
-		switch {
-		case e.notFound && age < c.cfg.NegativeTTL:
+	if ok && c.fresh(e, now) {
+		if e.notFound {
 			c.stats.negativeHits.Add(1)
 			return Record{}, ErrNotFound
-		case !e.notFound && age < c.cfg.TTL:
-			c.stats.hits.Add(1)
-			return e.rec, nil
 		}
+		c.stats.hits.Add(1)
+		return e.rec, nil
 	}
 	c.stats.misses.Add(1)
 	ch := c.group.DoChan(clientID, func() (any, error) { return c.load(clientID) })
@@ -231,6 +237,12 @@ func (c *Cache) Get(ctx context.Context, clientID string) (Record, error) {
 // the read, and caches the result.
 func (c *Cache) load(clientID string) (*entry, error) {
 	start := c.cfg.Now()
+	// A caller that missed the cache just before another read of this
+	// client finished can start a read of its own once that one is over:
+	// look again, so that such a caller shares the fresh entry instead.
+	if e, ok := c.cache.Get(clientID); ok && c.fresh(e, start) {
+		return e, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.StoreTimeout)
 	defer cancel()
 	c.stats.storeReads.Add(1)

@@ -94,6 +94,31 @@ func TestCacheStampedeReadsOnce(t *testing.T) {
 	}
 }
 
+// TestCacheLateJoinerSharesTheRead: a caller that missed the cache while
+// another read of the client was in flight, and reaches the read only
+// after it finished, takes the fresh entry instead of reading again.
+func TestCacheLateJoinerSharesTheRead(t *testing.T) {
+	src := &flakySource{Source: seeded(t)}
+	clk := &clock{t: time.Unix(1e9, 0)}
+	c := newTestCache(t, src, clk)
+	if _, err := c.Get(t.Context(), "C1"); err != nil {
+		t.Fatal(err)
+	}
+	// What the late caller does after its miss: join (or start) a read.
+	e, err := c.load("C1")
+	if err != nil || e.rec.Values["balance"].Num != 100 {
+		t.Fatalf("late joiner: %+v, %v", e, err)
+	}
+	if n := src.reads.Load(); n != 1 {
+		t.Errorf("late joiner made the store reads %d, want 1", n)
+	}
+	// Once the entry is past its TTL, a read does reach the store.
+	clk.Advance(2 * time.Minute)
+	if _, err := c.load("C1"); err != nil || src.reads.Load() != 2 {
+		t.Errorf("expired entry: %v, %d reads; want a second read", err, src.reads.Load())
+	}
+}
+
 func TestCacheFreshStaleAndExpired(t *testing.T) {
 	src := &flakySource{Source: seeded(t)}
 	clk := &clock{t: time.Unix(1e9, 0)}
