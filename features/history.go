@@ -17,6 +17,17 @@ type DecisionRecord struct {
 	// Reason is the main reason code's name, e.g. "busy_period".
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
+	// Exposures are the experiments the decision was made in.
+	Exposures []Exposure `json:"exposures,omitempty"`
+}
+
+// Exposure is a client's assignment to one variation of an experiment.
+type Exposure struct {
+	Experiment  string `json:"experiment"`
+	Feature     string `json:"feature"`
+	VariationID int    `json:"variation_id"`
+	Variation   string `json:"variation"`
+	Name        string `json:"name,omitempty"`
 }
 
 // Offered reports whether the decision offered the product.

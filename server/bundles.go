@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/tact-nba/tact/model"
 	"github.com/tact-nba/tact/model/decision"
+	"github.com/tact-nba/tact/model/demo"
 )
 
 // currentBundle is the name, inside model_dir, of the bundle served: a
@@ -23,6 +25,28 @@ const currentBundle = "current"
 // loadBundle loads model_dir/current.
 func loadBundle(dir string) (*model.Bundle, error) {
 	return model.LoadBundle(os.DirFS(dir), currentBundle)
+}
+
+// bundleByVersion returns how a variant's model version is found: in
+// model_dir, the directory of that name (its manifest must carry the
+// version); without model_dir, among the demo's bundles.
+func bundleByVersion(modelDir string) func(string) (*model.Bundle, error) {
+	return func(version string) (*model.Bundle, error) {
+		if modelDir == "" {
+			return demo.Bundles(version)
+		}
+		if !fs.ValidPath(version) || strings.Contains(version, "/") {
+			return nil, fmt.Errorf("%q is not a directory name in model_dir", version)
+		}
+		b, err := model.LoadBundle(os.DirFS(modelDir), version)
+		if err != nil {
+			return nil, fmt.Errorf("model_dir/%s: %w", version, err)
+		}
+		if b.Version() != version {
+			return nil, fmt.Errorf("model_dir/%s holds version %q: a version's directory must carry its name", version, b.Version())
+		}
+		return b, nil
+	}
 }
 
 // bundleWatcher polls model_dir/current and swaps a new bundle version into

@@ -54,8 +54,8 @@ type Config struct {
 	// ModelDir holds the model bundle to serve in ModelDir/current; empty
 	// means the embedded demo bundle.
 	ModelDir string `koanf:"model_dir"`
-	// ModelPoll is how often ModelDir/current, CatalogFile and PolicyFile
-	// are checked for a new version.
+	// ModelPoll is how often ModelDir/current, CatalogFile, PolicyFile and
+	// ExperimentsFile are checked for a new version.
 	ModelPoll time.Duration `koanf:"model_poll"`
 	// CatalogFile is the YAML product catalog (see model/catalog); empty
 	// means the embedded demo catalog.
@@ -63,6 +63,9 @@ type Config struct {
 	// PolicyFile is the YAML decision policy (see model/policy); empty
 	// means the embedded default policy.
 	PolicyFile string `koanf:"policy_file"`
+	// ExperimentsFile is the A/B experiment config in GrowthBook's
+	// features JSON format (see model/experiment); empty means none.
+	ExperimentsFile string `koanf:"experiments_file"`
 	// CacheBytes bounds the in-process feature cache.
 	CacheBytes int64 `koanf:"cache_bytes"`
 	// CacheTTL is how long cached features are served without the store.
@@ -136,6 +139,7 @@ var flagHelp = map[string]string{
 	"model_poll":          "how often model_dir/current, catalog_file and policy_file are checked for changes",
 	"catalog_file":        "YAML product catalog (empty: the demo catalog)",
 	"policy_file":         "YAML decision policy: tiers, caps, load, arbitration (empty: the default policy)",
+	"experiments_file":    "A/B experiments, GrowthBook features JSON (empty: none)",
 	"cache_bytes":         "memory bound of the feature cache (bytes)",
 	"cache_ttl":           "how long cached features are served without the store",
 	"cache_stale":         "how long past cache_ttl features are served, degraded, when the store fails",
@@ -170,6 +174,7 @@ func LoadConfig(args, environ []string) (Config, error) {
 	fs.Duration("model-poll", def.ModelPoll, flagHelp["model_poll"])
 	fs.String("catalog-file", def.CatalogFile, flagHelp["catalog_file"])
 	fs.String("policy-file", def.PolicyFile, flagHelp["policy_file"])
+	fs.String("experiments-file", def.ExperimentsFile, flagHelp["experiments_file"])
 	fs.Int64("cache-bytes", def.CacheBytes, flagHelp["cache_bytes"])
 	fs.Duration("cache-ttl", def.CacheTTL, flagHelp["cache_ttl"])
 	fs.Duration("cache-stale", def.CacheStale, flagHelp["cache_stale"])
@@ -204,6 +209,7 @@ func LoadConfig(args, environ []string) (Config, error) {
 		"model_poll":          def.ModelPoll,
 		"catalog_file":        def.CatalogFile,
 		"policy_file":         def.PolicyFile,
+		"experiments_file":    def.ExperimentsFile,
 		"cache_bytes":         def.CacheBytes,
 		"cache_ttl":           def.CacheTTL,
 		"cache_stale":         def.CacheStale,

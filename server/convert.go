@@ -1,6 +1,8 @@
 package server
 
 import (
+	"strings"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/model/catalog"
@@ -84,13 +86,22 @@ func invert[K, V comparable](m map[K]V) map[V]K {
 
 func decisionToProto(d *decision.Decision) *tactv1.DecideResponse {
 	resp := &tactv1.DecideResponse{
-		DecisionId:        d.ID,
-		Action:            actionToProto[d.Action],
-		Tier:              d.Tier,
-		ModelVersion:      d.ModelVersion,
-		ExperimentVariant: d.Variant,
-		Degraded:          d.Degraded,
-		DecidedAt:         timestamppb.New(d.At),
+		DecisionId:   d.ID,
+		Action:       actionToProto[d.Action],
+		Tier:         d.Tier,
+		ModelVersion: d.ModelVersion,
+		Degraded:     d.Degraded,
+		DecidedAt:    timestamppb.New(d.At),
+	}
+	if len(d.Exposures) > 0 {
+		resp.Experiments = make([]*tactv1.ExperimentExposure, len(d.Exposures))
+		names := make([]string, len(d.Exposures))
+		for i, e := range d.Exposures {
+			resp.Experiments[i] = &tactv1.ExperimentExposure{Experiment: e.Experiment, Feature: e.Feature,
+				VariationId: int32(e.VariationID), Variation: e.Variation, Name: e.Name}
+			names[i] = e.Experiment + ":" + e.Variation
+		}
+		resp.ExperimentVariant = strings.Join(names, ", ")
 	}
 	if len(d.Offers) > 0 {
 		resp.Offers = make([]*tactv1.Offer, len(d.Offers))

@@ -132,6 +132,21 @@ func appendDecision(b []byte, d *tactv1.DecideResponse) ([]byte, bool) {
 		}
 		w.raw(`]}`)
 	}
+	w.raw(`],"experiments":[`)
+	for i, e := range d.GetExperiments() {
+		w.comma(i)
+		w.raw(`{"experiment":`)
+		w.str(e.GetExperiment())
+		w.raw(`,"feature":`)
+		w.str(e.GetFeature())
+		w.raw(`,"variation_id":`)
+		w.b = strconv.AppendInt(w.b, int64(e.GetVariationId()), 10)
+		w.raw(`,"variation":`)
+		w.str(e.GetVariation())
+		w.raw(`,"name":`)
+		w.str(e.GetName())
+		w.raw(`}`)
+	}
 	w.raw(`]}`)
 	return w.b, w.ok
 }

@@ -63,6 +63,11 @@ func TestAppendDecisionMatchesProtojson(t *testing.T) {
 			}
 			d.Candidates = append(d.Candidates, c)
 		}
+		for range rng.IntN(3) {
+			ids := []int32{0, 1, 2, -1, math.MaxInt32, math.MinInt32}
+			d.Experiments = append(d.Experiments, &tactv1.ExperimentExposure{Experiment: str(), Feature: str(),
+				VariationId: ids[rng.IntN(len(ids))], Variation: str(), Name: str()})
+		}
 		want, err := marshal.Marshal(d)
 		if err != nil {
 			t.Fatal(err)

@@ -40,6 +40,7 @@ func (s *exportService) ExportDecisions(req *tactv1.ExportDecisionsRequest, stre
 			Degraded:     d.Degraded,
 			Reason:       d.Reason,
 			DecidedAt:    timestamppb.New(d.At),
+			Experiments:  exposureNames(d.Exposures),
 		}})
 	})
 	return s.status(err)
@@ -69,4 +70,16 @@ func (s *exportService) status(err error) error {
 		s.logger.Error("export failed", "err", err)
 	}
 	return st
+}
+
+// exposureNames are "experiment:variation" per exposure.
+func exposureNames(exps []features.Exposure) []string {
+	if len(exps) == 0 {
+		return nil
+	}
+	out := make([]string, len(exps))
+	for i, e := range exps {
+		out[i] = e.Experiment + ":" + e.Variation
+	}
+	return out
 }

@@ -39,6 +39,9 @@ func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerIntercept
 	if err := tactv1.RegisterLoadServiceHandlerServer(ctx, gw, &loadInProcess{s: svc.load, ic: ic}); err != nil {
 		return nil, fmt.Errorf("server: register load gateway: %w", err)
 	}
+	if err := tactv1.RegisterExperimentServiceHandlerServer(ctx, gw, &experimentInProcess{s: svc.exps, ic: ic}); err != nil {
+		return nil, fmt.Errorf("server: register experiment gateway: %w", err)
+	}
 	if err := tactv1.RegisterFeatureServiceHandlerServer(ctx, gw, &featureInProcess{s: svc.features, ic: ic}); err != nil {
 		return nil, fmt.Errorf("server: register feature gateway: %w", err)
 	}

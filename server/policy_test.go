@@ -63,7 +63,7 @@ func TestPolicyHotReload(t *testing.T) {
 	if err := os.WriteFile(policyFile, []byte(badPolicy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return strings.Contains(logs.String(), "catalog or policy rejected") })
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "catalog, policy or experiments rejected") })
 	for _, want := range []string{"tiers[0].when", "arbitration.levers.mortgage", "per_7_days: -1"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the rejection log does not name %q", want)
@@ -83,7 +83,7 @@ func TestPolicyHotReload(t *testing.T) {
 	waitFor(t, func() bool {
 		return decide("H3").GetReasons()[0].GetCode() == tactv1.ReasonCode_REASON_CODE_BELOW_TIER_BAR
 	})
-	if n := strings.Count(logs.String(), "catalog or policy rejected"); n != 1 {
+	if n := strings.Count(logs.String(), "catalog, policy or experiments rejected"); n != 1 {
 		t.Errorf("the rejection was logged %d times, want once", n)
 	}
 }

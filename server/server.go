@@ -55,6 +55,7 @@ type services struct {
 	load     *loadService
 	features *featureService
 	export   *exportService
+	exps     *experimentService
 }
 
 // Server is a running tactd: listeners, servers, engine and stores.
@@ -131,12 +132,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 			return nil, fmt.Errorf("model_dir: %w", err)
 		}
 	}
-	s.files = &policyFiles{catalogPath: cfg.CatalogFile, policyPath: cfg.PolicyFile, schema: schema}
-	cat, pol, sum, err := s.files.load()
+	s.files = &policyFiles{catalogPath: cfg.CatalogFile, policyPath: cfg.PolicyFile, experimentsPath: cfg.ExperimentsFile,
+		schema: schema, bundle: bundleByVersion(cfg.ModelDir)}
+	dc, sum, err := s.files.load()
 	if err != nil {
 		return nil, err
 	}
 	s.polSum = sum
+	cat, pol := dc.cat, dc.pol
 	s.dlog = features.NewDecisionLog(s.store, cfg.DecisionLogBuffer, logger)
 	var src features.Source = s.store
 	s.history = s.store
@@ -182,6 +185,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	if err != nil {
 		return nil, err
 	}
+	if err := s.engine.SetExperiments(dc.exps); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.ExperimentsFile, err)
+	}
+	logLoaded(logger, dc)
 
 	validator, err := protovalidate.New()
 	if err != nil {
@@ -201,6 +208,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		load:     &loadService{board: board, engine: s.engine, now: deps.Now},
 		export:   &exportService{store: s.store, log: s.dlog, logger: logger},
 		features: &featureService{cache: s.cache, schema: schema, now: deps.Now, logger: logger},
+		exps:     &experimentService{engine: s.engine, store: s.store, log: s.dlog, logger: logger},
 	}
 
 	// Stream workers: calls run on long-lived goroutines whose stacks have
@@ -217,6 +225,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	tactv1.RegisterLoadServiceServer(s.grpc, svc.load)
 	tactv1.RegisterFeatureServiceServer(s.grpc, svc.features)
 	tactv1.RegisterExportServiceServer(s.grpc, svc.export)
+	tactv1.RegisterExperimentServiceServer(s.grpc, svc.exps)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

@@ -17,6 +17,7 @@ import (
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model"
 	"github.com/tact-nba/tact/model/catalog"
+	"github.com/tact-nba/tact/model/experiment"
 	"github.com/tact-nba/tact/model/load"
 	"github.com/tact-nba/tact/model/policy"
 )
@@ -77,6 +78,10 @@ type state struct {
 	pol    *policy.Policy
 	bundle *model.Bundle
 	pos    []int // per catalog product (catalog order)
+	// exps are the experiments running, nil when none; variantPos holds
+	// the positions for each bundle a variant names.
+	exps       *experiment.Set
+	variantPos map[*model.Bundle][]int
 }
 
 // New checks the configuration and dependencies and returns an engine.
@@ -118,20 +123,66 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 }
 
 func newState(cat *catalog.Catalog, pol *policy.Policy, b *model.Bundle) (*state, error) {
-	st := &state{cat: cat, pol: pol, bundle: b, pos: make([]int, len(cat.Products()))}
+	pos, err := Positions(cat, b)
+	if err != nil {
+		return nil, err
+	}
+	return &state{cat: cat, pol: pol, bundle: b, pos: pos}, nil
+}
+
+// Positions returns where each catalog product (in catalog order) is
+// scored in the bundle, or an error naming the products it has no model
+// for.
+func Positions(cat *catalog.Catalog, b *model.Bundle) ([]int, error) {
+	pos := make([]int, len(cat.Products()))
 	var missing []string
 	for i, p := range cat.Products() {
 		j, ok := b.Index(p.ID)
 		if !ok {
 			missing = append(missing, p.ID)
 		}
-		st.pos[i] = j
+		pos[i] = j
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("decision: bundle %s has no model for %s", b.Version(), strings.Join(missing, ", "))
 	}
-	return st, nil
+	return pos, nil
 }
+
+// withExperiments returns st running exps (nil: none), once each bundle a
+// variant names scores every catalog product.
+func (st *state) withExperiments(exps *experiment.Set) (*state, error) {
+	n := *st
+	n.exps, n.variantPos = exps, nil
+	if exps == nil {
+		return &n, nil
+	}
+	n.variantPos = map[*model.Bundle][]int{}
+	for _, b := range exps.Bundles() {
+		pos, err := Positions(st.cat, b)
+		if err != nil {
+			return nil, err
+		}
+		n.variantPos[b] = pos
+	}
+	return &n, nil
+}
+
+// SetExperiments runs exps (nil: none) from the next decision on. The
+// set must have been checked against the policy in use.
+func (e *Engine) SetExperiments(exps *experiment.Set) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st, err := e.state.Load().withExperiments(exps)
+	if err != nil {
+		return err
+	}
+	e.state.Store(st)
+	return nil
+}
+
+// Experiments returns the experiments running, nil when none.
+func (e *Engine) Experiments() *experiment.Set { return e.state.Load().exps }
 
 // SetBundle makes b the bundle that scores from the next decision on, once
 // it has checked that b has a model for every catalog product. Decisions
@@ -147,13 +198,17 @@ func (e *Engine) SetBundle(b *model.Bundle) error {
 	if err != nil {
 		return err
 	}
+	if st, err = st.withExperiments(old.exps); err != nil {
+		return err
+	}
 	e.state.Store(st)
 	return nil
 }
 
-// SetPolicy makes the catalog and policy those of the next decision on,
-// once it has checked that the bundle in use scores every product.
-func (e *Engine) SetPolicy(cat *catalog.Catalog, pol *policy.Policy) error {
+// SetPolicy makes the catalog, policy and experiments (checked against
+// that policy; nil: none) those of the next decision on, once it has
+// checked that the bundles scores every product.
+func (e *Engine) SetPolicy(cat *catalog.Catalog, pol *policy.Policy, exps *experiment.Set) error {
 	if cat == nil || pol == nil {
 		return errors.New("decision: no catalog or policy")
 	}
@@ -161,6 +216,9 @@ func (e *Engine) SetPolicy(cat *catalog.Catalog, pol *policy.Policy) error {
 	defer e.mu.Unlock()
 	st, err := newState(cat, pol, e.state.Load().bundle)
 	if err != nil {
+		return err
+	}
+	if st, err = st.withExperiments(exps); err != nil {
 		return err
 	}
 	e.state.Store(st)
@@ -220,6 +278,26 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	pol := st.pol
 	tier := pol.TierOf(&rec)
 	d.Tier = tier.Name
+	bundle, pos := st.bundle, st.pos
+	if st.exps != nil {
+		// The client's variants, by the tier of the policy in use; a
+		// variant may change the policy's parameters and the model.
+		exps, res, err := st.exps.Assign(ctx, experiment.Attributes{ClientID: req.ClientID, Tier: tier.Name,
+			Channel: string(req.Channel), Queue: req.Queue, Reason: req.Reason.String(), Stage: req.Stage.String()})
+		if err != nil {
+			d.Degraded = true
+			return noOffer(Reason{Code: FeaturesUnavailable, Message: "The client's experiments could not be evaluated; no offer."})
+		}
+		d.Exposures = exps
+		if res != nil && res.Policy != nil {
+			pol = res.Policy
+			tier = pol.Tier(tier.Name)
+		}
+		if res != nil && res.Bundle != nil {
+			bundle, pos = res.Bundle, st.variantPos[res.Bundle]
+			d.ModelVersion = bundle.Version()
+		}
+	}
 
 	// The contact comes first.
 	if r, blocked := contextBlock(&req, tier); blocked {
@@ -247,7 +325,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 
 	// Every product is scored in one pass over the client's features;
 	// the buffer is on the stack for catalogs of up to 32 products.
-	n := len(st.bundle.Products())
+	n := len(bundle.Products())
 	var buf [64]float64
 	scores := buf[:0]
 	if 2*n <= len(buf) {
@@ -255,7 +333,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	} else {
 		scores = make([]float64, 2*n)
 	}
-	st.bundle.ScoreAll(&rec, scores[:n], scores[n:])
+	bundle.ScoreAll(&rec, scores[:n], scores[n:])
 
 	g := gates{req: &req, rec: &rec, tier: tier, pol: pol, contacts: contacts, now: now, pressure: ls.Pressure,
 		verdicts: st.cat.Verdicts(&rec)}
@@ -270,7 +348,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	stopped := -1
 	for i := range products {
 		p := &products[i]
-		c := candidate{p: p, propensity: scores[st.pos[i]]}
+		c := candidate{p: p, propensity: scores[pos[i]]}
 		var ex *Candidate
 		if req.Explain {
 			d.Candidates = append(d.Candidates, Candidate{ProductID: p.ID, Propensity: round(c.propensity, 6), Value: p.Value})
@@ -282,7 +360,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		}
 		if ok {
 			cands = append(cands, c)
-		} else if wasEligible && (stopped < 0 || c.propensity > scores[st.pos[stopped]]) {
+		} else if wasEligible && (stopped < 0 || c.propensity > scores[pos[stopped]]) {
 			stopped = i
 		}
 	}
@@ -293,7 +371,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		// Run the product again to have the gate's reason (not kept
 		// unless explaining).
 		var ex Candidate
-		c := candidate{p: &products[stopped], propensity: scores[st.pos[stopped]]}
+		c := candidate{p: &products[stopped], propensity: scores[pos[stopped]]}
 		g.run(stopped, &c, &ex)
 		return noOffer(ex.Gates[len(ex.Gates)-1].Reason)
 	}
@@ -470,6 +548,7 @@ func (e *Engine) record(d *Decision, req *Request) {
 		ModelVersion: d.ModelVersion,
 		Degraded:     d.Degraded,
 		At:           d.At,
+		Exposures:    d.Exposures,
 	}
 	for _, o := range d.Offers {
 		rec.Products = append(rec.Products, o.ProductID)

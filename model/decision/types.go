@@ -19,6 +19,8 @@ package decision
 import (
 	"time"
 
+	"github.com/tact-nba/tact/features"
+
 	"github.com/tact-nba/tact/model/catalog"
 )
 
@@ -209,9 +211,10 @@ type Decision struct {
 	Reasons      []Reason
 	Tier         string
 	ModelVersion string
-	Variant      string
-	Degraded     bool
-	At           time.Time
+	// Exposures are the experiments the client is in, with the variation.
+	Exposures []features.Exposure
+	Degraded  bool
+	At        time.Time
 	// Candidates is set with Request.Explain: every catalog product, in
 	// catalog order, with the gates it passed or failed.
 	Candidates []Candidate

@@ -260,8 +260,28 @@ type Bank struct {
 	Bundle *model.Bundle
 }
 
-//go:embed bundle
+//go:embed bundle challenger
 var bundleFS embed.FS
+
+// ChallengerVersion is the version of the demo's second bundle
+// (model/demo/challenger: the same data, trained with L2 1), for
+// champion/challenger experiments.
+const ChallengerVersion = "demo-2-challenger"
+
+// Bundles returns the demo's bundle of a version: the one served
+// (New's Bundle) or the challenger.
+func Bundles(version string) (*model.Bundle, error) {
+	for _, dir := range []string{"bundle", "challenger"} {
+		b, err := model.LoadBundle(bundleFS, dir)
+		if err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		if b.Version() == version {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("no demo model bundle has version %q (the demo has demo-2 and %s)", version, ChallengerVersion)
+}
 
 //go:embed schema.yaml
 var schemaYAML []byte

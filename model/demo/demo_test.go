@@ -44,9 +44,10 @@ func TestBankIsDeterministic(t *testing.T) {
 }
 
 // TestBundleIsCurrent retrains every product's model the way
-// make_bundle.sh does (its CSV, tact train's input inference, L2 0.001)
-// and checks the committed bundle scores every client the same: the
-// bundle is what the generator and the trainer make today.
+// make_bundle.sh does (its CSV, tact train's input inference, L2 0.001
+// for the bundle served and 1 for the challenger) and checks each
+// committed bundle scores every client the same: the bundles are what the
+// generator and the trainer make today.
 func TestBundleIsCurrent(t *testing.T) {
 	bank, err := New(Seed)
 	if err != nil {
@@ -56,38 +57,50 @@ func TestBundleIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := len(bank.Bundle.Products())
-	out, scratch := make([]float64, n), make([]float64, n)
-	for _, h := range hs {
-		var buf bytes.Buffer
-		if err := h.WriteCSV(&buf); err != nil {
-			t.Fatal(err)
-		}
-		ds, err := model.ReadCSV(&buf, ',')
-		if err != nil {
-			t.Fatal(err)
-		}
-		labels, _, err := ds.Labels(Label, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		specs, err := ds.InferInputs([]string{Label}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows := make([]model.Features, len(ds.Rows))
-		for i := range rows {
-			rows[i] = ds.Row(i)
-		}
-		m, err := model.Train(specs, rows, labels, model.TrainOptions{L2: 0.001})
-		if err != nil {
-			t.Fatal(err)
-		}
-		j, _ := bank.Bundle.Index(h.Product)
-		for i := range bank.Clients {
-			bank.Bundle.ScoreAll(&bank.Clients[i], out, scratch)
-			if want := m.Score(&bank.Clients[i]); math.Abs(out[j]-want) > 1e-9 {
-				t.Fatalf("%s, client %s: bundle %.12f, retrained %.12f: run bash model/demo/make_bundle.sh", h.Product, bank.Clients[i].ClientID, out[j], want)
+	challenger, err := model.LoadBundle(bundleFS, "challenger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if challenger.Version() != ChallengerVersion {
+		t.Errorf("challenger version %q, want %q", challenger.Version(), ChallengerVersion)
+	}
+	for _, b := range []struct {
+		bundle *model.Bundle
+		l2     float64
+	}{{bank.Bundle, 0.001}, {challenger, 1}} {
+		n := len(b.bundle.Products())
+		out, scratch := make([]float64, n), make([]float64, n)
+		for _, h := range hs {
+			var buf bytes.Buffer
+			if err := h.WriteCSV(&buf); err != nil {
+				t.Fatal(err)
+			}
+			ds, err := model.ReadCSV(&buf, ',')
+			if err != nil {
+				t.Fatal(err)
+			}
+			labels, _, err := ds.Labels(Label, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			specs, err := ds.InferInputs([]string{Label}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := make([]model.Features, len(ds.Rows))
+			for i := range rows {
+				rows[i] = ds.Row(i)
+			}
+			m, err := model.Train(specs, rows, labels, model.TrainOptions{L2: b.l2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, _ := b.bundle.Index(h.Product)
+			for i := range bank.Clients {
+				b.bundle.ScoreAll(&bank.Clients[i], out, scratch)
+				if want := m.Score(&bank.Clients[i]); math.Abs(out[j]-want) > 1e-9 {
+					t.Fatalf("%s %s, client %s: bundle %.12f, retrained %.12f: run bash model/demo/make_bundle.sh", b.bundle.Version(), h.Product, bank.Clients[i].ClientID, out[j], want)
+				}
 			}
 		}
 	}

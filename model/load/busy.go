@@ -12,11 +12,11 @@ import (
 
 // Thresholds mark a queue's load. A zero field is not checked.
 type Thresholds struct {
-	CallsWaiting       uint32  `yaml:"calls_waiting"`
-	LongestWaitSeconds float64 `yaml:"longest_wait_seconds"`
+	CallsWaiting       uint32  `yaml:"calls_waiting" json:"calls_waiting"`
+	LongestWaitSeconds float64 `yaml:"longest_wait_seconds" json:"longest_wait_seconds"`
 	// ServiceLevelBelow: busy when the service level is below it (busy
 	// thresholds); calm only when at or above it (calm thresholds).
-	ServiceLevel float64 `yaml:"service_level"`
+	ServiceLevel float64 `yaml:"service_level" json:"service_level"`
 }
 
 // Config says when a queue is busy.

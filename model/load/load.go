@@ -12,6 +12,7 @@ package load
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 )
@@ -45,8 +46,28 @@ type Board struct {
 }
 
 type queue struct {
-	r    Report
-	busy bool // after hysteresis, as of r
+	r Report
+	// busy after hysteresis as of r, per pair of busy and calm thresholds
+	// (a policy's, and each experiment variant's that overrides them).
+	busy map[hysteresis]bool
+}
+
+type hysteresis struct{ busy, calm Thresholds }
+
+// maxHysteresis bounds the threshold pairs tracked per queue.
+const maxHysteresis = 32
+
+func hysteresisOf(cfg *Config) hysteresis { return hysteresis{cfg.BusyWhen, cfg.CalmWhen} }
+
+// next moves a busy state by one report.
+func (h hysteresis) next(busy bool, r *Report) bool {
+	switch {
+	case h.busy.crossesBusy(r):
+		return true
+	case h.calm.calm(r):
+		return false
+	}
+	return busy
 }
 
 // NewBoard returns an empty board.
@@ -73,12 +94,13 @@ func (b *Board) Put(r Report, cfg *Config) (Report, bool, error) {
 		return Report{}, false, ErrTooManyQueues
 	}
 	// A queue whose last report went stale starts again from the new one.
-	busy := ok && old.busy && r.AsOf.Sub(old.r.AsOf) <= cfg.StaleAfter
-	switch {
-	case cfg.BusyWhen.crossesBusy(&r):
-		busy = true
-	case cfg.CalmWhen.calm(&r):
-		busy = false
+	fresh := ok && r.AsOf.Sub(old.r.AsOf) <= cfg.StaleAfter
+	busy := make(map[hysteresis]bool, len(old.busy)+1)
+	for h, was := range old.busy {
+		busy[h] = h.next(fresh && was, &r)
+	}
+	if h := hysteresisOf(cfg); len(busy) < maxHysteresis || ok && hasKey(old.busy, h) {
+		busy[h] = h.next(fresh && old.busy[h], &r)
 	}
 	b.queues[r.Queue] = queue{r: r, busy: busy}
 	return r, true, nil
@@ -87,18 +109,23 @@ func (b *Board) Put(r Report, cfg *Config) (Report, bool, error) {
 // Status returns the queue's state at now: from its latest report while
 // that is fresh, else from the busy windows, else Unknown.
 func (b *Board) Status(name string, now time.Time, cfg *Config) Status {
+	h := hysteresisOf(cfg)
 	b.mu.RLock()
 	q, ok := b.queues[name]
+	busy, known := q.busy[h]
 	b.mu.RUnlock()
 	if ok && now.Sub(q.r.AsOf) <= cfg.StaleAfter {
-		st := Status{Busy: q.busy, Source: FromFeed, Report: &q.r}
+		if !known {
+			busy = b.track(name, h)
+		}
+		st := Status{Busy: busy, Source: FromFeed, Report: &q.r}
 		switch t := cfg.BusyWhen; {
 		case t.CallsWaiting > 0:
 			st.Pressure = float64(q.r.CallsWaiting) / float64(t.CallsWaiting)
 		case t.LongestWaitSeconds > 0:
 			st.Pressure = q.r.LongestWaitSeconds / t.LongestWaitSeconds
 		}
-		if q.busy {
+		if busy {
 			st.Pressure = max(st.Pressure, 1)
 		}
 		st.Pressure = min(st.Pressure, 2)
@@ -118,6 +145,34 @@ func (b *Board) Status(name string, now time.Time, cfg *Config) Status {
 	}
 	// Nothing to go by: weigh a pitch as in a busy period.
 	return Status{Source: Unknown, Pressure: 1, Report: last}
+}
+
+// track starts following a queue's busy state by thresholds first seen
+// after its latest report (an experiment variant's): busy if that report
+// crosses them, as there is no history to hold it.
+func (b *Board) track(name string, h hysteresis) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.queues[name]
+	if busy, ok := q.busy[h]; ok {
+		return busy
+	}
+	busy := h.busy.crossesBusy(&q.r)
+	if len(q.busy) < maxHysteresis {
+		m := maps.Clone(q.busy)
+		if m == nil {
+			m = map[hysteresis]bool{}
+		}
+		m[h] = busy
+		q.busy = m
+		b.queues[name] = q
+	}
+	return busy
+}
+
+func hasKey(m map[hysteresis]bool, h hysteresis) bool {
+	_, ok := m[h]
+	return ok
 }
 
 // Get returns the latest report for a queue.

@@ -125,3 +125,39 @@ func TestConfigValidateListsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestBusyPerThresholds: an experiment variant with its own thresholds
+// gets its own hysteresis on the same reports.
+func TestBusyPerThresholds(t *testing.T) {
+	b := NewBoard()
+	base := DefaultConfig() // busy at 20 waiting, calm under 10
+	strict := DefaultConfig()
+	strict.BusyWhen.CallsWaiting, strict.CalmWhen.CallsWaiting = 8, 4
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	put := func(waiting uint32, at time.Duration) {
+		t.Helper()
+		if _, _, err := b.Put(Report{Queue: "q", CallsWaiting: waiting, ServiceLevel: 0.9, AsOf: t0.Add(at), ReceivedAt: t0.Add(at)}, &base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy := func(cfg *Config, at time.Duration) bool { return b.Status("q", t0.Add(at), cfg).Busy }
+
+	put(9, 0)
+	// The strict thresholds are first asked for now: 9 crosses 8.
+	if busy(&base, 0) || !busy(&strict, 0) {
+		t.Fatalf("9 waiting: base busy %v (want false), strict %v (want true)", busy(&base, 0), busy(&strict, 0))
+	}
+	put(6, time.Second) // between strict's calm (4) and busy (8): stays busy
+	if busy(&base, time.Second) || !busy(&strict, time.Second) {
+		t.Errorf("6 waiting: strict should hold busy by hysteresis")
+	}
+	put(3, 2*time.Second)
+	if busy(&strict, 2*time.Second) {
+		t.Errorf("3 waiting: strict should be calm")
+	}
+	put(25, 3*time.Second)
+	put(15, 4*time.Second) // base holds busy between 10 and 20
+	if !busy(&base, 4*time.Second) || !busy(&strict, 4*time.Second) {
+		t.Errorf("15 after 25: both busy; base %v strict %v", busy(&base, 4*time.Second), busy(&strict, 4*time.Second))
+	}
+}

@@ -76,8 +76,8 @@ type Tier struct {
 // Cap is the most offers a client may get on one channel in 7 and in 30
 // days.
 type Cap struct {
-	Per7Days  *int `yaml:"per_7_days"`
-	Per30Days *int `yaml:"per_30_days"`
+	Per7Days  *int `yaml:"per_7_days" json:"per_7_days"`
+	Per30Days *int `yaml:"per_30_days" json:"per_30_days"`
 }
 
 // Arbitration weighs the candidates:
@@ -279,6 +279,16 @@ func (p *Policy) tierOf(rec *features.Record) *Tier {
 	for i := range p.Tiers[:len(p.Tiers)-1] {
 		out, _, err := p.Tiers[i].prg.Eval(act)
 		if err == nil && out.Value() == true {
+			return &p.Tiers[i]
+		}
+	}
+	return &p.Tiers[len(p.Tiers)-1]
+}
+
+// Tier returns the tier of a name, or the last tier when none has it.
+func (p *Policy) Tier(name string) *Tier {
+	for i := range p.Tiers {
+		if p.Tiers[i].Name == name {
 			return &p.Tiers[i]
 		}
 	}

@@ -1058,7 +1058,9 @@ type DecideResponse struct {
 	Tier string `protobuf:"bytes,6,opt,name=tier,proto3" json:"tier,omitempty"`
 	// Version of the model bundle that scored the client.
 	ModelVersion string `protobuf:"bytes,7,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
-	// Experiment variant the client is assigned to; empty when none.
+	// The client's variations, "experiment:variation" joined by ", ";
+	// empty when the client is in no experiment. The same as experiments,
+	// in one string for logs and screens.
 	ExperimentVariant string `protobuf:"bytes,8,opt,name=experiment_variant,json=experimentVariant,proto3" json:"experiment_variant,omitempty"`
 	// True when the answer was made without everything it needed (e.g. the
 	// feature store did not answer); a degraded answer never pitches blind.
@@ -1068,7 +1070,10 @@ type DecideResponse struct {
 	// With explain: every catalog product, with its propensity, value,
 	// priority and the gates it passed or failed. Empty when the decision
 	// stopped before the products were weighed (e.g. a complaint).
-	Candidates    []*Candidate `protobuf:"bytes,11,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	Candidates []*Candidate `protobuf:"bytes,11,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	// The experiments the client is in, with the variation that shaped this
+	// decision.
+	Experiments   []*ExperimentExposure `protobuf:"bytes,12,rep,name=experiments,proto3" json:"experiments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1180,6 +1185,95 @@ func (x *DecideResponse) GetCandidates() []*Candidate {
 	return nil
 }
 
+func (x *DecideResponse) GetExperiments() []*ExperimentExposure {
+	if x != nil {
+		return x.Experiments
+	}
+	return nil
+}
+
+// ExperimentExposure is a client's assignment to one variation.
+type ExperimentExposure struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The experiment's key (GrowthBook's experiment key).
+	Experiment string `protobuf:"bytes,1,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	// The GrowthBook feature that runs it.
+	Feature string `protobuf:"bytes,2,opt,name=feature,proto3" json:"feature,omitempty"`
+	// The variation's index, 0 the control.
+	VariationId int32 `protobuf:"varint,3,opt,name=variation_id,json=variationId,proto3" json:"variation_id,omitempty"`
+	// The variation's key (its meta key, else its index).
+	Variation string `protobuf:"bytes,4,opt,name=variation,proto3" json:"variation,omitempty"`
+	// The variation's name, when the config gives one.
+	Name          string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentExposure) Reset() {
+	*x = ExperimentExposure{}
+	mi := &file_tact_v1_decision_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentExposure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentExposure) ProtoMessage() {}
+
+func (x *ExperimentExposure) ProtoReflect() protoreflect.Message {
+	mi := &file_tact_v1_decision_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentExposure.ProtoReflect.Descriptor instead.
+func (*ExperimentExposure) Descriptor() ([]byte, []int) {
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ExperimentExposure) GetExperiment() string {
+	if x != nil {
+		return x.Experiment
+	}
+	return ""
+}
+
+func (x *ExperimentExposure) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *ExperimentExposure) GetVariationId() int32 {
+	if x != nil {
+		return x.VariationId
+	}
+	return 0
+}
+
+func (x *ExperimentExposure) GetVariation() string {
+	if x != nil {
+		return x.Variation
+	}
+	return ""
+}
+
+func (x *ExperimentExposure) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // RecordOutcomeRequest reports what happened to one offer of a decision.
 type RecordOutcomeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1198,7 +1292,7 @@ type RecordOutcomeRequest struct {
 
 func (x *RecordOutcomeRequest) Reset() {
 	*x = RecordOutcomeRequest{}
-	mi := &file_tact_v1_decision_proto_msgTypes[8]
+	mi := &file_tact_v1_decision_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1304,7 @@ func (x *RecordOutcomeRequest) String() string {
 func (*RecordOutcomeRequest) ProtoMessage() {}
 
 func (x *RecordOutcomeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_decision_proto_msgTypes[8]
+	mi := &file_tact_v1_decision_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1317,7 @@ func (x *RecordOutcomeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordOutcomeRequest.ProtoReflect.Descriptor instead.
 func (*RecordOutcomeRequest) Descriptor() ([]byte, []int) {
-	return file_tact_v1_decision_proto_rawDescGZIP(), []int{8}
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RecordOutcomeRequest) GetDecisionId() string {
@@ -1276,7 +1370,7 @@ type RecordOutcomeResponse struct {
 
 func (x *RecordOutcomeResponse) Reset() {
 	*x = RecordOutcomeResponse{}
-	mi := &file_tact_v1_decision_proto_msgTypes[9]
+	mi := &file_tact_v1_decision_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1382,7 @@ func (x *RecordOutcomeResponse) String() string {
 func (*RecordOutcomeResponse) ProtoMessage() {}
 
 func (x *RecordOutcomeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_decision_proto_msgTypes[9]
+	mi := &file_tact_v1_decision_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1395,7 @@ func (x *RecordOutcomeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordOutcomeResponse.ProtoReflect.Descriptor instead.
 func (*RecordOutcomeResponse) Descriptor() ([]byte, []int) {
-	return file_tact_v1_decision_proto_rawDescGZIP(), []int{9}
+	return file_tact_v1_decision_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RecordOutcomeResponse) GetDecisionId() string {
@@ -1392,7 +1486,7 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	"propensity\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x1a\n" +
 	"\bpriority\x18\x04 \x01(\x01R\bpriority\x12#\n" +
-	"\x05gates\x18\x05 \x03(\v2\r.tact.v1.GateR\x05gates\"\xcc\x03\n" +
+	"\x05gates\x18\x05 \x03(\v2\r.tact.v1.GateR\x05gates\"\x8b\x04\n" +
 	"\x0eDecideResponse\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12'\n" +
@@ -1409,7 +1503,16 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x122\n" +
 	"\n" +
 	"candidates\x18\v \x03(\v2\x12.tact.v1.CandidateR\n" +
-	"candidates\"\xee\x03\n" +
+	"candidates\x12=\n" +
+	"\vexperiments\x18\f \x03(\v2\x1b.tact.v1.ExperimentExposureR\vexperiments\"\xa3\x01\n" +
+	"\x12ExperimentExposure\x12\x1e\n" +
+	"\n" +
+	"experiment\x18\x01 \x01(\tR\n" +
+	"experiment\x12\x18\n" +
+	"\afeature\x18\x02 \x01(\tR\afeature\x12!\n" +
+	"\fvariation_id\x18\x03 \x01(\x05R\vvariationId\x12\x1c\n" +
+	"\tvariation\x18\x04 \x01(\tR\tvariation\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\"\xee\x03\n" +
 	"\x14RecordOutcomeRequest\x12,\n" +
 	"\vdecision_id\x18\x01 \x01(\tB\v\xbaH\b\xc8\x01\x01r\x03\xb0\x01\x01R\n" +
 	"decisionId\x12)\n" +
@@ -1505,7 +1608,7 @@ func file_tact_v1_decision_proto_rawDescGZIP() []byte {
 }
 
 var file_tact_v1_decision_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_tact_v1_decision_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_tact_v1_decision_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_tact_v1_decision_proto_goTypes = []any{
 	(InteractionReason)(0),        // 0: tact.v1.InteractionReason
 	(InteractionStage)(0),         // 1: tact.v1.InteractionStage
@@ -1522,43 +1625,45 @@ var file_tact_v1_decision_proto_goTypes = []any{
 	(*Gate)(nil),                  // 12: tact.v1.Gate
 	(*Candidate)(nil),             // 13: tact.v1.Candidate
 	(*DecideResponse)(nil),        // 14: tact.v1.DecideResponse
-	(*RecordOutcomeRequest)(nil),  // 15: tact.v1.RecordOutcomeRequest
-	(*RecordOutcomeResponse)(nil), // 16: tact.v1.RecordOutcomeResponse
-	(Channel)(0),                  // 17: tact.v1.Channel
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*ExperimentExposure)(nil),    // 15: tact.v1.ExperimentExposure
+	(*RecordOutcomeRequest)(nil),  // 16: tact.v1.RecordOutcomeRequest
+	(*RecordOutcomeResponse)(nil), // 17: tact.v1.RecordOutcomeResponse
+	(Channel)(0),                  // 18: tact.v1.Channel
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_tact_v1_decision_proto_depIdxs = []int32{
 	0,  // 0: tact.v1.InteractionContext.reason:type_name -> tact.v1.InteractionReason
 	1,  // 1: tact.v1.InteractionContext.stage:type_name -> tact.v1.InteractionStage
 	2,  // 2: tact.v1.InteractionContext.sentiment:type_name -> tact.v1.Sentiment
-	17, // 3: tact.v1.DecideRequest.channel:type_name -> tact.v1.Channel
+	18, // 3: tact.v1.DecideRequest.channel:type_name -> tact.v1.Channel
 	7,  // 4: tact.v1.DecideRequest.context:type_name -> tact.v1.InteractionContext
 	4,  // 5: tact.v1.Reason.code:type_name -> tact.v1.ReasonCode
-	18, // 6: tact.v1.LaterWindow.not_before:type_name -> google.protobuf.Timestamp
-	18, // 7: tact.v1.LaterWindow.not_after:type_name -> google.protobuf.Timestamp
-	17, // 8: tact.v1.LaterWindow.channel:type_name -> tact.v1.Channel
+	19, // 6: tact.v1.LaterWindow.not_before:type_name -> google.protobuf.Timestamp
+	19, // 7: tact.v1.LaterWindow.not_after:type_name -> google.protobuf.Timestamp
+	18, // 8: tact.v1.LaterWindow.channel:type_name -> tact.v1.Channel
 	9,  // 9: tact.v1.Gate.reason:type_name -> tact.v1.Reason
 	12, // 10: tact.v1.Candidate.gates:type_name -> tact.v1.Gate
 	3,  // 11: tact.v1.DecideResponse.action:type_name -> tact.v1.Action
 	10, // 12: tact.v1.DecideResponse.offers:type_name -> tact.v1.Offer
 	11, // 13: tact.v1.DecideResponse.later:type_name -> tact.v1.LaterWindow
 	9,  // 14: tact.v1.DecideResponse.reasons:type_name -> tact.v1.Reason
-	18, // 15: tact.v1.DecideResponse.decided_at:type_name -> google.protobuf.Timestamp
+	19, // 15: tact.v1.DecideResponse.decided_at:type_name -> google.protobuf.Timestamp
 	13, // 16: tact.v1.DecideResponse.candidates:type_name -> tact.v1.Candidate
-	5,  // 17: tact.v1.RecordOutcomeRequest.outcome:type_name -> tact.v1.Outcome
-	6,  // 18: tact.v1.RecordOutcomeRequest.not_presented_reason:type_name -> tact.v1.NotPresentedReason
-	18, // 19: tact.v1.RecordOutcomeRequest.occurred_at:type_name -> google.protobuf.Timestamp
-	5,  // 20: tact.v1.RecordOutcomeResponse.outcome:type_name -> tact.v1.Outcome
-	18, // 21: tact.v1.RecordOutcomeResponse.recorded_at:type_name -> google.protobuf.Timestamp
-	8,  // 22: tact.v1.DecisionService.Decide:input_type -> tact.v1.DecideRequest
-	15, // 23: tact.v1.DecisionService.RecordOutcome:input_type -> tact.v1.RecordOutcomeRequest
-	14, // 24: tact.v1.DecisionService.Decide:output_type -> tact.v1.DecideResponse
-	16, // 25: tact.v1.DecisionService.RecordOutcome:output_type -> tact.v1.RecordOutcomeResponse
-	24, // [24:26] is the sub-list for method output_type
-	22, // [22:24] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	15, // 17: tact.v1.DecideResponse.experiments:type_name -> tact.v1.ExperimentExposure
+	5,  // 18: tact.v1.RecordOutcomeRequest.outcome:type_name -> tact.v1.Outcome
+	6,  // 19: tact.v1.RecordOutcomeRequest.not_presented_reason:type_name -> tact.v1.NotPresentedReason
+	19, // 20: tact.v1.RecordOutcomeRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	5,  // 21: tact.v1.RecordOutcomeResponse.outcome:type_name -> tact.v1.Outcome
+	19, // 22: tact.v1.RecordOutcomeResponse.recorded_at:type_name -> google.protobuf.Timestamp
+	8,  // 23: tact.v1.DecisionService.Decide:input_type -> tact.v1.DecideRequest
+	16, // 24: tact.v1.DecisionService.RecordOutcome:input_type -> tact.v1.RecordOutcomeRequest
+	14, // 25: tact.v1.DecisionService.Decide:output_type -> tact.v1.DecideResponse
+	17, // 26: tact.v1.DecisionService.RecordOutcome:output_type -> tact.v1.RecordOutcomeResponse
+	25, // [25:27] is the sub-list for method output_type
+	23, // [23:25] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_tact_v1_decision_proto_init() }
@@ -1573,7 +1678,7 @@ func file_tact_v1_decision_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tact_v1_decision_proto_rawDesc), len(file_tact_v1_decision_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

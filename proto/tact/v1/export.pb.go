@@ -23,6 +23,223 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ExportExposuresRequest bounds an export of exposures.
+type ExportExposuresRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Since *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
+	// Only this experiment's exposures; empty for all.
+	Experiment    string `protobuf:"bytes,2,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportExposuresRequest) Reset() {
+	*x = ExportExposuresRequest{}
+	mi := &file_tact_v1_export_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportExposuresRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportExposuresRequest) ProtoMessage() {}
+
+func (x *ExportExposuresRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tact_v1_export_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportExposuresRequest.ProtoReflect.Descriptor instead.
+func (*ExportExposuresRequest) Descriptor() ([]byte, []int) {
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ExportExposuresRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ExportExposuresRequest) GetExperiment() string {
+	if x != nil {
+		return x.Experiment
+	}
+	return ""
+}
+
+// ExportExposuresResponse is one message of the stream.
+type ExportExposuresResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Exposure      *ExportedExposure      `protobuf:"bytes,1,opt,name=exposure,proto3" json:"exposure,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportExposuresResponse) Reset() {
+	*x = ExportExposuresResponse{}
+	mi := &file_tact_v1_export_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportExposuresResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportExposuresResponse) ProtoMessage() {}
+
+func (x *ExportExposuresResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tact_v1_export_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportExposuresResponse.ProtoReflect.Descriptor instead.
+func (*ExportExposuresResponse) Descriptor() ([]byte, []int) {
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExportExposuresResponse) GetExposure() *ExportedExposure {
+	if x != nil {
+		return x.Exposure
+	}
+	return nil
+}
+
+// ExportedExposure is one client's exposure to an experiment in one
+// decision.
+type ExportedExposure struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DecisionId    string                 `protobuf:"bytes,1,opt,name=decision_id,json=decisionId,proto3" json:"decision_id,omitempty"`
+	ClientId      string                 `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Experiment    string                 `protobuf:"bytes,3,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	Feature       string                 `protobuf:"bytes,4,opt,name=feature,proto3" json:"feature,omitempty"`
+	VariationId   int32                  `protobuf:"varint,5,opt,name=variation_id,json=variationId,proto3" json:"variation_id,omitempty"`
+	Variation     string                 `protobuf:"bytes,6,opt,name=variation,proto3" json:"variation,omitempty"`
+	Channel       string                 `protobuf:"bytes,7,opt,name=channel,proto3" json:"channel,omitempty"`
+	Action        string                 `protobuf:"bytes,8,opt,name=action,proto3" json:"action,omitempty"`
+	ModelVersion  string                 `protobuf:"bytes,9,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportedExposure) Reset() {
+	*x = ExportedExposure{}
+	mi := &file_tact_v1_export_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportedExposure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportedExposure) ProtoMessage() {}
+
+func (x *ExportedExposure) ProtoReflect() protoreflect.Message {
+	mi := &file_tact_v1_export_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportedExposure.ProtoReflect.Descriptor instead.
+func (*ExportedExposure) Descriptor() ([]byte, []int) {
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExportedExposure) GetDecisionId() string {
+	if x != nil {
+		return x.DecisionId
+	}
+	return ""
+}
+
+func (x *ExportedExposure) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *ExportedExposure) GetExperiment() string {
+	if x != nil {
+		return x.Experiment
+	}
+	return ""
+}
+
+func (x *ExportedExposure) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *ExportedExposure) GetVariationId() int32 {
+	if x != nil {
+		return x.VariationId
+	}
+	return 0
+}
+
+func (x *ExportedExposure) GetVariation() string {
+	if x != nil {
+		return x.Variation
+	}
+	return ""
+}
+
+func (x *ExportedExposure) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *ExportedExposure) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ExportedExposure) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *ExportedExposure) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
 // ExportDecisionsRequest bounds an export of decisions.
 type ExportDecisionsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -33,7 +250,7 @@ type ExportDecisionsRequest struct {
 
 func (x *ExportDecisionsRequest) Reset() {
 	*x = ExportDecisionsRequest{}
-	mi := &file_tact_v1_export_proto_msgTypes[0]
+	mi := &file_tact_v1_export_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +262,7 @@ func (x *ExportDecisionsRequest) String() string {
 func (*ExportDecisionsRequest) ProtoMessage() {}
 
 func (x *ExportDecisionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_export_proto_msgTypes[0]
+	mi := &file_tact_v1_export_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +275,7 @@ func (x *ExportDecisionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportDecisionsRequest.ProtoReflect.Descriptor instead.
 func (*ExportDecisionsRequest) Descriptor() ([]byte, []int) {
-	return file_tact_v1_export_proto_rawDescGZIP(), []int{0}
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExportDecisionsRequest) GetSince() *timestamppb.Timestamp {
@@ -78,7 +295,7 @@ type ExportDecisionsResponse struct {
 
 func (x *ExportDecisionsResponse) Reset() {
 	*x = ExportDecisionsResponse{}
-	mi := &file_tact_v1_export_proto_msgTypes[1]
+	mi := &file_tact_v1_export_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -90,7 +307,7 @@ func (x *ExportDecisionsResponse) String() string {
 func (*ExportDecisionsResponse) ProtoMessage() {}
 
 func (x *ExportDecisionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_export_proto_msgTypes[1]
+	mi := &file_tact_v1_export_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -103,7 +320,7 @@ func (x *ExportDecisionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportDecisionsResponse.ProtoReflect.Descriptor instead.
 func (*ExportDecisionsResponse) Descriptor() ([]byte, []int) {
-	return file_tact_v1_export_proto_rawDescGZIP(), []int{1}
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ExportDecisionsResponse) GetDecision() *ExportedDecision {
@@ -123,7 +340,7 @@ type ExportOutcomesRequest struct {
 
 func (x *ExportOutcomesRequest) Reset() {
 	*x = ExportOutcomesRequest{}
-	mi := &file_tact_v1_export_proto_msgTypes[2]
+	mi := &file_tact_v1_export_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -135,7 +352,7 @@ func (x *ExportOutcomesRequest) String() string {
 func (*ExportOutcomesRequest) ProtoMessage() {}
 
 func (x *ExportOutcomesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_export_proto_msgTypes[2]
+	mi := &file_tact_v1_export_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -148,7 +365,7 @@ func (x *ExportOutcomesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportOutcomesRequest.ProtoReflect.Descriptor instead.
 func (*ExportOutcomesRequest) Descriptor() ([]byte, []int) {
-	return file_tact_v1_export_proto_rawDescGZIP(), []int{2}
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ExportOutcomesRequest) GetSince() *timestamppb.Timestamp {
@@ -168,7 +385,7 @@ type ExportOutcomesResponse struct {
 
 func (x *ExportOutcomesResponse) Reset() {
 	*x = ExportOutcomesResponse{}
-	mi := &file_tact_v1_export_proto_msgTypes[3]
+	mi := &file_tact_v1_export_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +397,7 @@ func (x *ExportOutcomesResponse) String() string {
 func (*ExportOutcomesResponse) ProtoMessage() {}
 
 func (x *ExportOutcomesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_export_proto_msgTypes[3]
+	mi := &file_tact_v1_export_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +410,7 @@ func (x *ExportOutcomesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportOutcomesResponse.ProtoReflect.Descriptor instead.
 func (*ExportOutcomesResponse) Descriptor() ([]byte, []int) {
-	return file_tact_v1_export_proto_rawDescGZIP(), []int{3}
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExportOutcomesResponse) GetOutcome() *ExportedOutcome {
@@ -218,15 +435,17 @@ type ExportedDecision struct {
 	ModelVersion string   `protobuf:"bytes,7,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
 	Degraded     bool     `protobuf:"varint,8,opt,name=degraded,proto3" json:"degraded,omitempty"`
 	// The main reason code, e.g. "busy_period".
-	Reason        string                 `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
-	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	Reason    string                 `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	// "experiment:variation" for each experiment the decision was made in.
+	Experiments   []string `protobuf:"bytes,11,rep,name=experiments,proto3" json:"experiments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExportedDecision) Reset() {
 	*x = ExportedDecision{}
-	mi := &file_tact_v1_export_proto_msgTypes[4]
+	mi := &file_tact_v1_export_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +457,7 @@ func (x *ExportedDecision) String() string {
 func (*ExportedDecision) ProtoMessage() {}
 
 func (x *ExportedDecision) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_export_proto_msgTypes[4]
+	mi := &file_tact_v1_export_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +470,7 @@ func (x *ExportedDecision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportedDecision.ProtoReflect.Descriptor instead.
 func (*ExportedDecision) Descriptor() ([]byte, []int) {
-	return file_tact_v1_export_proto_rawDescGZIP(), []int{4}
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ExportedDecision) GetDecisionId() string {
@@ -324,6 +543,13 @@ func (x *ExportedDecision) GetDecidedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *ExportedDecision) GetExperiments() []string {
+	if x != nil {
+		return x.Experiments
+	}
+	return nil
+}
+
 // ExportedOutcome is one recorded outcome. Agent vetoes (agent_veto, with
 // the agent's reason) are kept apart from the client's refusals
 // (outcome "declined").
@@ -348,7 +574,7 @@ type ExportedOutcome struct {
 
 func (x *ExportedOutcome) Reset() {
 	*x = ExportedOutcome{}
-	mi := &file_tact_v1_export_proto_msgTypes[5]
+	mi := &file_tact_v1_export_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +586,7 @@ func (x *ExportedOutcome) String() string {
 func (*ExportedOutcome) ProtoMessage() {}
 
 func (x *ExportedOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_export_proto_msgTypes[5]
+	mi := &file_tact_v1_export_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +599,7 @@ func (x *ExportedOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportedOutcome.ProtoReflect.Descriptor instead.
 func (*ExportedOutcome) Descriptor() ([]byte, []int) {
-	return file_tact_v1_export_proto_rawDescGZIP(), []int{5}
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExportedOutcome) GetDecisionId() string {
@@ -443,7 +669,30 @@ var File_tact_v1_export_proto protoreflect.FileDescriptor
 
 const file_tact_v1_export_proto_rawDesc = "" +
 	"\n" +
-	"\x14tact/v1/export.proto\x12\atact.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n" +
+	"\x14tact/v1/export.proto\x12\atact.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n" +
+	"\x16ExportExposuresRequest\x128\n" +
+	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x05since\x12(\n" +
+	"\n" +
+	"experiment\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\n" +
+	"experiment\"P\n" +
+	"\x17ExportExposuresResponse\x125\n" +
+	"\bexposure\x18\x01 \x01(\v2\x19.tact.v1.ExportedExposureR\bexposure\"\xdd\x02\n" +
+	"\x10ExportedExposure\x12\x1f\n" +
+	"\vdecision_id\x18\x01 \x01(\tR\n" +
+	"decisionId\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\x12\x1e\n" +
+	"\n" +
+	"experiment\x18\x03 \x01(\tR\n" +
+	"experiment\x12\x18\n" +
+	"\afeature\x18\x04 \x01(\tR\afeature\x12!\n" +
+	"\fvariation_id\x18\x05 \x01(\x05R\vvariationId\x12\x1c\n" +
+	"\tvariation\x18\x06 \x01(\tR\tvariation\x12\x18\n" +
+	"\achannel\x18\a \x01(\tR\achannel\x12\x16\n" +
+	"\x06action\x18\b \x01(\tR\x06action\x12#\n" +
+	"\rmodel_version\x18\t \x01(\tR\fmodelVersion\x129\n" +
+	"\n" +
+	"decided_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"R\n" +
 	"\x16ExportDecisionsRequest\x128\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x05since\"P\n" +
 	"\x17ExportDecisionsResponse\x125\n" +
@@ -451,7 +700,7 @@ const file_tact_v1_export_proto_rawDesc = "" +
 	"\x15ExportOutcomesRequest\x128\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x05since\"L\n" +
 	"\x16ExportOutcomesResponse\x122\n" +
-	"\aoutcome\x18\x01 \x01(\v2\x18.tact.v1.ExportedOutcomeR\aoutcome\"\xc6\x02\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x18.tact.v1.ExportedOutcomeR\aoutcome\"\xe8\x02\n" +
 	"\x10ExportedDecision\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12\x1b\n" +
@@ -465,7 +714,8 @@ const file_tact_v1_export_proto_rawDesc = "" +
 	"\x06reason\x18\t \x01(\tR\x06reason\x129\n" +
 	"\n" +
 	"decided_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\"\xde\x02\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x12 \n" +
+	"\vexperiments\x18\v \x03(\tR\vexperiments\"\xde\x02\n" +
 	"\x0fExportedOutcome\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12\x1d\n" +
@@ -480,10 +730,11 @@ const file_tact_v1_export_proto_rawDesc = "" +
 	"\voccurred_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"occurredAt\x12;\n" +
 	"\vrecorded_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"recordedAt2\xbc\x01\n" +
+	"recordedAt2\x94\x02\n" +
 	"\rExportService\x12V\n" +
 	"\x0fExportDecisions\x12\x1f.tact.v1.ExportDecisionsRequest\x1a .tact.v1.ExportDecisionsResponse0\x01\x12S\n" +
-	"\x0eExportOutcomes\x12\x1e.tact.v1.ExportOutcomesRequest\x1a\x1f.tact.v1.ExportOutcomesResponse0\x01B/Z-github.com/tact-nba/tact/proto/tact/v1;tactv1b\x06proto3"
+	"\x0eExportOutcomes\x12\x1e.tact.v1.ExportOutcomesRequest\x1a\x1f.tact.v1.ExportOutcomesResponse0\x01\x12V\n" +
+	"\x0fExportExposures\x12\x1f.tact.v1.ExportExposuresRequest\x1a .tact.v1.ExportExposuresResponse0\x01B/Z-github.com/tact-nba/tact/proto/tact/v1;tactv1b\x06proto3"
 
 var (
 	file_tact_v1_export_proto_rawDescOnce sync.Once
@@ -497,33 +748,41 @@ func file_tact_v1_export_proto_rawDescGZIP() []byte {
 	return file_tact_v1_export_proto_rawDescData
 }
 
-var file_tact_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_tact_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_tact_v1_export_proto_goTypes = []any{
-	(*ExportDecisionsRequest)(nil),  // 0: tact.v1.ExportDecisionsRequest
-	(*ExportDecisionsResponse)(nil), // 1: tact.v1.ExportDecisionsResponse
-	(*ExportOutcomesRequest)(nil),   // 2: tact.v1.ExportOutcomesRequest
-	(*ExportOutcomesResponse)(nil),  // 3: tact.v1.ExportOutcomesResponse
-	(*ExportedDecision)(nil),        // 4: tact.v1.ExportedDecision
-	(*ExportedOutcome)(nil),         // 5: tact.v1.ExportedOutcome
-	(*timestamppb.Timestamp)(nil),   // 6: google.protobuf.Timestamp
+	(*ExportExposuresRequest)(nil),  // 0: tact.v1.ExportExposuresRequest
+	(*ExportExposuresResponse)(nil), // 1: tact.v1.ExportExposuresResponse
+	(*ExportedExposure)(nil),        // 2: tact.v1.ExportedExposure
+	(*ExportDecisionsRequest)(nil),  // 3: tact.v1.ExportDecisionsRequest
+	(*ExportDecisionsResponse)(nil), // 4: tact.v1.ExportDecisionsResponse
+	(*ExportOutcomesRequest)(nil),   // 5: tact.v1.ExportOutcomesRequest
+	(*ExportOutcomesResponse)(nil),  // 6: tact.v1.ExportOutcomesResponse
+	(*ExportedDecision)(nil),        // 7: tact.v1.ExportedDecision
+	(*ExportedOutcome)(nil),         // 8: tact.v1.ExportedOutcome
+	(*timestamppb.Timestamp)(nil),   // 9: google.protobuf.Timestamp
 }
 var file_tact_v1_export_proto_depIdxs = []int32{
-	6, // 0: tact.v1.ExportDecisionsRequest.since:type_name -> google.protobuf.Timestamp
-	4, // 1: tact.v1.ExportDecisionsResponse.decision:type_name -> tact.v1.ExportedDecision
-	6, // 2: tact.v1.ExportOutcomesRequest.since:type_name -> google.protobuf.Timestamp
-	5, // 3: tact.v1.ExportOutcomesResponse.outcome:type_name -> tact.v1.ExportedOutcome
-	6, // 4: tact.v1.ExportedDecision.decided_at:type_name -> google.protobuf.Timestamp
-	6, // 5: tact.v1.ExportedOutcome.occurred_at:type_name -> google.protobuf.Timestamp
-	6, // 6: tact.v1.ExportedOutcome.recorded_at:type_name -> google.protobuf.Timestamp
-	0, // 7: tact.v1.ExportService.ExportDecisions:input_type -> tact.v1.ExportDecisionsRequest
-	2, // 8: tact.v1.ExportService.ExportOutcomes:input_type -> tact.v1.ExportOutcomesRequest
-	1, // 9: tact.v1.ExportService.ExportDecisions:output_type -> tact.v1.ExportDecisionsResponse
-	3, // 10: tact.v1.ExportService.ExportOutcomes:output_type -> tact.v1.ExportOutcomesResponse
-	9, // [9:11] is the sub-list for method output_type
-	7, // [7:9] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	9,  // 0: tact.v1.ExportExposuresRequest.since:type_name -> google.protobuf.Timestamp
+	2,  // 1: tact.v1.ExportExposuresResponse.exposure:type_name -> tact.v1.ExportedExposure
+	9,  // 2: tact.v1.ExportedExposure.decided_at:type_name -> google.protobuf.Timestamp
+	9,  // 3: tact.v1.ExportDecisionsRequest.since:type_name -> google.protobuf.Timestamp
+	7,  // 4: tact.v1.ExportDecisionsResponse.decision:type_name -> tact.v1.ExportedDecision
+	9,  // 5: tact.v1.ExportOutcomesRequest.since:type_name -> google.protobuf.Timestamp
+	8,  // 6: tact.v1.ExportOutcomesResponse.outcome:type_name -> tact.v1.ExportedOutcome
+	9,  // 7: tact.v1.ExportedDecision.decided_at:type_name -> google.protobuf.Timestamp
+	9,  // 8: tact.v1.ExportedOutcome.occurred_at:type_name -> google.protobuf.Timestamp
+	9,  // 9: tact.v1.ExportedOutcome.recorded_at:type_name -> google.protobuf.Timestamp
+	3,  // 10: tact.v1.ExportService.ExportDecisions:input_type -> tact.v1.ExportDecisionsRequest
+	5,  // 11: tact.v1.ExportService.ExportOutcomes:input_type -> tact.v1.ExportOutcomesRequest
+	0,  // 12: tact.v1.ExportService.ExportExposures:input_type -> tact.v1.ExportExposuresRequest
+	4,  // 13: tact.v1.ExportService.ExportDecisions:output_type -> tact.v1.ExportDecisionsResponse
+	6,  // 14: tact.v1.ExportService.ExportOutcomes:output_type -> tact.v1.ExportOutcomesResponse
+	1,  // 15: tact.v1.ExportService.ExportExposures:output_type -> tact.v1.ExportExposuresResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_tact_v1_export_proto_init() }
@@ -537,7 +796,7 @@ func file_tact_v1_export_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tact_v1_export_proto_rawDesc), len(file_tact_v1_export_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ExportService_ExportDecisions_FullMethodName = "/tact.v1.ExportService/ExportDecisions"
 	ExportService_ExportOutcomes_FullMethodName  = "/tact.v1.ExportService/ExportOutcomes"
+	ExportService_ExportExposures_FullMethodName = "/tact.v1.ExportService/ExportExposures"
 )
 
 // ExportServiceClient is the client API for ExportService service.
@@ -36,6 +37,10 @@ type ExportServiceClient interface {
 	ExportDecisions(ctx context.Context, in *ExportDecisionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportDecisionsResponse], error)
 	// ExportOutcomes streams the outcomes recorded at or after since.
 	ExportOutcomes(ctx context.Context, in *ExportOutcomesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportOutcomesResponse], error)
+	// ExportExposures streams one row per experiment exposure of the
+	// decisions made at or after since, oldest first: a table a warehouse
+	// joins to outcomes by decision_id.
+	ExportExposures(ctx context.Context, in *ExportExposuresRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportExposuresResponse], error)
 }
 
 type exportServiceClient struct {
@@ -84,6 +89,25 @@ func (c *exportServiceClient) ExportOutcomes(ctx context.Context, in *ExportOutc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExportService_ExportOutcomesClient = grpc.ServerStreamingClient[ExportOutcomesResponse]
 
+func (c *exportServiceClient) ExportExposures(ctx context.Context, in *ExportExposuresRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportExposuresResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExportService_ServiceDesc.Streams[2], ExportService_ExportExposures_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportExposuresRequest, ExportExposuresResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExportService_ExportExposuresClient = grpc.ServerStreamingClient[ExportExposuresResponse]
+
 // ExportServiceServer is the server API for ExportService service.
 // All implementations must embed UnimplementedExportServiceServer
 // for forward compatibility.
@@ -97,6 +121,10 @@ type ExportServiceServer interface {
 	ExportDecisions(*ExportDecisionsRequest, grpc.ServerStreamingServer[ExportDecisionsResponse]) error
 	// ExportOutcomes streams the outcomes recorded at or after since.
 	ExportOutcomes(*ExportOutcomesRequest, grpc.ServerStreamingServer[ExportOutcomesResponse]) error
+	// ExportExposures streams one row per experiment exposure of the
+	// decisions made at or after since, oldest first: a table a warehouse
+	// joins to outcomes by decision_id.
+	ExportExposures(*ExportExposuresRequest, grpc.ServerStreamingServer[ExportExposuresResponse]) error
 	mustEmbedUnimplementedExportServiceServer()
 }
 
@@ -112,6 +140,9 @@ func (UnimplementedExportServiceServer) ExportDecisions(*ExportDecisionsRequest,
 }
 func (UnimplementedExportServiceServer) ExportOutcomes(*ExportOutcomesRequest, grpc.ServerStreamingServer[ExportOutcomesResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportOutcomes not implemented")
+}
+func (UnimplementedExportServiceServer) ExportExposures(*ExportExposuresRequest, grpc.ServerStreamingServer[ExportExposuresResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportExposures not implemented")
 }
 func (UnimplementedExportServiceServer) mustEmbedUnimplementedExportServiceServer() {}
 func (UnimplementedExportServiceServer) testEmbeddedByValue()                       {}
@@ -156,6 +187,17 @@ func _ExportService_ExportOutcomes_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ExportService_ExportOutcomesServer = grpc.ServerStreamingServer[ExportOutcomesResponse]
 
+func _ExportService_ExportExposures_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportExposuresRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ExportServiceServer).ExportExposures(m, &grpc.GenericServerStream[ExportExposuresRequest, ExportExposuresResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExportService_ExportExposuresServer = grpc.ServerStreamingServer[ExportExposuresResponse]
+
 // ExportService_ServiceDesc is the grpc.ServiceDesc for ExportService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -172,6 +214,11 @@ var ExportService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "ExportOutcomes",
 			Handler:       _ExportService_ExportOutcomes_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ExportExposures",
+			Handler:       _ExportService_ExportExposures_Handler,
 			ServerStreams: true,
 		},
 	},
