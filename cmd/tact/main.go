@@ -51,8 +51,12 @@ Usage:
                                     record what happened to an offer
   tact load --queue Q --calls-waiting N [flags]
                                     report a queue's load (as the telephony feed does)
-  tact export decisions|outcomes --since T
-                                    write the decision log or the outcomes as JSON Lines
+  tact export decisions|outcomes|exposures --since T
+                                    write the decision log, the outcomes or the experiment
+                                    exposures as JSON Lines
+  tact experiments list             the A/B experiments running
+  tact experiments results KEY [--since T]
+                                    an experiment's results per variation
   tact train --data F --label COL --out MODEL [flags]
                                     train a logistic propensity model from a CSV
   tact eval --model M --data F --label COL [flags]
@@ -117,6 +121,8 @@ func run(ctx context.Context, args []string, out io.Writer, envAddr string) erro
 		return loadCmd(ctx, args[1:], out, envAddr)
 	case "export":
 		return export(ctx, args[1:], out, envAddr)
+	case "experiments":
+		return experimentsCmd(ctx, args[1:], out, envAddr)
 	default:
 		return &usageError{fmt.Sprintf("unknown command %q (run tact --help for the commands)", args[0])}
 	}
@@ -312,6 +318,9 @@ func printDecision(out io.Writer, d *tactv1.DecideResponse) {
 		tier = "-"
 	}
 	fmt.Fprintf(out, "%s  (client tier %s, model %s)\n", action, tier, d.GetModelVersion())
+	for _, e := range d.GetExperiments() {
+		fmt.Fprintf(out, "Experiment %s: variation %s\n", e.GetExperiment(), e.GetVariation())
+	}
 	if d.GetDegraded() {
 		fmt.Fprintln(out, "DEGRADED: the answer was made without everything it needed")
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
@@ -94,10 +95,12 @@ func loadCmd(ctx context.Context, args []string, out io.Writer, envAddr string) 
 	return nil
 }
 
-// export writes the decision log or the outcomes as JSON Lines.
+// export writes the decision log, the outcomes or the experiment
+// exposures as JSON Lines.
 func export(ctx context.Context, args []string, out io.Writer, envAddr string) error {
-	if len(args) == 0 || (args[0] != "decisions" && args[0] != "outcomes") {
-		return &usageError{"tact export decisions|outcomes --since T"}
+	const use = "tact export decisions|outcomes|exposures --since T [--experiment KEY]"
+	if len(args) == 0 || (args[0] != "decisions" && args[0] != "outcomes" && args[0] != "exposures") {
+		return &usageError{use}
 	}
 	what := args[0]
 	fs := pflag.NewFlagSet("tact export "+what, pflag.ContinueOnError)
@@ -105,12 +108,16 @@ func export(ctx context.Context, args []string, out io.Writer, envAddr string) e
 	c.register(fs, envAddr)
 	fs.Lookup("timeout").DefValue, c.timeout = "10m0s", 10*time.Minute
 	since := fs.String("since", "", "RFC 3339 time or YYYY-MM-DD (UTC), or a duration back from now such as 24h (required)")
+	experiment := fs.String("experiment", "", "with exposures: only this experiment's")
 	if err := parse(fs, args[1:], out); err != nil {
 		return err
 	}
 	from, err := parseSince(*since, time.Now())
 	if err != nil {
 		return &usageError{"--since: " + err.Error()}
+	}
+	if *experiment != "" && what != "exposures" {
+		return &usageError{"--experiment: only with tact export exposures"}
 	}
 	conn, err := grpc.NewClient(c.addr, grpcInsecure())
 	if err != nil {
@@ -120,39 +127,31 @@ func export(ctx context.Context, args []string, out io.Writer, envAddr string) e
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	client := tactv1.NewExportServiceClient(conn)
-	enc := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
-	n := 0
-	writeLine := func(b []byte, err error) error {
-		if err != nil {
-			return err
-		}
-		n++
-		_, err = fmt.Fprintf(out, "%s\n", b)
-		return err
+	ts := timestamppb.New(from)
+	switch what {
+	case "decisions":
+		return writeStream(out, func() (grpc.ServerStreamingClient[tactv1.ExportDecisionsResponse], error) {
+			return client.ExportDecisions(ctx, &tactv1.ExportDecisionsRequest{Since: ts})
+		}, func(m *tactv1.ExportDecisionsResponse) proto.Message { return m.GetDecision() })
+	case "outcomes":
+		return writeStream(out, func() (grpc.ServerStreamingClient[tactv1.ExportOutcomesResponse], error) {
+			return client.ExportOutcomes(ctx, &tactv1.ExportOutcomesRequest{Since: ts})
+		}, func(m *tactv1.ExportOutcomesResponse) proto.Message { return m.GetOutcome() })
+	default:
+		return writeStream(out, func() (grpc.ServerStreamingClient[tactv1.ExportExposuresResponse], error) {
+			return client.ExportExposures(ctx, &tactv1.ExportExposuresRequest{Since: ts, Experiment: *experiment})
+		}, func(m *tactv1.ExportExposuresResponse) proto.Message { return m.GetExposure() })
 	}
-	if what == "decisions" {
-		stream, err := client.ExportDecisions(ctx, &tactv1.ExportDecisionsRequest{Since: timestamppb.New(from)})
-		if err != nil {
-			return callError("export", err)
-		}
-		for {
-			m, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return callError(fmt.Sprintf("export (after %d records)", n), err)
-			}
-			if err := writeLine(enc.Marshal(m.GetDecision())); err != nil {
-				return err
-			}
-		}
-	}
-	stream, err := client.ExportOutcomes(ctx, &tactv1.ExportOutcomesRequest{Since: timestamppb.New(from)})
+}
+
+// writeStream writes each message of a server stream as a JSON line.
+func writeStream[M any](out io.Writer, open func() (grpc.ServerStreamingClient[M], error), row func(*M) proto.Message) error {
+	stream, err := open()
 	if err != nil {
 		return callError("export", err)
 	}
-	for {
+	enc := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+	for n := 0; ; n++ {
 		m, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -160,7 +159,11 @@ func export(ctx context.Context, args []string, out io.Writer, envAddr string) e
 		if err != nil {
 			return callError(fmt.Sprintf("export (after %d records)", n), err)
 		}
-		if err := writeLine(enc.Marshal(m.GetOutcome())); err != nil {
+		b, err := enc.Marshal(row(m))
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
 			return err
 		}
 	}

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tact-nba/tact/server"
+	"github.com/tact-nba/tact/server/servertest"
 )
 
 // TestDemoStory runs the README's policy demo with the CLI: an offer, a
@@ -87,10 +92,64 @@ func TestPolicyCommandErrors(t *testing.T) {
 		{"export"},
 		{"export", "decisions"},
 		{"export", "outcomes", "--since", "last tuesday"},
+		{"export", "decisions", "--since", "1h", "--experiment", "x"},
+		{"experiments"},
+		{"experiments", "results"},
+		{"experiments", "results", "--since", "1h"},
 	} {
 		var ue *usageError
 		if err := run(t.Context(), args, &bytes.Buffer{}, ""); !errors.As(err, &ue) {
 			t.Errorf("tact %s: %v, want a usage error", strings.Join(args, " "), err)
 		}
+	}
+}
+
+// TestExperimentCommands runs the README's champion/challenger example
+// with the CLI: the variant in a decision, the experiments listed, the
+// results after some outcomes, and the exposures exported.
+func TestExperimentCommands(t *testing.T) {
+	addr := servertest.Start(t, server.Deps{}, func(c *server.Config) { c.ExperimentsFile = "../../examples/experiments.json" }).GRPCAddr()
+	tact := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(t.Context(), append(args, "--addr", addr), &out, ""); err != nil {
+			t.Fatalf("tact %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	if out := tact("experiments", "list"); !strings.Contains(out, "model-cc-2026-11 (feature model-champion-challenger): champion 50%, challenger 50%") {
+		t.Errorf("experiments list:\n%s", out)
+	}
+	accepted := 0
+	for i := 1; i <= 60; i++ {
+		out := tact("decide", "--client", fmt.Sprintf("C%05d", i), "--channel", "web")
+		if !regexp.MustCompile(`Experiment model-cc-2026-11: variation (champion|challenger)\n`).MatchString(out) {
+			t.Fatalf("decision without its variation:\n%s", out)
+		}
+		id := regexp.MustCompile(`Decision ([0-9a-f-]{36})`).FindStringSubmatch(out)
+		p := regexp.MustCompile(`\[([a-z_]+)\]`).FindStringSubmatch(out)
+		if strings.HasPrefix(out, "OFFER NOW") && id != nil && p != nil && i%2 == 0 {
+			tact("outcome", "--decision", id[1], "--product", p[1], "--outcome", "accepted")
+			accepted++
+		}
+	}
+	res := tact("experiments", "results", "model-cc-2026-11")
+	for _, want := range []string{"VARIATION", "champion", "challenger", "(control)", "Split check: chi-square p = "} {
+		if !strings.Contains(res, want) {
+			t.Errorf("results lack %q:\n%s", want, res)
+		}
+	}
+	// The accepted column adds up to the outcomes recorded.
+	sum := 0
+	for _, m := range regexp.MustCompile(`(?m)^(?:champion|challenger)\s+\d+\s+\d+\s+\d+\s+\d+\s+(\d+)`).FindAllStringSubmatch(res, -1) {
+		n, _ := strconv.Atoi(m[1])
+		sum += n
+	}
+	if sum != accepted || accepted == 0 {
+		t.Errorf("accepted in the results %d, recorded %d:\n%s", sum, accepted, res)
+	}
+	lines := strings.Split(strings.TrimSpace(tact("export", "exposures", "--since", "1h", "--experiment", "model-cc-2026-11")), "\n")
+	if len(lines) != 60 || !strings.Contains(lines[0], `"variation":`) {
+		t.Errorf("export exposures: %d lines, first %s", len(lines), lines[0])
 	}
 }

@@ -410,3 +410,37 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+// TestTwoTactdAssignTheSameVariants: two tactd processes on the README's
+// champion/challenger config put every demo client in the same variation
+// and score it with the same model version.
+func TestTwoTactdAssignTheSameVariants(t *testing.T) {
+	exps, err := filepath.Abs("../../examples/experiments.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clients [2]tactv1.DecisionServiceClient
+	for i := range clients {
+		_, grpcAddr, _, _ := startTactd(t, "--experiments-file", exps)
+		clients[i] = tactv1.NewDecisionServiceClient(dial(t, grpcAddr))
+	}
+	counts := map[string]int{}
+	for i := 1; i <= 1000; i++ {
+		var got [2]string
+		for j, c := range clients {
+			d, err := c.Decide(t.Context(), &tactv1.DecideRequest{ClientId: fmt.Sprintf("C%05d", i), Channel: tactv1.Channel_CHANNEL_WEB})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[j] = d.GetExperimentVariant() + " " + d.GetModelVersion()
+		}
+		if got[0] != got[1] || got[0] == " " {
+			t.Fatalf("C%05d: %q on one tactd, %q on the other", i, got[0], got[1])
+		}
+		counts[got[0]]++
+	}
+	t.Logf("%v", counts)
+	if len(counts) != 2 {
+		t.Errorf("variants seen: %v, want the champion's and the challenger's", counts)
+	}
+}

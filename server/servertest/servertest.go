@@ -14,10 +14,15 @@ import (
 
 // Start runs a server until the test ends, then stops it and reports a
 // failed drain as a test error. It returns once the server is serving.
-func Start(tb testing.TB, deps server.Deps) *server.Server {
+// opts change the configuration (listeners on 127.0.0.1:0, a temporary
+// data directory, the rest defaults) before the server starts.
+func Start(tb testing.TB, deps server.Deps, opts ...func(*server.Config)) *server.Server {
 	tb.Helper()
 	cfg := server.Defaults()
 	cfg.GRPCAddr, cfg.HTTPAddr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", tb.TempDir()
+	for _, o := range opts {
+		o(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), deps)
 	if err != nil {
