@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tact-nba/tact/model/demo"
+	"github.com/tact-nba/tact/model/policy"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
@@ -244,5 +245,44 @@ func TestExperimentsAtStart(t *testing.T) {
 	l, err := tactv1.NewExperimentServiceClient(ts.conn).ListExperiments(t.Context(), &tactv1.ListExperimentsRequest{})
 	if err != nil || len(l.GetWarnings()) != 1 || len(l.GetExperiments()) != 1 || l.GetExperiments()[0].GetKey() != "bar" {
 		t.Errorf("ListExperiments: %v, %v", l, err)
+	}
+}
+
+// TestOverridesShapeDecisions: values forced for some clients (GrowthBook
+// force rules on the id) change the tier bar, the caps and the busy
+// thresholds for those clients only.
+func TestOverridesShapeDecisions(t *testing.T) {
+	cfg := `{"features": {
+	  "bar":  {"defaultValue": {}, "rules": [{"condition": {"id": "S1"}, "force": {"tiers": {"standard": {"min_propensity": 0.95}}}}]},
+	  "busy": {"defaultValue": {}, "rules": [{"condition": {"id": "B1"}, "force": {"tiers": {"standard": {"pitch_when_busy": false}},
+	            "load": {"busy_when": {"calls_waiting": 3}, "calm_when": {"calls_waiting": 2}}}}]},
+	  "caps": {"defaultValue": {}, "rules": [{"condition": {"id": "K1"}, "force": {"tiers": {"standard": {"caps": {"default": {"per_7_days": 0, "per_30_days": 0}}}}}}]}
+	}}`
+	path := filepath.Join(t.TempDir(), "e.json")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := startScenarioServer(t, string(policy.DefaultYAML()), func(c *Config, _ *io.Writer) { c.ExperimentsFile = path })
+	for _, id := range []string{"S1", "B1", "K1", "X1"} {
+		e.client(t, id, nil)
+	}
+	e.report(t, "retail", 5, 0.95, monday) // 5 waiting: busy only by B1's thresholds
+	for _, tc := range []struct {
+		id     string
+		action tactv1.Action
+		reason tactv1.ReasonCode
+	}{
+		{"X1", tactv1.Action_ACTION_OFFER_NOW, tactv1.ReasonCode_REASON_CODE_HIGH_PROPENSITY},
+		{"S1", tactv1.Action_ACTION_NO_OFFER, tactv1.ReasonCode_REASON_CODE_BELOW_TIER_BAR},
+		{"B1", tactv1.Action_ACTION_NO_OFFER, tactv1.ReasonCode_REASON_CODE_BUSY_PERIOD},
+		{"K1", tactv1.Action_ACTION_NO_OFFER, tactv1.ReasonCode_REASON_CODE_CAP_REACHED},
+	} {
+		d := e.decide(t, &tactv1.DecideRequest{ClientId: tc.id, Channel: inbound, Queue: "retail"})
+		if d.GetAction() != tc.action || len(d.GetReasons()) == 0 || d.GetReasons()[0].GetCode() != tc.reason {
+			t.Errorf("%s: %v %v; want %v %v", tc.id, d.GetAction(), d.GetReasons(), tc.action, tc.reason)
+		}
+		if len(d.GetExperiments()) != 0 {
+			t.Errorf("%s: a forced value is no experiment, yet exposures %v", tc.id, d.GetExperiments())
+		}
 	}
 }

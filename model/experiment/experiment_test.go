@@ -11,7 +11,7 @@ import (
 	"github.com/tact-nba/tact/model/policy"
 )
 
-func demoEnv(t *testing.T) Env {
+func demoEnv(t testing.TB) Env {
 	t.Helper()
 	cat, err := demo.Catalog()
 	if err != nil {
@@ -141,5 +141,36 @@ func TestCombinedExperiments(t *testing.T) {
 	}
 	if r.Bundle.Version() != demo.ChallengerVersion {
 		t.Errorf("bundle %s", r.Bundle.Version())
+	}
+}
+
+// BenchmarkAssign is what experiments add to a decision: the README's
+// champion/challenger config evaluated for one client.
+//
+//	go test -run '^$' -bench Assign -benchmem ./model/experiment/
+func BenchmarkAssign(b *testing.B) {
+	raw, err := os.ReadFile("../../examples/experiments.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := demoEnv(b)
+	s, err := Parse(raw, env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("C%05d", i)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		exps, _, err := s.Assign(ctx, Attributes{ClientID: ids[i%len(ids)], Tier: "gold", Channel: "phone_inbound", Queue: "retail", Reason: "sales_enquiry", Stage: "opening"})
+		if err != nil || len(exps) != 1 {
+			b.Fatal(exps, err)
+		}
+		i++
 	}
 }
