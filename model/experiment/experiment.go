@@ -33,7 +33,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 
@@ -189,12 +192,20 @@ func Parse(data []byte, env Env) (*Set, error) {
 				continue
 			}
 			w := r.Weights
-			if len(w) != len(r.Variations) {
-				w = nil
-			}
 			var total float64
 			for _, x := range w {
 				total += x
+			}
+			switch {
+			case w != nil && len(w) != len(r.Variations):
+				errs = append(errs, fmt.Errorf("%s.weights: %d weights for %d variations", rat, len(w), len(r.Variations)))
+				continue
+			case w != nil && (math.Abs(total-1) > 0.001 || slices.ContainsFunc(w, func(x float64) bool { return !(x >= 0) })):
+				errs = append(errs, fmt.Errorf("%s.weights: %v must be at least 0 each and add up to 1", rat, w))
+				continue
+			case r.Coverage != nil && !(*r.Coverage >= 0 && *r.Coverage <= 1):
+				errs = append(errs, fmt.Errorf("%s.coverage: %v not in 0..1", rat, *r.Coverage))
+				continue
 			}
 			for j := range r.Variations {
 				vi := VariationInfo{ID: j, Key: strconv.Itoa(j), Weight: 1 / float64(len(r.Variations))}
@@ -218,7 +229,9 @@ func Parse(data []byte, env Env) (*Set, error) {
 	if err := s.combine(policyValues, env); err != nil {
 		return nil, err
 	}
-	gb, err := growthbook.NewClient(context.Background(), growthbook.WithFeatures(fm))
+	// The SDK logs nothing of a decision: the config is checked here.
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	gb, err := growthbook.NewClient(context.Background(), growthbook.WithFeatures(fm), growthbook.WithLogger(quiet))
 	if err != nil {
 		return nil, fmt.Errorf("experiments: %w", err)
 	}
