@@ -91,6 +91,12 @@ type Config struct {
 	RedisDB     int    `koanf:"redis_db"`
 	RedisTLS    bool   `koanf:"redis_tls"`
 	RedisPrefix string `koanf:"redis_prefix"`
+	// AccessLog writes a log line per call.
+	AccessLog bool `koanf:"access_log"`
+	// LogHashKey keys the HMAC under which client ids appear in logs and
+	// traces (from the config file or TACT_LOG_HASH_KEY, never a flag);
+	// empty means a random key per process.
+	LogHashKey string `koanf:"log_hash_key"`
 	// RedisPassword comes from TACT_REDIS_PASSWORD.
 	RedisPassword string `koanf:"-"`
 }
@@ -111,6 +117,7 @@ func Defaults() Config {
 		MaxBodyBytes:      64 << 10,
 		ModelPoll:         2 * time.Second,
 		CacheBytes:        256 << 20,
+		AccessLog:         true,
 		CacheTTL:          10 * time.Minute,
 		CacheStale:        15 * time.Minute,
 		CacheNegativeTTL:  10 * time.Second,
@@ -140,6 +147,7 @@ var flagHelp = map[string]string{
 	"catalog_file":        "YAML product catalog (empty: the demo catalog)",
 	"policy_file":         "YAML decision policy: tiers, caps, load, arbitration (empty: the default policy)",
 	"experiments_file":    "A/B experiments, GrowthBook features JSON (empty: none)",
+	"access_log":          "write a log line per call: method, code, latency, trace id",
 	"cache_bytes":         "memory bound of the feature cache (bytes)",
 	"cache_ttl":           "how long cached features are served without the store",
 	"cache_stale":         "how long past cache_ttl features are served, degraded, when the store fails",
@@ -175,6 +183,7 @@ func LoadConfig(args, environ []string) (Config, error) {
 	fs.String("catalog-file", def.CatalogFile, flagHelp["catalog_file"])
 	fs.String("policy-file", def.PolicyFile, flagHelp["policy_file"])
 	fs.String("experiments-file", def.ExperimentsFile, flagHelp["experiments_file"])
+	fs.Bool("access-log", def.AccessLog, flagHelp["access_log"])
 	fs.Int64("cache-bytes", def.CacheBytes, flagHelp["cache_bytes"])
 	fs.Duration("cache-ttl", def.CacheTTL, flagHelp["cache_ttl"])
 	fs.Duration("cache-stale", def.CacheStale, flagHelp["cache_stale"])
@@ -210,6 +219,8 @@ func LoadConfig(args, environ []string) (Config, error) {
 		"catalog_file":        def.CatalogFile,
 		"policy_file":         def.PolicyFile,
 		"experiments_file":    def.ExperimentsFile,
+		"log_hash_key":        def.LogHashKey,
+		"access_log":          def.AccessLog,
 		"cache_bytes":         def.CacheBytes,
 		"cache_ttl":           def.CacheTTL,
 		"cache_stale":         def.CacheStale,

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -20,7 +22,7 @@ import (
 // newGateway builds the HTTP handler: the REST API (grpc-gateway, calling
 // the services in-process through the interceptor chain), /healthz,
 // /readyz and /openapi.json.
-func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerInterceptor, maxBody int64, ready *atomic.Bool) (http.Handler, error) {
+func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerInterceptor, maxBody int64, ready *atomic.Bool, tel *telemetry) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, gatewayMarshaler{&runtime.JSONPb{
 			MarshalOptions: protojson.MarshalOptions{
@@ -61,8 +63,20 @@ func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerIntercept
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.JSON)
 	})
+	mux.Handle("GET /metrics", tel.metricsHandler())
 	mux.Handle("/", limitBody(gw, maxBody))
-	return mux, nil
+	// Each API call gets a span (its trace id reaches the access log);
+	// health checks and scrapes do not.
+	return otelhttp.NewHandler(mux, "tactd.http",
+		otelhttp.WithTracerProvider(tel.tp), otelhttp.WithMeterProvider(tel.mp),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + redactPath(r.URL.Path) }),
+		otelhttp.WithFilter(func(r *http.Request) bool {
+			switch r.URL.Path {
+			case "/healthz", "/readyz", "/metrics":
+				return false
+			}
+			return true
+		})), nil
 }
 
 // limitBody enforces the REST body rules before the gateway decodes: a body
@@ -113,4 +127,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do
+}
+
+// redactPath replaces a client id in a REST path with its placeholder:
+// paths reach span names and attributes, client ids must not.
+func redactPath(p string) string {
+	rest, ok := strings.CutPrefix(p, "/v1/clients/")
+	if !ok {
+		return p
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return "/v1/clients/{client_id}" + rest[i:]
+	}
+	return "/v1/clients/{client_id}"
 }

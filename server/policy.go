@@ -107,6 +107,8 @@ type policyWatcher struct {
 	inUse  [32]byte
 	failed [32]byte // digest of the set last rejected
 	logged string   // the error last logged
+	// loaded, when set, is told the digest of each set swapped in.
+	loaded func([32]byte)
 }
 
 func (w *policyWatcher) run(ctx context.Context) {
@@ -146,6 +148,9 @@ func (w *policyWatcher) check() {
 		return
 	}
 	w.inUse, w.failed, w.logged = sum, [32]byte{}, ""
+	if w.loaded != nil {
+		w.loaded(sum)
+	}
 	logLoaded(w.logger, dc)
 }
 

@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,10 @@ import (
 	"buf.build/go/protovalidate"
 	pvinterceptor "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -47,6 +52,9 @@ type Deps struct {
 	// GRPCListener, when set, is where gRPC is served instead of
 	// grpc_addr (benchmarks serve over an in-memory bufconn).
 	GRPCListener net.Listener
+	// SpanExporter, when set, takes the spans instead of the exporter
+	// OTEL_TRACES_EXPORTER names (tests read them from memory).
+	SpanExporter sdktrace.SpanExporter
 }
 
 type services struct {
@@ -68,6 +76,8 @@ type Server struct {
 	history features.ContactHistory
 	files   *policyFiles
 	polSum  [32]byte
+	polVer  atomic.Pointer[string] // digest of the catalog, policy and experiments in use
+	tel     *telemetry
 	cache   *features.Cache
 	dlog    *features.DecisionLog
 	engine  *decision.Engine
@@ -93,6 +103,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	// Log lines made while serving a call carry its trace and span ids.
+	logger = slog.New(traceHandler{logger.Handler()})
 	s := &Server{cfg: cfg, logger: logger, serving: make(chan struct{})}
 	built := false
 	defer func() {
@@ -102,6 +114,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	}()
 
 	var err error
+	if s.tel, err = newTelemetry(ctx, deps.SpanExporter, cfg.LogHashKey, logger); err != nil {
+		return nil, err
+	}
 	s.store, err = features.OpenBolt(filepath.Join(cfg.DataDir, "tact.db"))
 	if err != nil {
 		return nil, err
@@ -139,6 +154,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		return nil, err
 	}
 	s.polSum = sum
+	s.setPolicyVersion(sum)
 	cat, pol := dc.cat, dc.pol
 	s.dlog = features.NewDecisionLog(s.store, cfg.DecisionLogBuffer, logger)
 	var src features.Source = s.store
@@ -155,6 +171,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		// that the caps hold across them.
 		s.history = s.redis
 	}
+	storeAttr := attribute.String("store", cfg.FeatureStore)
+	src = &timedSource{Source: src, t: s.tel, store: storeAttr}
+	s.tel.storeErrors.Add(ctx, 0, metric.WithAttributes(storeAttr)) // the series exists from the start
 	if deps.WrapFeatures != nil {
 		src = deps.WrapFeatures(src)
 	}
@@ -181,6 +200,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		Log:      s.dlog,
 		Outcomes: s.store,
 		Now:      deps.Now,
+		Tracer:   s.tel.tracer,
 	})
 	if err != nil {
 		return nil, err
@@ -199,11 +219,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		return status.Error(codes.Internal, "internal error")
 	})
 	ic := chainUnary(
+		s.accessLog,
 		recovery.UnaryServerInterceptor(recoverPanic),
 		pvinterceptor.UnaryServerInterceptor(validator),
 	)
 	svc := &services{
-		decision: &decisionService{engine: s.engine, logger: logger},
+		decision: &decisionService{engine: s.engine, logger: logger, tel: s.tel},
 		catalog:  &catalogService{engine: s.engine},
 		load:     &loadService{board: board, engine: s.engine, now: deps.Now},
 		export:   &exportService{store: s.store, log: s.dlog, logger: logger},
@@ -216,10 +237,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	// call that grows (copies) its stack every time (11% of the CPU of a
 	// decision in the profile). Past the workers, grpc-go starts a
 	// goroutine per call as before.
-	s.grpc = grpc.NewServer(grpc.NumStreamWorkers(uint32(16*runtime.GOMAXPROCS(0))), grpc.UnaryInterceptor(ic), grpc.ChainStreamInterceptor(
-		recovery.StreamServerInterceptor(recoverPanic),
-		pvinterceptor.StreamServerInterceptor(validator),
-	))
+	s.grpc = grpc.NewServer(grpc.NumStreamWorkers(uint32(16*runtime.GOMAXPROCS(0))),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(s.tel.tp), otelgrpc.WithMeterProvider(s.tel.mp))),
+		grpc.UnaryInterceptor(ic), grpc.ChainStreamInterceptor(
+			s.accessLogStream,
+			recovery.StreamServerInterceptor(recoverPanic),
+			pvinterceptor.StreamServerInterceptor(validator),
+		))
 	tactv1.RegisterDecisionServiceServer(s.grpc, svc.decision)
 	tactv1.RegisterCatalogServiceServer(s.grpc, svc.catalog)
 	tactv1.RegisterLoadServiceServer(s.grpc, svc.load)
@@ -233,8 +257,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 
-	handler, err := newGateway(ctx, svc, ic, cfg.MaxBodyBytes, &s.ready)
+	handler, err := newGateway(ctx, svc, ic, cfg.MaxBodyBytes, &s.ready, s.tel)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.tel.observe(s); err != nil {
 		return nil, err
 	}
 	s.http = &http.Server{
@@ -299,7 +326,7 @@ func (s *Server) Run(ctx context.Context) error {
 		defer stopWatch()
 		go w.run(wctx)
 	}
-	pw := &policyWatcher{files: s.files, every: s.cfg.ModelPoll, engine: s.engine, logger: s.logger, inUse: s.polSum}
+	pw := &policyWatcher{files: s.files, every: s.cfg.ModelPoll, engine: s.engine, logger: s.logger, inUse: s.polSum, loaded: s.setPolicyVersion}
 	pctx, stopPolicy := context.WithCancel(ctx)
 	defer stopPolicy()
 	go pw.run(pctx)
@@ -375,6 +402,25 @@ func (s *Server) closeResources(ctx context.Context) {
 			_ = l.Close() // may be closed already by the server
 		}
 	}
+	if s.tel != nil {
+		if err := s.tel.shutdown(ctx); err != nil {
+			s.logger.Warn("telemetry: shutdown", "err", err)
+		}
+	}
+}
+
+// setPolicyVersion notes the digest of the catalog, policy and
+// experiments in use (the tact.config.info metric).
+func (s *Server) setPolicyVersion(sum [32]byte) {
+	v := hex.EncodeToString(sum[:6])
+	s.polVer.Store(&v)
+}
+
+func (s *Server) policyVersion() string {
+	if v := s.polVer.Load(); v != nil {
+		return *v
+	}
+	return ""
 }
 
 // loadSchema reads the feature schema file, or the demo bank's when path

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -24,6 +26,7 @@ type decisionService struct {
 	tactv1.UnimplementedDecisionServiceServer
 	engine *decision.Engine
 	logger *slog.Logger
+	tel    *telemetry
 }
 
 func (s *decisionService) Decide(ctx context.Context, req *tactv1.DecideRequest) (*tactv1.DecideResponse, error) {
@@ -31,6 +34,7 @@ func (s *decisionService) Decide(ctx context.Context, req *tactv1.DecideRequest)
 	if !ok {
 		return nil, status.Error(codes.InvalidArgument, "channel: value is required")
 	}
+	start := time.Now()
 	d := s.engine.Decide(ctx, decision.Request{
 		ClientID:  req.GetClientId(),
 		Channel:   ch,
@@ -42,7 +46,25 @@ func (s *decisionService) Decide(ctx context.Context, req *tactv1.DecideRequest)
 		MaxOffers: int(req.GetMaxOffers()),
 		Explain:   req.GetExplain(),
 	})
+	s.observe(ctx, &d, req.GetClientId(), ch, time.Since(start))
 	return decisionToProto(&d), nil
+}
+
+// observe records a decision in the metrics and on the call's span: no
+// client id but its keyed hash, no features.
+func (s *decisionService) observe(ctx context.Context, d *decision.Decision, clientID string, ch catalog.Channel, took time.Duration) {
+	action := d.Action.String()
+	reason := d.MainReason()
+	s.tel.decideDuration.Record(ctx, took.Seconds(), s.tel.attrs("channel", string(ch), "action", action).rec...)
+	s.tel.decisions.Add(ctx, 1, s.tel.attrs("action", action, "reason", reason).add...)
+	for _, e := range d.Exposures {
+		s.tel.exposures.Add(ctx, 1, s.tel.attrs("experiment", e.Experiment, "variation", e.Variation).add...)
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attribute.String("tact.decision_id", d.ID), attribute.String("tact.client_hash", s.tel.clientHash(clientID)),
+			attribute.String("tact.channel", string(ch)), attribute.String("tact.action", action), attribute.String("tact.reason", reason),
+			attribute.String("tact.tier", d.Tier), attribute.String("tact.model_version", d.ModelVersion))
+	}
 }
 
 func (s *decisionService) RecordOutcome(ctx context.Context, req *tactv1.RecordOutcomeRequest) (*tactv1.RecordOutcomeResponse, error) {

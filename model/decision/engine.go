@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model"
@@ -61,6 +63,10 @@ type Deps struct {
 	Outcomes OutcomeStore
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Tracer makes the decision's child spans (experiments, features,
+	// history, scoring, policy, reservation); nil means none. Spans carry
+	// no client id and no feature.
+	Tracer trace.Tracer
 }
 
 // Engine makes decisions. It is safe for concurrent use.
@@ -112,6 +118,9 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
+	}
+	if deps.Tracer == nil {
+		deps.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	e := &Engine{cfg: cfg, deps: deps}
 	st, err := newState(deps.Catalog, deps.Policy, deps.Bundle)
@@ -264,7 +273,10 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.FeatureBudget)
 	defer cancel()
+	tr := e.deps.Tracer
+	_, sp := tr.Start(ctx, "features.read")
 	rec, err := e.deps.Features.Get(rctx, req.ClientID)
+	sp.End()
 	switch {
 	case errors.Is(err, features.ErrNotFound):
 		return noOffer(Reason{Code: ClientUnknown, Message: "The client is not known to Tact; no offer."})
@@ -282,8 +294,10 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	if st.exps != nil {
 		// The client's variants, by the tier of the policy in use; a
 		// variant may change the policy's parameters and the model.
+		_, sp := tr.Start(ctx, "experiments")
 		exps, res, err := st.exps.Assign(ctx, experiment.Attributes{ClientID: req.ClientID, Tier: tier.Name,
 			Channel: string(req.Channel), Queue: req.Queue, Reason: req.Reason.String(), Stage: req.Stage.String()})
+		sp.End()
 		if err != nil {
 			d.Degraded = true
 			return noOffer(Reason{Code: FeaturesUnavailable, Message: "The client's experiments could not be evaluated; no offer."})
@@ -317,7 +331,9 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 			return noOffer(Reason{Code: BusyPeriod, Message: busyWords(req.Queue, tier, &ls)})
 		}
 	}
+	_, sp = tr.Start(ctx, "history.read")
 	contacts, err := e.deps.History.Contacts(rctx, req.ClientID, now.AddDate(0, 0, -historyDays))
+	sp.End()
 	if err != nil {
 		d.Degraded = true
 		return noOffer(Reason{Code: HistoryUnavailable, Message: "The client's contact history could not be read in time; no offer is made without it."})
@@ -333,7 +349,10 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	} else {
 		scores = make([]float64, 2*n)
 	}
+	_, sp = tr.Start(ctx, "score")
 	bundle.ScoreAll(&rec, scores[:n], scores[n:])
+	sp.End()
+	_, sp = tr.Start(ctx, "policy")
 
 	g := gates{req: &req, rec: &rec, tier: tier, pol: pol, contacts: contacts, now: now, pressure: ls.Pressure,
 		verdicts: st.cat.Verdicts(&rec)}
@@ -364,6 +383,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 			stopped = i
 		}
 	}
+	sp.End()
 	if len(cands) == 0 {
 		if eligible == 0 {
 			return noOffer(Reason{Code: NoEligibleProduct, Message: "No product is eligible for the client on this channel."})
@@ -406,10 +426,12 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	for i, c := range want {
 		ids[i] = c.p.ID
 	}
+	_, sp = tr.Start(ctx, "history.reserve")
 	got, err := e.deps.History.Reserve(rctx, features.Reservation{
 		ClientID: req.ClientID, Channel: string(req.Channel), DecisionID: d.ID,
 		Products: ids, At: now, Caps: tier.CapsFor(req.Channel),
 	})
+	sp.End()
 	if err != nil {
 		d.Degraded = true
 		return noOffer(Reason{Code: HistoryUnavailable, Message: "The client's contact history could not be updated in time; no offer is made."})
@@ -553,16 +575,23 @@ func (e *Engine) record(d *Decision, req *Request) {
 	for _, o := range d.Offers {
 		rec.Products = append(rec.Products, o.ProductID)
 	}
+	rec.Reason = d.MainReason()
+	e.deps.Log.Append(rec)
+}
+
+// MainReason is the name of the decision's main reason code (the first
+// not about one product, else the first), e.g. "busy_period"; "" when it
+// has none.
+func (d *Decision) MainReason() string {
 	for _, r := range d.Reasons {
 		if r.ProductID == "" {
-			rec.Reason = reasonNames[r.Code]
-			break
+			return reasonNames[r.Code]
 		}
 	}
-	if rec.Reason == "" && len(d.Reasons) > 0 {
-		rec.Reason = reasonNames[d.Reasons[0].Code]
+	if len(d.Reasons) > 0 {
+		return reasonNames[d.Reasons[0].Code]
 	}
-	e.deps.Log.Append(rec)
+	return ""
 }
 
 // contextBlock says whether the interaction itself rules out an offer.

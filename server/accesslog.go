@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+)
+
+// traceHandler adds the trace and span ids of the call being served to
+// every log line made in it.
+type traceHandler struct{ slog.Handler }
+
+func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return traceHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h traceHandler) WithGroup(name string) slog.Handler {
+	return traceHandler{h.Handler.WithGroup(name)}
+}
+
+// accessLog writes a line per call (method, code, latency; never the
+// request) and counts the calls in flight. It runs first in the chain, for
+// gRPC and for REST's in-process calls alike.
+func (s *Server) accessLog(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	set := s.tel.attr("method", info.FullMethod)
+	s.tel.inFlight.Add(ctx, 1, set.add...)
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	s.tel.inFlight.Add(ctx, -1, set.add...)
+	s.logCall(ctx, info.FullMethod, start, err)
+	return resp, err
+}
+
+func (s *Server) accessLogStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx := ss.Context()
+	set := s.tel.attr("method", info.FullMethod)
+	s.tel.inFlight.Add(ctx, 1, set.add...)
+	start := time.Now()
+	err := handler(srv, ss)
+	s.tel.inFlight.Add(ctx, -1, set.add...)
+	s.logCall(ctx, info.FullMethod, start, err)
+	return err
+}
+
+func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {
+	if !s.cfg.AccessLog {
+		return
+	}
+	code := status.Code(err)
+	lvl := slog.LevelInfo
+	if err != nil && code.String() == "Internal" {
+		lvl = slog.LevelError
+	}
+	s.logger.LogAttrs(ctx, lvl, "call", slog.String("method", method), slog.String("code", code.String()),
+		slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
+}
