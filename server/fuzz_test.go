@@ -16,9 +16,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 	"github.com/tact-nba/tact/server"
 	"github.com/tact-nba/tact/server/servertest"
-	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
 // FuzzRESTDecide posts any body to the REST Decide route of a real
