@@ -93,6 +93,20 @@ type Config struct {
 	RedisPrefix string `koanf:"redis_prefix"`
 	// AccessLog writes a log line per call.
 	AccessLog bool `koanf:"access_log"`
+	// AuthAPIKeysFile lists the static API keys (as SHA-256 hashes) and
+	// their roles; AuthJWKSFile verifies JWTs. Either turns auth on.
+	AuthAPIKeysFile   string `koanf:"auth_api_keys_file"`
+	AuthJWKSFile      string `koanf:"auth_jwks_file"`
+	AuthJWTIssuer     string `koanf:"auth_jwt_issuer"`
+	AuthJWTAudience   string `koanf:"auth_jwt_audience"`
+	AuthJWTRolesClaim string `koanf:"auth_jwt_roles_claim"`
+	// TLS for both listeners; TLSClientCAFile requires client certificates
+	// signed by that CA (mTLS).
+	TLSCertFile     string `koanf:"tls_cert_file"`
+	TLSKeyFile      string `koanf:"tls_key_file"`
+	TLSClientCAFile string `koanf:"tls_client_ca_file"`
+	// Insecure allows listening beyond loopback with authentication off.
+	Insecure bool `koanf:"insecure"`
 	// LogHashKey keys the HMAC under which client ids appear in logs and
 	// traces (from the config file or TACT_LOG_HASH_KEY, never a flag);
 	// empty means a random key per process.
@@ -118,6 +132,7 @@ func Defaults() Config {
 		ModelPoll:         2 * time.Second,
 		CacheBytes:        256 << 20,
 		AccessLog:         true,
+		AuthJWTRolesClaim: "roles",
 		CacheTTL:          10 * time.Minute,
 		CacheStale:        15 * time.Minute,
 		CacheNegativeTTL:  10 * time.Second,
@@ -131,34 +146,43 @@ func Defaults() Config {
 // flagHelp documents each key once; it is used for the flags and the
 // README's configuration table is kept in step with it by a test.
 var flagHelp = map[string]string{
-	"config":              "YAML configuration file",
-	"grpc_addr":           "gRPC listen address",
-	"http_addr":           "REST/health listen address",
-	"data_dir":            "directory of the embedded store",
-	"demo":                "seed the demo clients into an empty store",
-	"log_level":           "debug, info, warn or error",
-	"log_format":          "json or text",
-	"shutdown_timeout":    "longest drain on SIGTERM",
-	"feature_budget":      "time budget of a decision's feature read",
-	"decision_log_buffer": "decisions that may wait to be logged",
-	"max_body_bytes":      "largest REST request body (bytes)",
-	"model_dir":           "directory whose current/ bundle is served (empty: the demo bundle)",
-	"model_poll":          "how often model_dir/current, catalog_file and policy_file are checked for changes",
-	"catalog_file":        "YAML product catalog (empty: the demo catalog)",
-	"policy_file":         "YAML decision policy: tiers, caps, load, arbitration (empty: the default policy)",
-	"experiments_file":    "A/B experiments, GrowthBook features JSON (empty: none)",
-	"access_log":          "write a log line per call: method, code, latency, trace id",
-	"cache_bytes":         "memory bound of the feature cache (bytes)",
-	"cache_ttl":           "how long cached features are served without the store",
-	"cache_stale":         "how long past cache_ttl features are served, degraded, when the store fails",
-	"cache_negative_ttl":  "how long an unknown client is remembered",
-	"store_timeout":       "longest feature-store read",
-	"feature_store":       "where features are read: bolt or redis",
-	"feature_schema":      "YAML feature schema for admin writes (empty: the demo bank's)",
-	"redis_addr":          "Redis address (feature_store redis)",
-	"redis_db":            "Redis database number",
-	"redis_tls":           "connect to Redis over TLS",
-	"redis_prefix":        "prefix of the Redis keys",
+	"config":               "YAML configuration file",
+	"grpc_addr":            "gRPC listen address",
+	"http_addr":            "REST/health listen address",
+	"data_dir":             "directory of the embedded store",
+	"demo":                 "seed the demo clients into an empty store",
+	"log_level":            "debug, info, warn or error",
+	"log_format":           "json or text",
+	"shutdown_timeout":     "longest drain on SIGTERM",
+	"feature_budget":       "time budget of a decision's feature read",
+	"decision_log_buffer":  "decisions that may wait to be logged",
+	"max_body_bytes":       "largest REST request body (bytes)",
+	"model_dir":            "directory whose current/ bundle is served (empty: the demo bundle)",
+	"model_poll":           "how often model_dir/current, catalog_file and policy_file are checked for changes",
+	"catalog_file":         "YAML product catalog (empty: the demo catalog)",
+	"policy_file":          "YAML decision policy: tiers, caps, load, arbitration (empty: the default policy)",
+	"experiments_file":     "A/B experiments, GrowthBook features JSON (empty: none)",
+	"access_log":           "write a log line per call: method, code, latency, trace id",
+	"auth_api_keys_file":   "YAML list of API keys (name, sha256, roles); turns authentication on",
+	"auth_jwks_file":       "JWKS file that verifies bearer JWTs; turns authentication on",
+	"auth_jwt_issuer":      "required iss of JWTs (empty: not checked)",
+	"auth_jwt_audience":    "required aud of JWTs (empty: not checked)",
+	"auth_jwt_roles_claim": "JWT claim holding the roles (agent, feed, admin)",
+	"tls_cert_file":        "PEM certificate for gRPC and HTTPS (reloaded when it changes)",
+	"tls_key_file":         "PEM private key of tls_cert_file",
+	"tls_client_ca_file":   "PEM CA whose client certificates are required (mTLS)",
+	"insecure":             "allow listening beyond loopback with authentication off",
+	"cache_bytes":          "memory bound of the feature cache (bytes)",
+	"cache_ttl":            "how long cached features are served without the store",
+	"cache_stale":          "how long past cache_ttl features are served, degraded, when the store fails",
+	"cache_negative_ttl":   "how long an unknown client is remembered",
+	"store_timeout":        "longest feature-store read",
+	"feature_store":        "where features are read: bolt or redis",
+	"feature_schema":       "YAML feature schema for admin writes (empty: the demo bank's)",
+	"redis_addr":           "Redis address (feature_store redis)",
+	"redis_db":             "Redis database number",
+	"redis_tls":            "connect to Redis over TLS",
+	"redis_prefix":         "prefix of the Redis keys",
 }
 
 // LoadConfig reads the configuration from args (without the program name)
@@ -184,6 +208,12 @@ func LoadConfig(args, environ []string) (Config, error) {
 	fs.String("policy-file", def.PolicyFile, flagHelp["policy_file"])
 	fs.String("experiments-file", def.ExperimentsFile, flagHelp["experiments_file"])
 	fs.Bool("access-log", def.AccessLog, flagHelp["access_log"])
+	for k, v := range map[string]string{"auth_api_keys_file": def.AuthAPIKeysFile, "auth_jwks_file": def.AuthJWKSFile,
+		"auth_jwt_issuer": def.AuthJWTIssuer, "auth_jwt_audience": def.AuthJWTAudience, "auth_jwt_roles_claim": def.AuthJWTRolesClaim,
+		"tls_cert_file": def.TLSCertFile, "tls_key_file": def.TLSKeyFile, "tls_client_ca_file": def.TLSClientCAFile} {
+		fs.String(strings.ReplaceAll(k, "_", "-"), v, flagHelp[k])
+	}
+	fs.Bool("insecure", def.Insecure, flagHelp["insecure"])
 	fs.Int64("cache-bytes", def.CacheBytes, flagHelp["cache_bytes"])
 	fs.Duration("cache-ttl", def.CacheTTL, flagHelp["cache_ttl"])
 	fs.Duration("cache-stale", def.CacheStale, flagHelp["cache_stale"])
@@ -204,34 +234,43 @@ func LoadConfig(args, environ []string) (Config, error) {
 
 	k := koanf.New(".")
 	if err := k.Load(confmap.Provider(map[string]any{
-		"grpc_addr":           def.GRPCAddr,
-		"http_addr":           def.HTTPAddr,
-		"data_dir":            def.DataDir,
-		"demo":                def.Demo,
-		"log_level":           def.LogLevel,
-		"log_format":          def.LogFormat,
-		"shutdown_timeout":    def.ShutdownTimeout,
-		"feature_budget":      def.FeatureBudget,
-		"decision_log_buffer": def.DecisionLogBuffer,
-		"max_body_bytes":      def.MaxBodyBytes,
-		"model_dir":           def.ModelDir,
-		"model_poll":          def.ModelPoll,
-		"catalog_file":        def.CatalogFile,
-		"policy_file":         def.PolicyFile,
-		"experiments_file":    def.ExperimentsFile,
-		"log_hash_key":        def.LogHashKey,
-		"access_log":          def.AccessLog,
-		"cache_bytes":         def.CacheBytes,
-		"cache_ttl":           def.CacheTTL,
-		"cache_stale":         def.CacheStale,
-		"cache_negative_ttl":  def.CacheNegativeTTL,
-		"store_timeout":       def.StoreTimeout,
-		"feature_store":       def.FeatureStore,
-		"feature_schema":      def.FeatureSchema,
-		"redis_addr":          def.RedisAddr,
-		"redis_db":            def.RedisDB,
-		"redis_tls":           def.RedisTLS,
-		"redis_prefix":        def.RedisPrefix,
+		"grpc_addr":            def.GRPCAddr,
+		"http_addr":            def.HTTPAddr,
+		"data_dir":             def.DataDir,
+		"demo":                 def.Demo,
+		"log_level":            def.LogLevel,
+		"log_format":           def.LogFormat,
+		"shutdown_timeout":     def.ShutdownTimeout,
+		"feature_budget":       def.FeatureBudget,
+		"decision_log_buffer":  def.DecisionLogBuffer,
+		"max_body_bytes":       def.MaxBodyBytes,
+		"model_dir":            def.ModelDir,
+		"model_poll":           def.ModelPoll,
+		"catalog_file":         def.CatalogFile,
+		"policy_file":          def.PolicyFile,
+		"experiments_file":     def.ExperimentsFile,
+		"log_hash_key":         def.LogHashKey,
+		"access_log":           def.AccessLog,
+		"auth_api_keys_file":   def.AuthAPIKeysFile,
+		"auth_jwks_file":       def.AuthJWKSFile,
+		"auth_jwt_issuer":      def.AuthJWTIssuer,
+		"auth_jwt_audience":    def.AuthJWTAudience,
+		"auth_jwt_roles_claim": def.AuthJWTRolesClaim,
+		"tls_cert_file":        def.TLSCertFile,
+		"tls_key_file":         def.TLSKeyFile,
+		"tls_client_ca_file":   def.TLSClientCAFile,
+		"insecure":             def.Insecure,
+		"cache_bytes":          def.CacheBytes,
+		"cache_ttl":            def.CacheTTL,
+		"cache_stale":          def.CacheStale,
+		"cache_negative_ttl":   def.CacheNegativeTTL,
+		"store_timeout":        def.StoreTimeout,
+		"feature_store":        def.FeatureStore,
+		"feature_schema":       def.FeatureSchema,
+		"redis_addr":           def.RedisAddr,
+		"redis_db":             def.RedisDB,
+		"redis_tls":            def.RedisTLS,
+		"redis_prefix":         def.RedisPrefix,
 	}, "."), nil); err != nil {
 		return Config{}, err
 	}
@@ -297,6 +336,19 @@ func LoadConfig(args, environ []string) (Config, error) {
 // Validate reports every problem with the configuration, naming the key.
 func (c *Config) Validate() error {
 	var errs []error
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("tls_cert_file and tls_key_file: give both or neither"))
+	}
+	if c.TLSClientCAFile != "" && c.TLSCertFile == "" {
+		errs = append(errs, errors.New("tls_client_ca_file: mTLS needs tls_cert_file and tls_key_file too"))
+	}
+	if c.AuthAPIKeysFile == "" && c.AuthJWKSFile == "" && !c.Insecure {
+		for key, addr := range map[string]string{"grpc_addr": c.GRPCAddr, "http_addr": c.HTTPAddr} {
+			if !loopback(addr) {
+				errs = append(errs, fmt.Errorf("%s: %s takes connections from other machines and authentication is off: set auth_api_keys_file or auth_jwks_file, or start with --insecure", key, addr))
+			}
+		}
+	}
 	for key, addr := range map[string]string{"grpc_addr": c.GRPCAddr, "http_addr": c.HTTPAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port: %w", key, addr, err))

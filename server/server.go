@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -77,6 +79,7 @@ type Server struct {
 	files   *policyFiles
 	polSum  [32]byte
 	polVer  atomic.Pointer[string] // digest of the catalog, policy and experiments in use
+	tls     *tls.Config            // nil: plain text
 	tel     *telemetry
 	cache   *features.Cache
 	dlog    *features.DecisionLog
@@ -218,8 +221,18 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p))
 		return status.Error(codes.Internal, "internal error")
 	})
+	authn, err := newAuth(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	tlsConf, err := serverTLS(&cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	s.tls = tlsConf
 	ic := chainUnary(
 		s.accessLog,
+		authn.unary,
 		recovery.UnaryServerInterceptor(recoverPanic),
 		pvinterceptor.UnaryServerInterceptor(validator),
 	)
@@ -237,13 +250,18 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	// call that grows (copies) its stack every time (11% of the CPU of a
 	// decision in the profile). Past the workers, grpc-go starts a
 	// goroutine per call as before.
-	s.grpc = grpc.NewServer(grpc.NumStreamWorkers(uint32(16*runtime.GOMAXPROCS(0))),
+	gopts := []grpc.ServerOption{grpc.NumStreamWorkers(uint32(16 * runtime.GOMAXPROCS(0)))}
+	if tlsConf != nil {
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tlsConf)))
+	}
+	s.grpc = grpc.NewServer(append(gopts,
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(s.tel.tp), otelgrpc.WithMeterProvider(s.tel.mp))),
 		grpc.UnaryInterceptor(ic), grpc.ChainStreamInterceptor(
 			s.accessLogStream,
+			authn.stream,
 			recovery.StreamServerInterceptor(recoverPanic),
 			pvinterceptor.StreamServerInterceptor(validator),
-		))
+		))...)
 	tactv1.RegisterDecisionServiceServer(s.grpc, svc.decision)
 	tactv1.RegisterCatalogServiceServer(s.grpc, svc.catalog)
 	tactv1.RegisterLoadServiceServer(s.grpc, svc.load)
@@ -257,7 +275,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 
-	handler, err := newGateway(ctx, svc, ic, cfg.MaxBodyBytes, &s.ready, s.tel)
+	handler, err := newGateway(ctx, svc, ic, cfg.MaxBodyBytes, &s.ready, s.tel, authn)
 	if err != nil {
 		return nil, err
 	}
@@ -270,6 +288,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConf,
 	}
 
 	var lc net.ListenConfig
@@ -313,7 +332,11 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}()
 	go func() {
-		if err := s.http.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := s.http.Serve
+		if s.tls != nil {
+			serve = func(l net.Listener) error { return s.http.ServeTLS(l, "", "") }
+		}
+		if err := serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
