@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
@@ -73,6 +74,7 @@ type auth struct {
 	audience    string
 	rolesClaim  string
 	enabledFlag bool
+	limits      *callerLimits // nil: none
 }
 
 type apiKeysFile struct {
@@ -192,41 +194,63 @@ func (a *auth) verifyJWT(tok string) (*Principal, error) {
 // in-process gRPC handlers trust it, and never the request's metadata
 // (which a client could set with Grpc-Metadata-* headers).
 type restCaller struct {
-	p   *Principal
-	err error
+	p    *Principal
+	err  error
+	peer string // the client's address, for rate limits without auth
 }
 
 type restCallerKey struct{}
 
-// authorize checks a call against the table; it returns the error to
-// answer with, or nil.
+// authorize checks a call against the table and the caller's rate limit;
+// it returns the error to answer with, or nil.
 func (a *auth) authorize(ctx context.Context, method string) error {
 	role, ok := methodRoles[method]
 	if !ok {
 		return status.Errorf(codes.PermissionDenied, "%s is not in the authorization table", method)
 	}
-	if role == rolePublic || !a.enabled() {
+	if role == rolePublic {
 		return nil
 	}
 	var p *Principal
 	var err error
-	if rc, rest := ctx.Value(restCallerKey{}).(*restCaller); rest {
-		p, err = rc.p, rc.err
-	} else {
-		md, _ := metadata.FromIncomingContext(ctx)
-		h := ""
-		if v := md.Get("authorization"); len(v) > 0 {
-			h = v[0]
+	rc, rest := ctx.Value(restCallerKey{}).(*restCaller)
+	caller := ""
+	switch {
+	case rest:
+		p, err, caller = rc.p, rc.err, rc.peer
+	default:
+		if pr, ok := peer.FromContext(ctx); ok {
+			caller = hostOf(pr.Addr.String())
 		}
-		p, err = a.authenticate(h)
+		if a.enabled() {
+			md, _ := metadata.FromIncomingContext(ctx)
+			h := ""
+			if v := md.Get("authorization"); len(v) > 0 {
+				h = v[0]
+			}
+			p, err = a.authenticate(h)
+		}
 	}
-	if err != nil {
-		return status.Error(codes.Unauthenticated, err.Error())
+	if a.enabled() {
+		if err != nil {
+			return status.Error(codes.Unauthenticated, err.Error())
+		}
+		if !p.has(role) {
+			return status.Errorf(codes.PermissionDenied, "%s needs the %s role; the caller %q has %v", method, role, p.Name, p.Roles)
+		}
+		caller = "principal:" + p.Name
 	}
-	if !p.has(role) {
-		return status.Errorf(codes.PermissionDenied, "%s needs the %s role; the caller %q has %v", method, role, p.Name, p.Roles)
+	if !a.limits.allow(caller) {
+		return status.Errorf(codes.ResourceExhausted, "rate limit: over %v calls/s for this caller; retry later", float64(a.limits.rate))
 	}
 	return nil
+}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }
 
 func (a *auth) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -247,7 +271,7 @@ func (a *auth) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 // and marks the request, so that the in-process handlers trust only this.
 func (a *auth) httpMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := &restCaller{}
+		rc := &restCaller{peer: hostOf(r.RemoteAddr)}
 		if a.enabled() {
 			rc.p, rc.err = a.authenticate(r.Header.Get("Authorization"))
 		}

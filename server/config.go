@@ -105,6 +105,15 @@ type Config struct {
 	TLSCertFile     string `koanf:"tls_cert_file"`
 	TLSKeyFile      string `koanf:"tls_key_file"`
 	TLSClientCAFile string `koanf:"tls_client_ca_file"`
+	// CallTimeout is the deadline of a call that comes without one.
+	CallTimeout time.Duration `koanf:"call_timeout"`
+	// MaxInFlight bounds the calls being served (0: 128 per CPU); past it
+	// calls are refused at once with RESOURCE_EXHAUSTED / 429.
+	MaxInFlight int `koanf:"max_in_flight"`
+	// RateLimit is each caller's calls per second (0: none), with bursts
+	// of RateBurst.
+	RateLimit float64 `koanf:"rate_limit"`
+	RateBurst int     `koanf:"rate_burst"`
 	// Insecure allows listening beyond loopback with authentication off.
 	Insecure bool `koanf:"insecure"`
 	// LogHashKey keys the HMAC under which client ids appear in logs and
@@ -133,6 +142,8 @@ func Defaults() Config {
 		CacheBytes:        256 << 20,
 		AccessLog:         true,
 		AuthJWTRolesClaim: "roles",
+		CallTimeout:       2 * time.Second,
+		RateBurst:         50,
 		CacheTTL:          10 * time.Minute,
 		CacheStale:        15 * time.Minute,
 		CacheNegativeTTL:  10 * time.Second,
@@ -214,6 +225,10 @@ func LoadConfig(args, environ []string) (Config, error) {
 		fs.String(strings.ReplaceAll(k, "_", "-"), v, flagHelp[k])
 	}
 	fs.Bool("insecure", def.Insecure, flagHelp["insecure"])
+	fs.Duration("call-timeout", def.CallTimeout, flagHelp["call_timeout"])
+	fs.Int("max-in-flight", def.MaxInFlight, flagHelp["max_in_flight"])
+	fs.Float64("rate-limit", def.RateLimit, flagHelp["rate_limit"])
+	fs.Int("rate-burst", def.RateBurst, flagHelp["rate_burst"])
 	fs.Int64("cache-bytes", def.CacheBytes, flagHelp["cache_bytes"])
 	fs.Duration("cache-ttl", def.CacheTTL, flagHelp["cache_ttl"])
 	fs.Duration("cache-stale", def.CacheStale, flagHelp["cache_stale"])
@@ -336,6 +351,9 @@ func LoadConfig(args, environ []string) (Config, error) {
 // Validate reports every problem with the configuration, naming the key.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.CallTimeout < 0 || c.MaxInFlight < 0 || c.RateLimit < 0 || c.RateBurst < 1 {
+		errs = append(errs, fmt.Errorf("call_timeout, max_in_flight, rate_limit: must not be negative; rate_burst: at least 1 (have %v, %d, %v, %d)", c.CallTimeout, c.MaxInFlight, c.RateLimit, c.RateBurst))
+	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		errs = append(errs, errors.New("tls_cert_file and tls_key_file: give both or neither"))
 	}

@@ -22,7 +22,7 @@ import (
 // newGateway builds the HTTP handler: the REST API (grpc-gateway, calling
 // the services in-process through the interceptor chain), /healthz,
 // /readyz and /openapi.json.
-func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerInterceptor, maxBody int64, ready *atomic.Bool, tel *telemetry, authn *auth) (http.Handler, error) {
+func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerInterceptor, maxBody int64, ready *atomic.Bool, tel *telemetry, authn *auth, admit *admission) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		// No request header becomes gRPC metadata: identity comes from the
 		// Authorization header through the auth middleware only, never
@@ -68,7 +68,7 @@ func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerIntercept
 		_, _ = w.Write(openapi.JSON)
 	})
 	mux.Handle("GET /metrics", tel.metricsHandler())
-	mux.Handle("/", authn.httpMiddleware(limitBody(gw, maxBody)))
+	mux.Handle("/", admit.httpMiddleware(authn.httpMiddleware(limitBody(gw, maxBody))))
 	// Each API call gets a span (its trace id reaches the access log);
 	// health checks and scrapes do not.
 	return otelhttp.NewHandler(mux, "tactd.http",

@@ -29,11 +29,13 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -80,6 +82,7 @@ type Server struct {
 	polSum  [32]byte
 	polVer  atomic.Pointer[string] // digest of the catalog, policy and experiments in use
 	tls     *tls.Config            // nil: plain text
+	admit   *admission
 	tel     *telemetry
 	cache   *features.Cache
 	dlog    *features.DecisionLog
@@ -225,6 +228,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	if err != nil {
 		return nil, err
 	}
+	shed := func(reason string) { s.tel.shed.Add(context.Background(), 1, s.tel.attr("reason", reason).add...) }
+	if cfg.RateLimit > 0 {
+		authn.limits = &callerLimits{rate: rate.Limit(cfg.RateLimit), burst: cfg.RateBurst, shed: shed, limiters: map[string]*callerLimiter{}}
+	}
+	limit := int64(cfg.MaxInFlight)
+	if limit == 0 {
+		limit = int64(128 * runtime.GOMAXPROCS(0))
+	}
+	s.admit = &admission{limit: limit, shed: shed}
 	tlsConf, err := serverTLS(&cfg, logger)
 	if err != nil {
 		return nil, err
@@ -232,6 +244,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	s.tls = tlsConf
 	ic := chainUnary(
 		s.accessLog,
+		deadline(cfg.CallTimeout),
 		authn.unary,
 		recovery.UnaryServerInterceptor(recoverPanic),
 		pvinterceptor.UnaryServerInterceptor(validator),
@@ -250,7 +263,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	// call that grows (copies) its stack every time (11% of the CPU of a
 	// decision in the profile). Past the workers, grpc-go starts a
 	// goroutine per call as before.
-	gopts := []grpc.ServerOption{grpc.NumStreamWorkers(uint32(16 * runtime.GOMAXPROCS(0)))}
+	gopts := []grpc.ServerOption{grpc.NumStreamWorkers(uint32(16 * runtime.GOMAXPROCS(0))),
+		grpc.InTapHandle(s.admit.tap), grpc.StatsHandler(admissionStats{s.admit}),
+		grpc.MaxConcurrentStreams(1000), grpc.MaxRecvMsgSize(1 << 20),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
+	}
 	if tlsConf != nil {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tlsConf)))
 	}
@@ -275,7 +293,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 
-	handler, err := newGateway(ctx, svc, ic, cfg.MaxBodyBytes, &s.ready, s.tel, authn)
+	handler, err := newGateway(ctx, svc, ic, cfg.MaxBodyBytes, &s.ready, s.tel, authn, s.admit)
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,9 @@ func startServer(t *testing.T, deps Deps, opts ...func(*Config, *io.Writer)) *te
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
+	// Tests that fire a thousand calls at once test other things than
+	// admission control (TestAdmission sets its own limit).
+	cfg.MaxInFlight = 100_000
 	var logTo io.Writer = io.Discard
 	for _, o := range opts {
 		o(&cfg, &logTo)

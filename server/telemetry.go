@@ -46,6 +46,7 @@ type telemetry struct {
 	inFlight       metric.Int64UpDownCounter
 	storeDuration  metric.Float64Histogram
 	storeErrors    metric.Int64Counter
+	shed           metric.Int64Counter
 
 	// sets caches the options of each label combination (a few hundred
 	// at most), so that recording a measurement allocates nothing.
@@ -146,6 +147,8 @@ func newTelemetry(ctx context.Context, spans sdktrace.SpanExporter, hashKey stri
 		metric.WithExplicitBucketBoundaries(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
 	errs = append(errs, err)
 	t.storeErrors, err = m.Int64Counter("tact.store.errors", metric.WithDescription("Feature store reads that failed (not found excepted), by store."))
+	errs = append(errs, err)
+	t.shed, err = m.Int64Counter("tact.requests.shed", metric.WithDescription("Calls refused at once: too many in flight, or over a caller's rate limit."))
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
