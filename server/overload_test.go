@@ -39,7 +39,11 @@ func (h *heldSource) Get(ctx context.Context, id string) (features.Record, error
 func TestAdmission(t *testing.T) {
 	held := &heldSource{release: make(chan struct{}), entered: make(chan struct{}, 100)}
 	ts := startServer(t, Deps{WrapFeatures: func(s features.Source) features.Source { held.Source = s; return held }},
-		func(c *Config, _ *io.Writer) { c.MaxInFlight = 4; c.StoreTimeout = 10 * time.Second; c.FeatureBudget = 10 * time.Second })
+		func(c *Config, _ *io.Writer) {
+			c.MaxInFlight = 4
+			c.StoreTimeout = 10 * time.Second
+			c.FeatureBudget = 10 * time.Second
+		})
 	dec := tactv1.NewDecisionServiceClient(ts.conn)
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
