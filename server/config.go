@@ -275,6 +275,10 @@ func LoadConfig(args, environ []string) (Config, error) {
 		"auth_jwt_issuer":      def.AuthJWTIssuer,
 		"auth_jwt_audience":    def.AuthJWTAudience,
 		"auth_jwt_roles_claim": def.AuthJWTRolesClaim,
+		"call_timeout":         def.CallTimeout,
+		"max_in_flight":        def.MaxInFlight,
+		"rate_limit":           def.RateLimit,
+		"rate_burst":           def.RateBurst,
 		"tls_cert_file":        def.TLSCertFile,
 		"tls_key_file":         def.TLSKeyFile,
 		"tls_client_ca_file":   def.TLSClientCAFile,
@@ -300,7 +304,7 @@ func LoadConfig(args, environ []string) (Config, error) {
 		// the CLI and the tests (TACT_ADDR, TACT_REQUIRE_REDIS).
 		TransformFunc: func(key, v string) (string, any) {
 			key = strings.ToLower(strings.TrimPrefix(key, "TACT_"))
-			if _, ok := flagHelp[key]; !ok {
+			if _, ok := flagHelp[key]; !ok && key != "log_hash_key" {
 				return "", nil
 			}
 			return key, v

@@ -141,3 +141,22 @@ func TestReadmeConfigTable(t *testing.T) {
 		t.Errorf("README documents %v, tactd reads %v", documented, keys)
 	}
 }
+
+// TestHardeningKeysLoad: the auth, TLS and overload keys load from a file
+// and the environment like the others.
+func TestHardeningKeysLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tactd.yaml")
+	if err := os.WriteFile(path, []byte("call_timeout: 3s\nrate_limit: 9\nmax_in_flight: 77\nauth_jwt_issuer: https://idp\nlog_hash_key: k1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig([]string{"--config", path}, []string{"TACT_RATE_BURST=7", "TACT_LOG_HASH_KEY=k2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CallTimeout != 3*time.Second || cfg.RateLimit != 9 || cfg.MaxInFlight != 77 || cfg.AuthJWTIssuer != "https://idp" || cfg.RateBurst != 7 || cfg.LogHashKey != "k2" || cfg.AuthJWTRolesClaim != "roles" {
+		t.Errorf("loaded %+v", cfg)
+	}
+	if _, err := LoadConfig([]string{"--log-hash-key", "x"}, nil); err == nil {
+		t.Error("log_hash_key accepted as a flag (it would show in ps)")
+	}
+}
