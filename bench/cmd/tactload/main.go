@@ -92,6 +92,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.Float64Var(&o.zipf, "zipf", 1.1, "Zipf exponent s (> 1) of the hot clients")
 	fs.StringVar(&o.tactdArgs, "tactd-args", "", "extra tactd flags, e.g. \"--data-dir D --demo=false\"")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.Float64Var(&o.overload, "overload", 0, "after the open loop, drive tact-grpc at this multiple of its closed-loop QPS for --open-duration, then at half for 10 s (recovery); 0 skips")
 	fs.StringSliceVar(&o.only, "only", nil, "run only these targets: grpc-echo, tact-grpc, http-echo, tact-rest")
 	fs.SetOutput(out)
 	if err := fs.Parse(args); err != nil {
@@ -108,6 +109,7 @@ type options struct {
 	duration, warmup, openDuration time.Duration
 	concurrency, population, hot   int
 	rate, openFraction, zipf       float64
+	overload                       float64
 	hotShare                       float64
 	idFormat, tactdArgs, jsonOut   string
 	only                           []string
@@ -137,6 +139,12 @@ type Result struct {
 	// SendLagP99 (open loop): how late the generator itself sent, p99. A
 	// large lag means the figures are the generator's, not the server's.
 	SendLagP99 float64 `json:"send_lag_p99_ms,omitempty"`
+	// Overload: the calls refused as overloaded, their p99, the answered
+	// calls' p99 and the answered calls per second.
+	Shed        int     `json:"shed,omitempty"`
+	ShedP99     float64 `json:"shed_p99_ms,omitempty"`
+	AnsweredP99 float64 `json:"answered_p99_ms,omitempty"`
+	Goodput     float64 `json:"goodput,omitempty"`
 }
 
 // Report is the whole run.
@@ -241,6 +249,25 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 			}
 		}
 	}
+	if t, ok := byTarget["tact-grpc"]; ok && o.overload > 0 {
+		var tg *target
+		for _, x := range targets {
+			if x.name == "tact-grpc" {
+				tg = x
+			}
+		}
+		rate := o.overload * t.QPS
+		fmt.Fprintf(os.Stderr, "tactload: tact-grpc: overload, %.0f calls/s (%.1fx), %v\n", rate, o.overload, o.openDuration)
+		r := openLoop(ctx, o, tg.call, newMix(o), tg.srv, rate)
+		r.Target, r.Mode = "tact-grpc", fmt.Sprintf("overload %.1fx", o.overload)
+		rep.Results = append(rep.Results, r)
+		rec := *o
+		rec.openDuration = 10 * time.Second
+		fmt.Fprintf(os.Stderr, "tactload: tact-grpc: recovery, %.0f calls/s, %v\n", t.QPS/2, rec.openDuration)
+		r = openLoop(ctx, &rec, tg.call, newMix(o), tg.srv, t.QPS/2)
+		r.Target, r.Mode = "tact-grpc", "recovery"
+		rep.Results = append(rep.Results, r)
+	}
 	rep.Ratios = map[string]float64{}
 	ratio := func(key, a, b string, f func(Result) float64) {
 		ra, okA := byTarget[a]
@@ -287,8 +314,11 @@ func printReport(out io.Writer, rep *Report) {
 		if len(r.Errors) > 0 {
 			fmt.Fprintf(out, "%s %s errors: %v\n", r.Target, r.Mode, r.Errors)
 		}
-		if r.Mode == "open" {
-			fmt.Fprintf(out, "%s open loop: the generator sent late by %.3f ms at p99\n", r.Target, r.SendLagP99)
+		if r.Mode != "closed" {
+			fmt.Fprintf(out, "%s %s: the generator sent late by %.3f ms at p99\n", r.Target, r.Mode, r.SendLagP99)
+		}
+		if r.Shed > 0 {
+			fmt.Fprintf(out, "%s %s: %d shed (p99 %.3f ms), answered p99 %.3f ms, %.0f answered/s\n", r.Target, r.Mode, r.Shed, r.ShedP99, r.AnsweredP99, r.Goodput)
 		}
 		if len(r.Actions) > 0 && r.Mode == "closed" {
 			fmt.Fprintf(out, "%s answers: %v\n", r.Target, r.Actions)
@@ -490,6 +520,8 @@ func newCaller(srv *child, useHTTP bool) (caller, func(), error) {
 type recorder struct {
 	mu      sync.Mutex
 	lat     []time.Duration
+	okLat   []time.Duration // answered
+	shedLat []time.Duration // refused for overload (RESOURCE_EXHAUSTED / 429)
 	lags    []time.Duration // open loop: from the intended send time to the send
 	errors  map[string]int
 	actions map[string]int
@@ -502,6 +534,12 @@ func newRecorder() *recorder {
 func (r *recorder) add(d time.Duration, code, action string) {
 	r.mu.Lock()
 	r.lat = append(r.lat, d)
+	switch code {
+	case "":
+		r.okLat = append(r.okLat, d)
+	case "ResourceExhausted", "http 429":
+		r.shedLat = append(r.shedLat, d)
+	}
 	if code != "" {
 		r.errors[code]++
 	} else if action != "" {
@@ -535,6 +573,12 @@ func (r *recorder) result(elapsed time.Duration, cpu float64, rss float64) Resul
 	if len(r.actions) > 0 {
 		res.Actions = r.actions
 	}
+	if len(r.shedLat) > 0 {
+		res.Shed = len(r.shedLat)
+		res.ShedP99 = p99(r.shedLat)
+		res.AnsweredP99 = p99(r.okLat)
+		res.Goodput = float64(len(r.okLat)) / elapsed.Seconds()
+	}
 	if len(r.lags) > 0 {
 		slices.Sort(r.lags)
 		res.SendLagP99 = float64(r.lags[min(int(0.99*float64(len(r.lags))), len(r.lags)-1)]) / 1e6
@@ -543,6 +587,16 @@ func (r *recorder) result(elapsed time.Duration, cpu float64, rss float64) Resul
 		res.CPUPer1000 = cpu / float64(res.Calls) * 1000
 	}
 	return res
+}
+
+// p99 of unsorted durations, in ms.
+func p99(ds []time.Duration) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[min(int(math.Ceil(0.99*float64(len(s))))-1, len(s)-1)]) / 1e6
 }
 
 func closedLoop(ctx context.Context, o *options, call caller, m *mix, srv *child) Result {
