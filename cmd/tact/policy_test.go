@@ -15,12 +15,9 @@ import (
 	"github.com/tact-nba/tact/server/servertest"
 )
 
-// TestDemoStory runs the README's policy demo with the CLI: an offer, a
-// refusal recorded with tact outcome and the cool-down it starts, a busy
-// queue that holds back a platinum client, and the export of both logs.
-func TestDemoStory(t *testing.T) {
-	addr := startServer(t)
-	tact := func(args ...string) string {
+// cli runs tact commands against addr, failing the test on an error.
+func cli(t *testing.T, addr string) func(args ...string) string {
+	return func(args ...string) string {
 		t.Helper()
 		var out bytes.Buffer
 		if err := run(t.Context(), append(args, "--addr", addr), &out, ""); err != nil {
@@ -28,6 +25,14 @@ func TestDemoStory(t *testing.T) {
 		}
 		return out.String()
 	}
+}
+
+// TestDemoStory runs the README's policy demo with the CLI: an offer, a
+// refusal recorded with tact outcome and the cool-down it starts, a busy
+// queue that holds back a platinum client, and the export of both logs.
+func TestDemoStory(t *testing.T) {
+	addr := startServer(t)
+	tact := cli(t, addr)
 	first := tact("decide", "--client", "C00003")
 	id := regexp.MustCompile(`Decision ([0-9a-f-]{36})`).FindStringSubmatch(first)
 	if id == nil || !strings.Contains(first, "[home_insurance]") {
@@ -109,14 +114,7 @@ func TestPolicyCommandErrors(t *testing.T) {
 // results after some outcomes, and the exposures exported.
 func TestExperimentCommands(t *testing.T) {
 	addr := servertest.Start(t, server.Deps{}, func(c *server.Config) { c.ExperimentsFile = "../../examples/experiments.json" }).GRPCAddr()
-	tact := func(args ...string) string {
-		t.Helper()
-		var out bytes.Buffer
-		if err := run(t.Context(), append(args, "--addr", addr), &out, ""); err != nil {
-			t.Fatalf("tact %s: %v\n%s", strings.Join(args, " "), err, out.String())
-		}
-		return out.String()
-	}
+	tact := cli(t, addr)
 	if out := tact("experiments", "list"); !strings.Contains(out, "model-cc-2026-11 (feature model-champion-challenger): champion 50%, challenger 50%") {
 		t.Errorf("experiments list:\n%s", out)
 	}
