@@ -299,8 +299,11 @@ func printReport(out io.Writer, rep *Report) {
 	fmt.Fprintln(tw, "target\tmode\tcalls\tQPS\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\terrors\tCPU s/1000\tpeak RSS MiB\tanon+file MiB\t")
 	for _, r := range rep.Results {
 		mode := fmt.Sprintf("closed x%d", r.Concurrency)
-		if r.Mode == "open" {
+		switch {
+		case r.Mode == "open":
 			mode = fmt.Sprintf("open %.0f/s", r.Rate)
+		case r.Mode != "closed":
+			mode = fmt.Sprintf("%s %.0f/s", r.Mode, r.Rate)
 		}
 		errs := 0
 		for _, n := range r.Errors {
