@@ -219,7 +219,7 @@ func (a *auth) authorize(ctx context.Context, method string) error {
 	case rest:
 		p, err, caller = rc.p, rc.err, rc.peer
 	default:
-		if pr, ok := peer.FromContext(ctx); ok {
+		if pr, ok := peer.FromContext(ctx); ok && a.limits != nil {
 			caller = hostOf(pr.Addr.String())
 		}
 		if a.enabled() {
