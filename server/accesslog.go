@@ -32,25 +32,25 @@ func (h traceHandler) WithGroup(name string) slog.Handler {
 // accessLog writes a line per call (method, code, latency; never the
 // request) and counts the calls in flight. It runs first in the chain, for
 // gRPC and for REST's in-process calls alike.
-func (s *Server) accessLog(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	set := s.tel.attr("method", info.FullMethod)
-	s.tel.inFlight.Add(ctx, 1, set.add...)
-	start := time.Now()
-	resp, err := handler(ctx, req)
-	s.tel.inFlight.Add(ctx, -1, set.add...)
-	s.logCall(ctx, info.FullMethod, start, err)
+func (s *Server) accessLog(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	s.serveCall(ctx, info.FullMethod, func() error { resp, err = handler(ctx, req); return err })
 	return resp, err
 }
 
 func (s *Server) accessLogStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	ctx := ss.Context()
-	set := s.tel.attr("method", info.FullMethod)
+	var err error
+	s.serveCall(ss.Context(), info.FullMethod, func() error { err = handler(srv, ss); return err })
+	return err
+}
+
+// serveCall runs a call counted in flight, then logs it.
+func (s *Server) serveCall(ctx context.Context, method string, call func() error) {
+	set := s.tel.attr("method", method)
 	s.tel.inFlight.Add(ctx, 1, set.add...)
 	start := time.Now()
-	err := handler(srv, ss)
+	err := call()
 	s.tel.inFlight.Add(ctx, -1, set.add...)
-	s.logCall(ctx, info.FullMethod, start, err)
-	return err
+	s.logCall(ctx, method, start, err)
 }
 
 func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {

@@ -95,13 +95,11 @@ func decisionToProto(d *decision.Decision) *tactv1.DecideResponse {
 	}
 	if len(d.Exposures) > 0 {
 		resp.Experiments = make([]*tactv1.ExperimentExposure, len(d.Exposures))
-		names := make([]string, len(d.Exposures))
 		for i, e := range d.Exposures {
 			resp.Experiments[i] = &tactv1.ExperimentExposure{Experiment: e.Experiment, Feature: e.Feature,
 				VariationId: int32(e.VariationID), Variation: e.Variation, Name: e.Name}
-			names[i] = e.Experiment + ":" + e.Variation
 		}
-		resp.ExperimentVariant = strings.Join(names, ", ")
+		resp.ExperimentVariant = strings.Join(exposureNames(d.Exposures), ", ")
 	}
 	if len(d.Offers) > 0 {
 		resp.Offers = make([]*tactv1.Offer, len(d.Offers))

@@ -120,7 +120,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		deps.Now = time.Now
 	}
 	if deps.Tracer == nil {
-		deps.Tracer = noop.NewTracerProvider().Tracer("")
+		deps.Tracer = noTracer
 	}
 	e := &Engine{cfg: cfg, deps: deps}
 	st, err := newState(deps.Catalog, deps.Policy, deps.Bundle)
@@ -252,6 +252,8 @@ type candidate struct {
 	need       string  // what the window waits for
 }
 
+var noTracer = noop.NewTracerProvider().Tracer("")
+
 // historyDays is how far back a decision reads the contact history: the
 // longest cap window, cool-down (catalog.MaxCoolDownDays) or memory of an
 // acceptance.
@@ -273,7 +275,12 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.FeatureBudget)
 	defer cancel()
+	// Child spans only under a span that records: a decision outside a
+	// sampled trace spends nothing on them.
 	tr := e.deps.Tracer
+	if !trace.SpanFromContext(ctx).IsRecording() {
+		tr = noTracer
+	}
 	_, sp := tr.Start(ctx, "features.read")
 	rec, err := e.deps.Features.Get(rctx, req.ClientID)
 	sp.End()

@@ -39,6 +39,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	growthbook "github.com/growthbook/growthbook-golang"
 
@@ -258,11 +259,8 @@ func (s *Set) value(v growthbook.FeatureValue, env Env) (string, *Value, error) 
 		return "", nil, fmt.Errorf("not a Tact override object: %w", err)
 	}
 	canon := string(raw)
-	if _, ok := s.values[canon]; ok {
-		if s.values[canon] == nil {
-			return canon, nil, nil
-		}
-		return canon, s.values[canon], nil
+	if v, ok := s.values[canon]; ok {
+		return canon, v, nil
 	}
 	if val.ModelVersion != "" {
 		if _, ok := s.bundles[val.ModelVersion]; !ok {
@@ -321,79 +319,31 @@ func (s *Set) combine(policyValues map[string][]string, env Env) error {
 		if c == "" {
 			continue
 		}
+		// The values apply one after the other, each over the policy the
+		// ones before it made (a later feature wins on a shared key).
 		r := &Resolved{}
-		merged := policy.Overrides{}
-		for _, canon := range splitCombo(c) {
+		for _, canon := range strings.Split(c, "\x00")[1:] {
 			v := s.values[canon]
 			if v.ModelVersion != "" {
 				r.Bundle = s.bundles[v.ModelVersion]
 			}
-			mergeOverrides(&merged, &v.Overrides)
-		}
-		if len(merged.Tiers) > 0 || merged.Load != nil || len(merged.Levers) > 0 {
-			p, _, err := env.Policy.With(&merged, env.Catalog, env.Schema)
+			if !v.hasPolicy() {
+				continue
+			}
+			base := r.Policy
+			if base == nil {
+				base = env.Policy
+			}
+			p, _, err := base.With(&v.Overrides, env.Catalog, env.Schema)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("experiments: a client in several experiments at once: %w", err))
-				continue
+				break
 			}
 			r.Policy = p
 		}
 		s.combos[c] = r
 	}
 	return errors.Join(errs...)
-}
-
-func splitCombo(c string) []string {
-	var out []string
-	for _, part := range bytes.Split([]byte(c), []byte{0}) {
-		if len(part) > 0 {
-			out = append(out, string(part))
-		}
-	}
-	return out
-}
-
-// mergeOverrides applies b over a, key by key.
-func mergeOverrides(a, b *policy.Overrides) {
-	for name, t := range b.Tiers {
-		if a.Tiers == nil {
-			a.Tiers = map[string]policy.TierOverrides{}
-		}
-		cur := a.Tiers[name]
-		if t.MinPropensity != nil {
-			cur.MinPropensity = t.MinPropensity
-		}
-		if t.CoolDownDays != nil {
-			cur.CoolDownDays = t.CoolDownDays
-		}
-		if t.PitchWhenBusy != nil {
-			cur.PitchWhenBusy = t.PitchWhenBusy
-		}
-		for ch, c := range t.Caps {
-			if cur.Caps == nil {
-				cur.Caps = map[string]policy.Cap{}
-			}
-			cur.Caps[ch] = c
-		}
-		a.Tiers[name] = cur
-	}
-	if b.Load != nil {
-		if a.Load == nil {
-			a.Load = &policy.LoadOverrides{}
-		}
-		if b.Load.BusyWhen != nil {
-			a.Load.BusyWhen = b.Load.BusyWhen
-		}
-		if b.Load.CalmWhen != nil {
-			a.Load.CalmWhen = b.Load.CalmWhen
-		}
-	}
-	for id, w := range b.Levers {
-		if a.Levers == nil {
-			a.Levers = map[string]float64{}
-		}
-		a.Levers[id] = w
-	}
 }
 
 // Version identifies the config (a hash of the file).

@@ -99,8 +99,12 @@ func (b *Board) Put(r Report, cfg *Config) (Report, bool, error) {
 	for h, was := range old.busy {
 		busy[h] = h.next(fresh && was, &r)
 	}
-	if h := hysteresisOf(cfg); len(busy) < maxHysteresis || ok && hasKey(old.busy, h) {
-		busy[h] = h.next(fresh && old.busy[h], &r)
+	// The thresholds of this report's policy are tracked from now on (the
+	// loop above moved them if they were already).
+	if h := hysteresisOf(cfg); len(busy) < maxHysteresis {
+		if _, tracked := busy[h]; !tracked {
+			busy[h] = h.next(false, &r)
+		}
 	}
 	b.queues[r.Queue] = queue{r: r, busy: busy}
 	return r, true, nil
@@ -168,11 +172,6 @@ func (b *Board) track(name string, h hysteresis) bool {
 		b.queues[name] = q
 	}
 	return busy
-}
-
-func hasKey(m map[hysteresis]bool, h hysteresis) bool {
-	_, ok := m[h]
-	return ok
 }
 
 // Get returns the latest report for a queue.

@@ -268,12 +268,8 @@ func (p *Policy) TierOf(rec *features.Record) *Tier {
 }
 
 func (p *Policy) tierOf(rec *features.Record) *Tier {
-	if name := rec.Str("tier"); name != "" {
-		for i := range p.Tiers {
-			if p.Tiers[i].Name == name {
-				return &p.Tiers[i]
-			}
-		}
+	if t := p.tierNamed(rec.Str("tier")); t != nil {
+		return t
 	}
 	act := catalog.Activation(rec)
 	for i := range p.Tiers[:len(p.Tiers)-1] {
@@ -287,12 +283,20 @@ func (p *Policy) tierOf(rec *features.Record) *Tier {
 
 // Tier returns the tier of a name, or the last tier when none has it.
 func (p *Policy) Tier(name string) *Tier {
+	if t := p.tierNamed(name); t != nil {
+		return t
+	}
+	return &p.Tiers[len(p.Tiers)-1]
+}
+
+// tierNamed returns the tier of a name, nil when none has it.
+func (p *Policy) tierNamed(name string) *Tier {
 	for i := range p.Tiers {
 		if p.Tiers[i].Name == name {
 			return &p.Tiers[i]
 		}
 	}
-	return &p.Tiers[len(p.Tiers)-1]
+	return nil
 }
 
 // Caps returns the tier's caps on a channel.
