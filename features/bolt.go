@@ -28,6 +28,7 @@ type Bolt struct {
 	db       *bolt.DB
 	path     string
 	contacts *boltContacts
+	names    *nameTable
 }
 
 // OpenBolt opens (creating if needed) the store at path. It fails after
@@ -56,19 +57,22 @@ func OpenBolt(path string) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("features: open %s: %w", path, err)
 	}
+	var names *nameTable
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketClients, bucketDecisions, bucketOutcomes, bucketContacts} {
+		for _, b := range [][]byte{bucketClients, bucketDecisions, bucketOutcomes, bucketContacts, bucketNames} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		var err error
+		names, err = loadNames(tx)
+		return err
 	})
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("features: initialise %s: %w", path, err)
 	}
-	return &Bolt{db: db, path: path, contacts: newBoltContacts()}, nil
+	return &Bolt{db: db, path: path, contacts: newBoltContacts(), names: names}, nil
 }
 
 const openTimeout = 2 * time.Second
@@ -90,7 +94,7 @@ func (b *Bolt) Get(ctx context.Context, clientID string) (Record, error) {
 		if raw == nil {
 			return ErrNotFound
 		}
-		return decodeRecord(raw, &rec)
+		return decodeRecord(raw, &rec, b.names.names())
 	})
 	if err != nil {
 		return Record{}, err
@@ -109,10 +113,11 @@ func (b *Bolt) GetMany(ctx context.Context, clientIDs []string) ([]Record, error
 	out := make([]Record, len(clientIDs))
 	err := b.db.View(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketClients)
+		names := b.names.names()
 		for i, id := range clientIDs {
 			out[i].ClientID = id
 			if raw := bk.Get([]byte(id)); raw != nil {
-				if err := decodeRecord(raw, &out[i]); err != nil {
+				if err := decodeRecord(raw, &out[i], names); err != nil {
 					return err
 				}
 			}
@@ -140,8 +145,12 @@ func (b *Bolt) PutBatch(ctx context.Context, recs []Record) error {
 		// Imports mostly arrive in key order; fuller pages keep the file
 		// (and the memory it maps) near the data's size.
 		bk.FillPercent = 0.9
+		ids, err := b.names.assign(tx, recs)
+		if err != nil {
+			return err
+		}
 		for i := range recs {
-			if err := bk.Put([]byte(recs[i].ClientID), encodeBinary(&recs[i])); err != nil {
+			if err := bk.Put([]byte(recs[i].ClientID), encodeRecord(&recs[i], ids)); err != nil {
 				return fmt.Errorf("features: put record %d: %w", i, err)
 			}
 		}
@@ -276,9 +285,11 @@ type wireValue struct {
 	T *time.Time `json:"t,omitempty"`
 }
 
-func decodeRecord(raw []byte, r *Record) error {
-	if len(raw) > 0 && raw[0] == codecV1 {
-		return decodeBinary(raw, r)
+// decodeRecord decodes any stored form of a record; names is the store's
+// name table (nil for Redis).
+func decodeRecord(raw []byte, r *Record, names []string) error {
+	if len(raw) > 0 && (raw[0] == codecV1 || raw[0] == codecV2) {
+		return decodeBinary(raw, r, names)
 	}
 	// The skeleton's first records were JSON.
 	var w wireRecord

@@ -1,42 +1,146 @@
 package features
 
 import (
+	"context"
+	"encoding/binary"
 	"encoding/json"
+	"math"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	bolt "go.etcd.io/bbolt"
 )
 
-func TestCodecRoundTripAndCorruption(t *testing.T) {
+func codecSample() Record {
 	at := time.Date(2026, 11, 1, 8, 0, 0, 123, time.UTC)
-	rec := Record{ClientID: "C1", UpdatedAt: at, Values: map[string]Value{
+	return Record{ClientID: "C1", UpdatedAt: at, Values: map[string]Value{
 		"age": Number(41.5), "segment": String("retail é"), "empty": String(""), "consent": Bool(true), "no": Bool(false),
-		"maturity": Time(at.AddDate(0, 3, 0)), "neg": Number(-0.25),
+		"maturity": Time(at.AddDate(0, 3, 0)), "neg": Number(-0.25), "balance": Number(21860), "debt": Number(-3),
+		"negzero": Number(math.Copysign(0, -1)), "zero": Number(0), "big": Number(1 << 53), "below": Number(1<<53 - 1),
+		"huge": Number(1e300), "tiny": Number(5e-324),
 	}}
-	raw := encodeBinary(&rec)
+}
+
+func TestCodecRoundTripAndCorruption(t *testing.T) {
+	rec := codecSample()
+	table := map[string]uint64{"age": 0, "segment": 3, "maturity": 1, "balance": 7}
+	names := []string{"age", "maturity", "", "segment", "", "", "", "balance"}
+	for _, tc := range []struct {
+		name  string
+		ids   func(string) (uint64, bool)
+		names []string
+	}{
+		{"names inline (Redis)", nil, nil},
+		{"names from a table (bbolt)", func(n string) (uint64, bool) { id, ok := table[n]; return id, ok }, names},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := encodeRecord(&rec, tc.ids)
+			var got Record
+			if err := decodeRecord(raw, &got, tc.names); err != nil {
+				t.Fatal(err)
+			}
+			got.ClientID = rec.ClientID
+			if diff := cmp.Diff(rec, got, ignoreMemo, cmp.Comparer(sameFloat)); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+			// Every truncation and a trailing byte is an error, never a
+			// panic.
+			for i := 1; i < len(raw); i++ {
+				var r Record
+				if err := decodeRecord(raw[:i], &r, tc.names); err == nil {
+					t.Errorf("truncated to %d of %d bytes: decoded", i, len(raw))
+				}
+			}
+			var r Record
+			if err := decodeRecord(append(append([]byte{}, raw...), 0), &r, tc.names); err == nil {
+				t.Error("trailing byte: decoded")
+			}
+		})
+	}
+	// A name id beyond the table is named as such.
+	raw := encodeRecord(&rec, func(n string) (uint64, bool) { return 40, n == "age" })
+	var r Record
+	if err := decodeRecord(raw, &r, names); err == nil {
+		t.Error("unknown name id: decoded")
+	}
+}
+
+// sameFloat tells -0 from 0, which == does not.
+func sameFloat(a, b float64) bool {
+	return math.Float64bits(a) == math.Float64bits(b)
+}
+
+func TestCodecIsCompact(t *testing.T) {
+	// A client of the demo schema: 20 features, names from the table.
+	rec := Record{ClientID: "C0000001", UpdatedAt: time.Now(), Values: map[string]Value{}}
+	ids := map[string]uint64{}
+	for i, n := range []string{"age", "income_monthly", "balance", "tenure_years", "num_products", "days_to_deposit_maturity",
+		"digital_active", "consent_offers", "consent_outbound", "deposit_matures_within_60d", "holds_credit_card",
+		"holds_premium_card", "holds_savings_account", "holds_term_deposit", "holds_personal_loan", "holds_mortgage",
+		"holds_home_insurance", "holds_investment_fund", "payday", "contact_hours_phone_outbound"} {
+		ids[n] = uint64(i)
+		switch {
+		case i < 6:
+			rec.Values[n] = Number(float64(i*4999 + 35))
+		case i == 18:
+			rec.Values[n] = Number(25)
+		case i == 19:
+			rec.Values[n] = String("09:00-12:00")
+		default:
+			rec.Values[n] = Bool(i%2 == 0)
+		}
+	}
+	raw := encodeRecord(&rec, func(n string) (uint64, bool) { id, ok := ids[n]; return id, ok })
+	if len(raw) > 80 {
+		t.Errorf("a demo client takes %d bytes, want at most 80", len(raw))
+	}
+	if v1 := encodeV1(&rec); len(v1) < 4*len(raw) {
+		t.Errorf("codec v1 %d bytes, v2 %d: want v2 at least 4 times smaller", len(v1), len(raw))
+	}
+}
+
+func TestCodecReadsV1(t *testing.T) {
+	rec := codecSample()
 	var got Record
-	if err := decodeRecord(raw, &got); err != nil {
+	if err := decodeRecord(encodeV1(&rec), &got, nil); err != nil {
 		t.Fatal(err)
 	}
 	got.ClientID = rec.ClientID
-	if diff := cmp.Diff(rec, got, ignoreMemo); diff != "" {
-		t.Errorf("round trip (-want +got):\n%s", diff)
+	if diff := cmp.Diff(rec, got, ignoreMemo, cmp.Comparer(sameFloat)); diff != "" {
+		t.Errorf("v1 record (-want +got):\n%s", diff)
 	}
-	// Every truncation and a flipped kind byte is an error, never a panic.
-	for i := 1; i < len(raw); i++ {
-		var r Record
-		if err := decodeRecord(raw[:i], &r); err == nil {
-			t.Errorf("truncated to %d of %d bytes: decoded", i, len(raw))
+}
+
+// encodeV1 writes codecV1, as sessions 1 to 3 did, for the test that it is
+// still read.
+func encodeV1(r *Record) []byte {
+	b := []byte{codecV1}
+	b = binary.AppendVarint(b, r.UpdatedAt.UnixNano())
+	b = binary.AppendUvarint(b, uint64(len(r.Values)))
+	for name, v := range r.Values {
+		b = binary.AppendUvarint(b, uint64(len(name)))
+		b = append(b, name...)
+		b = append(b, byte(v.Kind))
+		switch v.Kind {
+		case KindNumber:
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Num))
+		case KindString:
+			b = binary.AppendUvarint(b, uint64(len(v.Str)))
+			b = append(b, v.Str...)
+		case KindBool:
+			if v.Bool {
+				b = append(b, 1)
+			} else {
+				b = append(b, 0)
+			}
+		case KindTime:
+			b = binary.AppendVarint(b, v.Time.UnixNano())
 		}
 	}
-	bad := append([]byte{}, raw...)
-	bad = append(bad, 0)
-	var r Record
-	if err := decodeRecord(bad, &r); err == nil {
-		t.Error("trailing byte: decoded")
-	}
+	return b
 }
 
 func TestCodecReadsLegacyJSON(t *testing.T) {
@@ -46,11 +150,84 @@ func TestCodecReadsLegacyJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r Record
-	if err := decodeRecord(raw, &r); err != nil {
+	if err := decodeRecord(raw, &r, nil); err != nil {
 		t.Fatal(err)
 	}
 	if r.Values["x"].Num != 3.5 || r.Values["tier"].Str != "gold" {
 		t.Errorf("legacy record = %+v", r)
+	}
+}
+
+// TestNameTableSurvivesReopenAndRollback writes records in three forms
+// (v1 from before, v2 with a name table, a batch whose transaction fails
+// after giving out ids) and reads them all back after reopening.
+func TestNameTableSurvivesReopenAndRollback(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tact.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := Record{ClientID: "OLD", UpdatedAt: time.Unix(5, 0).UTC(), Values: map[string]Value{"legacy": Number(1.5)}}
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketClients).Put([]byte(old.ClientID), encodeV1(&old))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	first := Record{ClientID: "A", UpdatedAt: time.Unix(10, 0).UTC(), Values: map[string]Value{"age": Number(40), "tier": String("gold")}}
+	if err := b.PutBatch(ctx, []Record{first}); err != nil {
+		t.Fatal(err)
+	}
+	// A batch whose transaction rolls back after its names got ids.
+	lost := Record{ClientID: "LOST", Values: map[string]Value{"rolled_back": Bool(true), "age": Number(1)}}
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		if _, err := b.names.assign(tx, []Record{lost}); err != nil {
+			return err
+		}
+		return context.Canceled
+	}); err == nil {
+		t.Fatal("the failing transaction committed")
+	}
+	// The next batch uses the rolled-back name: it must be written now.
+	second := Record{ClientID: "B", UpdatedAt: time.Unix(20, 0).UTC(), Values: map[string]Value{"rolled_back": Bool(false), "balance": Number(-7.25)}}
+	if err := b.PutBatch(ctx, []Record{second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err = OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, want := range []Record{old, first, second} {
+		got, err := b.Get(ctx, want.ClientID)
+		if err != nil {
+			t.Fatalf("%s: %v", want.ClientID, err)
+		}
+		if diff := cmp.Diff(want, got, ignoreMemo); diff != "" {
+			t.Errorf("%s after reopen (-want +got):\n%s", want.ClientID, diff)
+		}
+	}
+	if _, err := b.Get(ctx, "LOST"); err != ErrNotFound {
+		t.Errorf("LOST: err = %v, want ErrNotFound", err)
+	}
+	// New names after reopen get new ids, not those of names kept.
+	third := Record{ClientID: "C", Values: map[string]Value{"fresh": Number(3)}}
+	if err := b.PutBatch(ctx, []Record{third}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"A", "B", "C"} {
+		if _, err := b.Get(ctx, id); err != nil {
+			t.Errorf("%s after a new name: %v", id, err)
+		}
+	}
+	if got, _ := b.Get(ctx, "C"); got.Values["fresh"].Num != 3 {
+		t.Errorf("C = %+v", got.Values)
+	}
+	if got, _ := b.Get(ctx, "A"); got.Values["age"].Num != 40 {
+		t.Errorf("A = %+v", got.Values)
 	}
 }
 

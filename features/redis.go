@@ -96,7 +96,7 @@ func (r *Redis) Get(ctx context.Context, clientID string) (Record, error) {
 		return Record{}, fmt.Errorf("features: redis get: %w", err)
 	}
 	rec := Record{ClientID: clientID}
-	if err := decodeRecord(raw, &rec); err != nil {
+	if err := decodeRecord(raw, &rec, nil); err != nil {
 		return Record{}, err
 	}
 	return rec, nil
@@ -123,7 +123,7 @@ func (r *Redis) GetMany(ctx context.Context, clientIDs []string) ([]Record, erro
 		if err != nil {
 			return nil, fmt.Errorf("features: redis get %d: %w", i, err)
 		}
-		if err := decodeRecord(raw, &out[i]); err != nil {
+		if err := decodeRecord(raw, &out[i], nil); err != nil {
 			return nil, err
 		}
 	}
@@ -140,7 +140,7 @@ func (r *Redis) PutBatch(ctx context.Context, recs []Record) error {
 	}
 	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range recs {
-			p.Set(ctx, r.Key(recs[i].ClientID), encodeBinary(&recs[i]), 0)
+			p.Set(ctx, r.Key(recs[i].ClientID), encodeRecord(&recs[i], nil), 0)
 		}
 		return nil
 	})
