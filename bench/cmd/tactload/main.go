@@ -91,6 +91,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.hot, "hot", 1000, "hot clients: ids 1..hot, Zipf-distributed")
 	fs.Float64Var(&o.zipf, "zipf", 1.1, "Zipf exponent s (> 1) of the hot clients")
 	fs.StringVar(&o.tactdArgs, "tactd-args", "", "extra tactd flags, e.g. \"--data-dir D --demo=false\"")
+	fs.BoolVar(&o.serverStderr, "server-stderr", false, "pass the servers' standard error through (e.g. with GODEBUG=gctrace=1)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.Float64Var(&o.overload, "overload", 0, "after the open loop, drive tact-grpc at this multiple of its closed-loop QPS for --open-duration, then at half for 10 s (recovery); 0 skips")
 	fs.StringSliceVar(&o.only, "only", nil, "run only these targets: grpc-echo, tact-grpc, http-echo, tact-rest")
@@ -112,6 +113,7 @@ type options struct {
 	overload                       float64
 	hotShare                       float64
 	idFormat, tactdArgs, jsonOut   string
+	serverStderr                   bool
 	only                           []string
 }
 
@@ -203,7 +205,7 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 	// that the open loops can run at a rate set by the closed loops.
 	for _, t := range targets {
 		fmt.Fprintf(os.Stderr, "tactload: %s: starting\n", t.name)
-		srv, err := startChild(ctx, t.serve, o.tactdArgs)
+		srv, err := startChild(ctx, t.serve, o.tactdArgs, o.serverStderr)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
@@ -695,7 +697,7 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func startChild(ctx context.Context, serve, tactdArgs string) (*child, error) {
+func startChild(ctx context.Context, serve, tactdArgs string, passStderr bool) (*child, error) {
 	g, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -727,6 +729,9 @@ func startChild(ctx context.Context, serve, tactdArgs string) (*child, error) {
 	}
 	c.cmd = exec.CommandContext(ctx, exe, args...)
 	c.cmd.Stderr = c.stderr
+	if passStderr {
+		c.cmd.Stderr = io.MultiWriter(c.stderr, os.Stderr)
+	}
 	if err := c.cmd.Start(); err != nil {
 		return nil, err
 	}
