@@ -185,6 +185,10 @@ func (b *Bolt) SaveDecisions(ctx context.Context, recs []DecisionRecord) error {
 			return err
 		}
 		bk := tx.Bucket(bucketDecisions)
+		// Decision ids are time-ordered (UUIDv7), so the log only ever
+		// appends: full pages keep it half the size it would be at
+		// bbolt's default of half-full pages.
+		bk.FillPercent = 0.95
 		for i := range recs {
 			raw, err := json.Marshal(&recs[i])
 			if err != nil {

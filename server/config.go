@@ -68,6 +68,10 @@ type Config struct {
 	ExperimentsFile string `koanf:"experiments_file"`
 	// CacheBytes bounds the in-process feature cache.
 	CacheBytes int64 `koanf:"cache_bytes"`
+	// MemoryLimit is the Go runtime's soft memory limit (bytes): 0 means
+	// twice CacheBytes plus 192 MiB, negative means none. GOMEMLIMIT in
+	// the environment wins. See ApplyMemoryLimit.
+	MemoryLimit int64 `koanf:"memory_limit"`
 	// CacheTTL is how long cached features are served without the store.
 	CacheTTL time.Duration `koanf:"cache_ttl"`
 	// CacheStale is how long past CacheTTL features are still served,
@@ -188,6 +192,7 @@ var flagHelp = map[string]string{
 	"rate_limit":           "calls per second per caller (API key or JWT subject, else client address); 0: no limit",
 	"rate_burst":           "burst above rate_limit",
 	"cache_bytes":          "memory bound of the feature cache (bytes)",
+	"memory_limit":         "soft limit of the Go heap (bytes); 0: twice cache_bytes + 192 MiB; -1: none; GOMEMLIMIT wins",
 	"cache_ttl":            "how long cached features are served without the store",
 	"cache_stale":          "how long past cache_ttl features are served, degraded, when the store fails",
 	"cache_negative_ttl":   "how long an unknown client is remembered",
@@ -234,6 +239,7 @@ func LoadConfig(args, environ []string) (Config, error) {
 	fs.Float64("rate-limit", def.RateLimit, flagHelp["rate_limit"])
 	fs.Int("rate-burst", def.RateBurst, flagHelp["rate_burst"])
 	fs.Int64("cache-bytes", def.CacheBytes, flagHelp["cache_bytes"])
+	fs.Int64("memory-limit", def.MemoryLimit, flagHelp["memory_limit"])
 	fs.Duration("cache-ttl", def.CacheTTL, flagHelp["cache_ttl"])
 	fs.Duration("cache-stale", def.CacheStale, flagHelp["cache_stale"])
 	fs.Duration("cache-negative-ttl", def.CacheNegativeTTL, flagHelp["cache_negative_ttl"])
@@ -284,6 +290,7 @@ func LoadConfig(args, environ []string) (Config, error) {
 		"tls_client_ca_file":   def.TLSClientCAFile,
 		"insecure":             def.Insecure,
 		"cache_bytes":          def.CacheBytes,
+		"memory_limit":         def.MemoryLimit,
 		"cache_ttl":            def.CacheTTL,
 		"cache_stale":          def.CacheStale,
 		"cache_negative_ttl":   def.CacheNegativeTTL,
@@ -416,6 +423,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CacheBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("cache_bytes: %d must be at least 1 MiB", c.CacheBytes))
+	}
+	if c.MemoryLimit > 0 && c.MemoryLimit < c.CacheBytes+memoryHeadroom {
+		errs = append(errs, fmt.Errorf("memory_limit: %d is below cache_bytes + 64 MiB (%d): the collector would run all the time", c.MemoryLimit, c.CacheBytes+memoryHeadroom))
 	}
 	for key, d := range map[string]time.Duration{"cache_ttl": c.CacheTTL, "cache_stale": c.CacheStale, "cache_negative_ttl": c.CacheNegativeTTL, "store_timeout": c.StoreTimeout} {
 		if d <= 0 {

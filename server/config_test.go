@@ -1,9 +1,11 @@
 package server
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -158,5 +160,47 @@ func TestHardeningKeysLoad(t *testing.T) {
 	}
 	if _, err := LoadConfig([]string{"--log-hash-key", "x"}, nil); err == nil {
 		t.Error("log_hash_key accepted as a flag (it would show in ps)")
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int64
+		err  string
+	}{
+		{nil, 704 << 20, ""},
+		{[]string{"--cache-bytes", "1073741824"}, 2<<30 + 192<<20, ""},
+		{[]string{"--memory-limit", "-1"}, -1, ""},
+		{[]string{"--memory-limit", "1073741824"}, 1 << 30, ""},
+		{[]string{"--memory-limit", "300000000"}, 0, "memory_limit: 300000000 is below cache_bytes + 64 MiB"},
+	} {
+		cfg, err := LoadConfig(tc.args, nil)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: err = %v, want %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got := cfg.MemoryLimitBytes(); got != tc.want {
+			t.Errorf("%v: limit %d, want %d", tc.args, got, tc.want)
+		}
+	}
+	// ApplyMemoryLimit sets the runtime's limit unless GOMEMLIMIT is set.
+	before := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(before)
+	t.Setenv("GOMEMLIMIT", "")
+	ApplyMemoryLimit(Defaults(), slog.New(slog.DiscardHandler))
+	if got := debug.SetMemoryLimit(-1); got != 704<<20 {
+		t.Errorf("runtime limit %d, want %d", got, 704<<20)
+	}
+	debug.SetMemoryLimit(before)
+	t.Setenv("GOMEMLIMIT", "900MiB")
+	ApplyMemoryLimit(Defaults(), slog.New(slog.DiscardHandler))
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Errorf("with GOMEMLIMIT set the runtime limit became %d", got)
 	}
 }

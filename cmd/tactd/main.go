@@ -35,6 +35,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := cfg.Logger(os.Stderr)
+	server.ApplyMemoryLimit(cfg, logger)
 	srv, err := server.New(ctx, cfg, logger, server.Deps{})
 	if err != nil {
 		return err

@@ -147,6 +147,12 @@ type Result struct {
 	ShedP99     float64 `json:"shed_p99_ms,omitempty"`
 	AnsweredP99 float64 `json:"answered_p99_ms,omitempty"`
 	Goodput     float64 `json:"goodput,omitempty"`
+	// EngineP50 and EngineP99 (tactd only): the decisions' time in the
+	// engine, from tactd's own histogram (tact_decide_duration_seconds)
+	// over the same measurement, without the transport and the
+	// generator.
+	EngineP50 float64 `json:"server_engine_p50_ms,omitempty"`
+	EngineP99 float64 `json:"server_engine_p99_ms,omitempty"`
 }
 
 // Report is the whole run.
@@ -321,6 +327,9 @@ func printReport(out io.Writer, rep *Report) {
 		}
 		if r.Mode != "closed" {
 			fmt.Fprintf(out, "%s %s: the generator sent late by %.3f ms at p99\n", r.Target, r.Mode, r.SendLagP99)
+		}
+		if r.EngineP99 > 0 {
+			fmt.Fprintf(out, "%s %s: in tactd's engine (its own histogram) p50 %.3f ms, p99 %.3f ms\n", r.Target, r.Mode, r.EngineP50, r.EngineP99)
 		}
 		if r.Shed > 0 {
 			fmt.Fprintf(out, "%s %s: %d shed (p99 %.3f ms), answered p99 %.3f ms, %.0f answered/s\n", r.Target, r.Mode, r.Shed, r.ShedP99, r.AnsweredP99, r.Goodput)
@@ -627,10 +636,12 @@ func closedLoop(ctx context.Context, o *options, call caller, m *mix, srv *child
 	}
 	run(o.warmup, nil)
 	rec := newRecorder()
+	hist0 := srv.engineHistogram()
 	cpu0 := srv.cpuSeconds()
 	elapsed := run(o.duration, rec)
 	res := rec.result(elapsed, srv.cpuSeconds()-cpu0, srv.peakRSSMiB())
 	res.Mode, res.Concurrency = "closed", o.concurrency
+	res.engineQuantiles(hist0, srv.engineHistogram())
 	res.RSSAnonMiB, res.RSSFileMiB = srv.status("RssAnon"), srv.status("RssFile")
 	return res
 }
@@ -642,6 +653,7 @@ func openLoop(ctx context.Context, o *options, call caller, m *mix, srv *child, 
 	ctx, cancel := context.WithTimeout(ctx, o.openDuration)
 	defer cancel()
 	interval := time.Duration(float64(time.Second) / rate)
+	hist0 := srv.engineHistogram()
 	cpu0 := srv.cpuSeconds()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -676,6 +688,7 @@ func openLoop(ctx context.Context, o *options, call caller, m *mix, srv *child, 
 	wg.Wait()
 	res := rec.result(time.Since(start), srv.cpuSeconds()-cpu0, srv.peakRSSMiB())
 	res.Mode, res.Rate = "open", rate
+	res.engineQuantiles(hist0, srv.engineHistogram())
 	res.RSSAnonMiB, res.RSSFileMiB = srv.status("RssAnon"), srv.status("RssFile")
 	return res
 }
@@ -686,6 +699,7 @@ type child struct {
 	grpcAddr, httpAddr string
 	stderr             *bytes.Buffer
 	dir                string // tactd's data directory, removed at stop
+	tactd              bool
 }
 
 func freeAddr() (string, error) {
@@ -706,7 +720,7 @@ func startChild(ctx context.Context, serve, tactdArgs string, passStderr bool) (
 	if err != nil {
 		return nil, err
 	}
-	c := &child{grpcAddr: g, httpAddr: h, stderr: &bytes.Buffer{}}
+	c := &child{grpcAddr: g, httpAddr: h, stderr: &bytes.Buffer{}, tactd: serve == "serve-tactd"}
 	args := []string{serve}
 	switch serve {
 	case "serve-grpc-echo":
@@ -836,7 +850,9 @@ func serveTactd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(ctx, cfg, cfg.Logger(os.Stderr), server.Deps{})
+	logger := cfg.Logger(os.Stderr)
+	server.ApplyMemoryLimit(cfg, logger)
+	srv, err := server.New(ctx, cfg, logger, server.Deps{})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -60,6 +63,9 @@ func TestOneShortRun(t *testing.T) {
 		if r.PeakRSSMiB <= 0 || r.CPUPer1000 <= 0 {
 			t.Errorf("%s %s: server CPU %v s/1000, RSS %v MiB: not read", r.Target, r.Mode, r.CPUPer1000, r.PeakRSSMiB)
 		}
+		if strings.HasPrefix(r.Target, "tact") && (r.EngineP50 <= 0 || r.EngineP99 < r.EngineP50) {
+			t.Errorf("%s %s: engine p50 %v, p99 %v: tactd's histogram not read", r.Target, r.Mode, r.EngineP50, r.EngineP99)
+		}
 		if strings.HasPrefix(r.Target, "tact") && r.Mode == "closed" && len(r.Actions) == 0 {
 			t.Errorf("%s: no actions counted", r.Target)
 		}
@@ -81,4 +87,66 @@ func runChild(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return run(ctx, args, os.Stdout)
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	inf := math.Inf(1)
+	before := histogram{0.001: 10, 0.002: 10, 0.005: 10, inf: 10}
+	// 100 more: 80 under 1 ms, 18 in (1, 2] ms, 1 in (2, 5] ms, 1 beyond.
+	after := histogram{0.001: 90, 0.002: 108, 0.005: 109, inf: 110}
+	for _, tc := range []struct {
+		q, want float64
+	}{
+		{0.5, 0.625}, // 50 of the 80 in [0, 1] ms
+		{0.8, 1},
+		{0.89, 1.5}, // 9 of the 18 in (1, 2]
+		{0.99, 5},
+		{1, 5}, // in +Inf: the largest finite bound
+	} {
+		got, ok := after.quantile(before, tc.q)
+		if !ok || math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("q%v = %v (%v), want %v", tc.q, got, ok, tc.want)
+		}
+	}
+	if _, ok := before.quantile(before, 0.5); ok {
+		t.Error("no observations: a quantile was reported")
+	}
+}
+
+// TestScrapeHistogram reads a histogram from a real /metrics page in
+// Prometheus's text format.
+func TestScrapeHistogram(t *testing.T) {
+	page := `# TYPE tact_decide_duration_seconds histogram
+tact_decide_duration_seconds_bucket{action="offer_now",le="0.001"} 3
+tact_decide_duration_seconds_bucket{action="offer_now",le="0.002"} 4
+tact_decide_duration_seconds_bucket{action="offer_now",le="+Inf"} 5
+tact_decide_duration_seconds_sum{action="offer_now"} 0.01
+tact_decide_duration_seconds_count{action="offer_now"} 5
+tact_decide_duration_seconds_bucket{action="no_offer",le="0.001"} 1
+tact_decide_duration_seconds_bucket{action="no_offer",le="0.002"} 1
+tact_decide_duration_seconds_bucket{action="no_offer",le="+Inf"} 1
+tact_decide_duration_seconds_sum{action="no_offer"} 0.0001
+tact_decide_duration_seconds_count{action="no_offer"} 1
+`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(page))
+	}))
+	defer srv.Close()
+	h, err := scrapeHistogram(strings.TrimPrefix(srv.URL, "http://"), engineMetric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := histogram{0.001: 4, 0.002: 5, math.Inf(1): 6}
+	if len(h) != len(want) {
+		t.Fatalf("histogram %v, want %v", h, want)
+	}
+	for b, n := range want {
+		if h[b] != n {
+			t.Errorf("bucket %v: %d, want %d (all: %v)", b, h[b], n, h)
+		}
+	}
 }
