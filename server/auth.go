@@ -14,6 +14,7 @@ import (
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -29,6 +30,9 @@ const (
 	RoleAgent = "agent" // the agent desktop and web apps: decisions, outcomes, catalog, load reads
 	RoleFeed  = "feed"  // the telephony platform's load feed
 	RoleAdmin = "admin" // operators: features, experiments, exports
+	// RoleMetrics may scrape /metrics (counts and latencies, never a
+	// client's data); with authentication off anyone may.
+	RoleMetrics = "metrics"
 	// rolePublic marks a method anyone may call (health).
 	rolePublic = "public"
 )
@@ -55,7 +59,12 @@ var methodRoles = map[string]string{
 	"/grpc.health.v1.Health/List":                                    rolePublic,
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      RoleAdmin,
 	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": RoleAdmin,
+	metricsPath: RoleMetrics,
 }
+
+// metricsPath is the Prometheus scrape, the one HTTP-only entry of
+// methodRoles (health checks are open on HTTP as on gRPC).
+const metricsPath = "GET /metrics"
 
 // Principal is an authenticated caller.
 type Principal struct {
@@ -109,8 +118,8 @@ func newAuth(cfg *Config) (*auth, error) {
 				errs = append(errs, fmt.Errorf("%s.name: empty", at))
 			}
 			for _, r := range k.Roles {
-				if r != RoleAgent && r != RoleFeed && r != RoleAdmin {
-					errs = append(errs, fmt.Errorf("%s.roles: unknown role %q (agent, feed or admin)", at, r))
+				if r != RoleAgent && r != RoleFeed && r != RoleAdmin && r != RoleMetrics {
+					errs = append(errs, fmt.Errorf("%s.roles: unknown role %q (agent, feed, admin or metrics)", at, r))
 				}
 			}
 			if _, dup := a.keys[h]; dup {
@@ -277,6 +286,20 @@ func (a *auth) httpMiddleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), restCallerKey{}, rc)))
 	})
+}
+
+// requireHTTP serves a plain HTTP endpoint (not one of the gateway's)
+// only to callers the table lets call method: 401, 403 or 429 otherwise,
+// in the gateway's error shape.
+func (a *auth) requireHTTP(method string, next http.Handler) http.Handler {
+	return a.httpMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.authorize(r.Context(), method); err != nil {
+			st := status.Convert(err)
+			writeError(w, runtime.HTTPStatusFromCode(st.Code()), int(st.Code()), st.Message())
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
 }
 
 // loopback reports whether a listen address only takes local connections.

@@ -61,7 +61,8 @@ func sha(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToSt
 // TestAuthTokensAndRoles: API keys and JWTs, over gRPC and REST.
 func TestAuthTokensAndRoles(t *testing.T) {
 	dir := t.TempDir()
-	keys := fmt.Sprintf("keys:\n  - {name: desk, sha256: %s, roles: [agent]}\n  - {name: phones, sha256: %s, roles: [feed]}\n", sha("agent-secret"), sha("feed-secret"))
+	keys := fmt.Sprintf("keys:\n  - {name: desk, sha256: %s, roles: [agent]}\n  - {name: phones, sha256: %s, roles: [feed]}\n  - {name: prometheus, sha256: %s, roles: [metrics]}\n",
+		sha("agent-secret"), sha("feed-secret"), sha("scrape-secret"))
 	keysFile := filepath.Join(dir, "keys.yaml")
 	if err := os.WriteFile(keysFile, []byte(keys), 0o600); err != nil {
 		t.Fatal(err)
@@ -180,6 +181,9 @@ func TestAuthTokensAndRoles(t *testing.T) {
 		{"spoofed Grpc-Metadata-Authorization", "POST", "/v1/decisions", map[string]string{"Grpc-Metadata-Authorization": "Bearer agent-secret"}, 401},
 		{"spoofed metadata beside a feed key", "POST", "/v1/decisions", map[string]string{"Authorization": "Bearer feed-secret", "Grpc-Metadata-Authorization": "Bearer agent-secret"}, 403},
 		{"health", "GET", "/healthz", nil, 200},
+		{"metrics, no token", "GET", "/metrics", nil, 401},
+		{"metrics, agent key", "GET", "/metrics", map[string]string{"Authorization": "Bearer agent-secret"}, 403},
+		{"metrics, metrics key", "GET", "/metrics", map[string]string{"Authorization": "Bearer scrape-secret"}, 200},
 	} {
 		b := body
 		if c.method == "GET" {
@@ -277,7 +281,8 @@ func clientTLS(t *testing.T, ca *testCA, certPEM, keyPEM []byte) *tls.Config {
 
 // TestMTLS: with tls_client_ca_file, a client certificate from that CA is
 // let in over gRPC and HTTPS, one from another CA (or none) is refused; a
-// renewed server certificate is served without a restart.
+// renewed server certificate and a rotated client CA are used without a
+// restart, and a broken CA file does not replace the one in use.
 func TestMTLS(t *testing.T) {
 	dir := t.TempDir()
 	bank, other := newCA(t, "bank CA"), newCA(t, "other CA")
@@ -351,6 +356,23 @@ func TestMTLS(t *testing.T) {
 		st, err := httpsCall(good)
 		return err == nil && st.PeerCertificates[0].SerialNumber.Int64() == 11
 	})
+
+	// CA rotation: the client CA file now names the other CA; its
+	// clients get in, the bank's old ones no longer do.
+	write("ca.pem", other.pem)
+	waitFor(t, func() bool { return grpcCall(bad) == nil })
+	if _, err := httpsCall(bad); err != nil {
+		t.Errorf("HTTPS with the new CA's certificate: %v", err)
+	}
+	if err := grpcCall(good); status.Code(err) != codes.Unavailable {
+		t.Errorf("gRPC with the old CA's certificate after rotation: %v, want refused", err)
+	}
+	// A broken CA file keeps the CA in use.
+	write("ca.pem", []byte("not a certificate"))
+	time.Sleep(1100 * time.Millisecond)
+	if err := grpcCall(bad); err != nil {
+		t.Errorf("after a broken CA file: %v, want the CA in use kept", err)
+	}
 }
 
 // startServerTLS is startServer with TLS and mTLS; it talks to the server

@@ -67,7 +67,7 @@ func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerIntercept
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.JSON)
 	})
-	mux.Handle("GET /metrics", tel.metricsHandler())
+	mux.Handle(metricsPath, authn.requireHTTP(metricsPath, tel.metricsHandler()))
 	mux.Handle("/", admit.httpMiddleware(authn.httpMiddleware(limitBody(gw, maxBody))))
 	// Each API call gets a span (its trace id reaches the access log);
 	// health checks and scrapes do not.

@@ -273,19 +273,21 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tlsConf)))
 	}
 	s.grpc = grpc.NewServer(append(gopts,
+		grpc.ForceServerCodecV2(newNamingCodec()),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(s.tel.tp), otelgrpc.WithMeterProvider(s.tel.mp))),
 		grpc.UnaryInterceptor(ic), grpc.ChainStreamInterceptor(
+			decodeErrorsStream,
 			s.accessLogStream,
 			authn.stream,
 			recovery.StreamServerInterceptor(recoverPanic),
 			pvinterceptor.StreamServerInterceptor(validator),
 		))...)
-	tactv1.RegisterDecisionServiceServer(s.grpc, svc.decision)
-	tactv1.RegisterCatalogServiceServer(s.grpc, svc.catalog)
-	tactv1.RegisterLoadServiceServer(s.grpc, svc.load)
-	tactv1.RegisterFeatureServiceServer(s.grpc, svc.features)
-	tactv1.RegisterExportServiceServer(s.grpc, svc.export)
-	tactv1.RegisterExperimentServiceServer(s.grpc, svc.exps)
+	registerService(s.grpc, &tactv1.DecisionService_ServiceDesc, tactv1.DecisionServiceServer(svc.decision))
+	registerService(s.grpc, &tactv1.CatalogService_ServiceDesc, tactv1.CatalogServiceServer(svc.catalog))
+	registerService(s.grpc, &tactv1.LoadService_ServiceDesc, tactv1.LoadServiceServer(svc.load))
+	registerService(s.grpc, &tactv1.FeatureService_ServiceDesc, tactv1.FeatureServiceServer(svc.features))
+	registerService(s.grpc, &tactv1.ExportService_ServiceDesc, tactv1.ExportServiceServer(svc.export))
+	registerService(s.grpc, &tactv1.ExperimentService_ServiceDesc, tactv1.ExperimentServiceServer(svc.exps))
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
