@@ -91,6 +91,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.hot, "hot", 1000, "hot clients: ids 1..hot, Zipf-distributed")
 	fs.Float64Var(&o.zipf, "zipf", 1.1, "Zipf exponent s (> 1) of the hot clients")
 	fs.StringVar(&o.tactdArgs, "tactd-args", "", "extra tactd flags, e.g. \"--data-dir D --demo=false\"")
+	fs.StringVar(&o.serverCPUs, "server-cpus", "", "run the servers on these CPUs only (taskset list, e.g. \"0\"), with GOMAXPROCS set to their number; run tactload itself with taskset on the others")
 	fs.BoolVar(&o.serverStderr, "server-stderr", false, "pass the servers' standard error through (e.g. with GODEBUG=gctrace=1)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.Float64Var(&o.overload, "overload", 0, "after the open loop, drive tact-grpc at this multiple of its closed-loop QPS for --open-duration, then at half for 10 s (recovery); 0 skips")
@@ -114,6 +115,7 @@ type options struct {
 	hotShare                       float64
 	idFormat, tactdArgs, jsonOut   string
 	serverStderr                   bool
+	serverCPUs                     string
 	only                           []string
 }
 
@@ -211,7 +213,7 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 	// that the open loops can run at a rate set by the closed loops.
 	for _, t := range targets {
 		fmt.Fprintf(os.Stderr, "tactload: %s: starting\n", t.name)
-		srv, err := startChild(ctx, t.serve, o.tactdArgs, o.serverStderr)
+		srv, err := startChild(ctx, t.serve, o)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
@@ -711,7 +713,7 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func startChild(ctx context.Context, serve, tactdArgs string, passStderr bool) (*child, error) {
+func startChild(ctx context.Context, serve string, o *options) (*child, error) {
 	g, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -735,15 +737,23 @@ func startChild(ctx context.Context, serve, tactdArgs string, passStderr bool) (
 		c.dir = dir
 		// A --data-dir in --tactd-args comes later and wins.
 		args = append(args, "--grpc-addr", g, "--http-addr", h, "--data-dir", dir, "--log-level", "warn")
-		args = append(args, strings.Fields(tactdArgs)...)
+		args = append(args, strings.Fields(o.tactdArgs)...)
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	c.cmd = exec.CommandContext(ctx, exe, args...)
+	if o.serverCPUs != "" {
+		n, err := countCPUs(o.serverCPUs)
+		if err != nil {
+			return nil, fmt.Errorf("--server-cpus: %w", err)
+		}
+		c.cmd = exec.CommandContext(ctx, "taskset", append([]string{"-c", o.serverCPUs, exe}, args...)...)
+		c.cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", n))
+	}
 	c.cmd.Stderr = c.stderr
-	if passStderr {
+	if o.serverStderr {
 		c.cmd.Stderr = io.MultiWriter(c.stderr, os.Stderr)
 	}
 	if err := c.cmd.Start(); err != nil {
@@ -857,4 +867,24 @@ func serveTactd(ctx context.Context, args []string) error {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// countCPUs counts the CPUs of a taskset list such as "0", "0,2" or "1-3".
+func countCPUs(list string) (int, error) {
+	n := 0
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return 0, fmt.Errorf("%q is not a CPU list like 0 or 0,2 or 1-3", list)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a {
+				return 0, fmt.Errorf("%q is not a CPU list like 0 or 0,2 or 1-3", list)
+			}
+		}
+		n += b - a + 1
+	}
+	return n, nil
 }
