@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,3 +234,19 @@ func TestNameTableSurvivesReopenAndRollback(t *testing.T) {
 
 // ignoreMemo leaves out Record's memo, which cmp cannot compare.
 var ignoreMemo = cmpopts.IgnoreUnexported(Record{})
+
+// TestTimesOutOfRangeAreRefused: a time the store cannot hold (Unix
+// nanoseconds) is refused naming the feature, not stored wrong.
+func TestTimesOutOfRangeAreRefused(t *testing.T) {
+	for _, at := range []time.Time{time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		r := Record{ClientID: "C1", Values: map[string]Value{"matures_on": Time(at)}}
+		err := r.Validate()
+		if err == nil || !strings.Contains(err.Error(), `"matures_on"`) {
+			t.Errorf("%v: err = %v, want one naming matures_on", at, err)
+		}
+	}
+	ok := Record{ClientID: "C1", Values: map[string]Value{"matures_on": Time(time.Date(2261, 1, 1, 0, 0, 0, 0, time.UTC))}}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("2261: %v", err)
+	}
+}

@@ -226,13 +226,24 @@ func (r *Record) Validate() error {
 			if math.IsNaN(v.Num) || math.IsInf(v.Num, 0) {
 				return fmt.Errorf("features: feature %q: number is not finite", name)
 			}
-		case KindString, KindBool, KindTime:
+		case KindTime:
+			// Stored as Unix nanoseconds: years 1678 to 2262.
+			if v.Time.Before(minTime) || v.Time.After(maxTime) {
+				return fmt.Errorf("features: feature %q: time %s is outside the years 1678 to 2262", name, v.Time.Format(time.RFC3339))
+			}
+		case KindString, KindBool:
 		default:
 			return fmt.Errorf("features: feature %q: unknown kind %d", name, v.Kind)
 		}
 	}
 	return nil
 }
+
+// The times a record can hold: Unix nanoseconds in an int64.
+var (
+	minTime = time.Unix(0, math.MinInt64).UTC()
+	maxTime = time.Unix(0, math.MaxInt64).UTC()
+)
 
 // groupThousands writes an integer's digits in groups of three: 167540
 // becomes 167,540.
