@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -8,6 +9,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
 // rawCodec sends a request's bytes as they are, so that a test can send
@@ -63,4 +67,27 @@ func TestUndecodableRequestsAreInvalidArgument(t *testing.T) {
 	if code != http.StatusBadRequest || !strings.Contains(string(body), "UTF-8") {
 		t.Errorf("REST: %d %s, want 400 naming UTF-8", code, body)
 	}
+}
+
+// FuzzDecideBytes sends any bytes as a Decide request over a real gRPC
+// connection: the answer is a decision or INVALID_ARGUMENT, never another
+// code (INTERNAL was grpc-go's answer to bytes that do not decode).
+func FuzzDecideBytes(f *testing.F) {
+	valid, err := proto.Marshal(&tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND,
+		Context: &tactv1.InteractionContext{Reason: tactv1.InteractionReason_INTERACTION_REASON_SALES_ENQUIRY}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(valid)
+	f.Add([]byte{0x0a, 0x03, 'C', 0xff, 0xfe})
+	f.Add([]byte{0x0a, 0x09, 'C', '0'})
+	f.Add([]byte{})
+	ts := startServer(f, Deps{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var out []byte
+		err := ts.conn.Invoke(context.Background(), "/tact.v1.DecisionService/Decide", body, &out, grpc.ForceCodec(rawCodec{}))
+		if c := status.Code(err); c != codes.OK && c != codes.InvalidArgument {
+			t.Fatalf("%x: %v", body, err)
+		}
+	})
 }

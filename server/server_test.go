@@ -48,7 +48,7 @@ type testServer struct {
 
 // startServer runs a real Server on 127.0.0.1:0 with a fresh data dir and
 // returns clients for it. The server is stopped at the end of the test.
-func startServer(t *testing.T, deps Deps, opts ...func(*Config, *io.Writer)) *testServer {
+func startServer(t testing.TB, deps Deps, opts ...func(*Config, *io.Writer)) *testServer {
 	t.Helper()
 	cfg := Defaults()
 	cfg.GRPCAddr = "127.0.0.1:0"
@@ -95,7 +95,7 @@ func startServer(t *testing.T, deps Deps, opts ...func(*Config, *io.Writer)) *te
 	return ts
 }
 
-func waitReady(t *testing.T, base string) {
+func waitReady(t testing.TB, base string) {
 	t.Helper()
 	for range 100 {
 		resp, err := http.Get(base + "/readyz")
