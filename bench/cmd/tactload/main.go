@@ -24,6 +24,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,6 +70,13 @@ func main() {
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) > 0 {
 		// The children: tactload starts itself as each server.
+		if prefix := os.Getenv(cpuProfileEnv); prefix != "" && strings.HasPrefix(args[0], "serve-") {
+			stopProfile, err := startCPUProfile(fmt.Sprintf("%s-%s-%d.pprof", prefix, strings.TrimPrefix(args[0], "serve-"), os.Getpid()))
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
+		}
 		switch args[0] {
 		case "serve-grpc-echo":
 			return serveGRPCEcho(ctx, args[1])
@@ -82,6 +91,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "closed-loop measurement per server")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "calls before each measurement, not counted")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "closed-loop callers")
+	fs.IntVar(&o.rounds, "rounds", 3, "closed-loop rounds: each target in turn, once a round; ratios are the median round's")
 	fs.Float64Var(&o.rate, "rate", 0, "open-loop arrival rate for Tact (calls/s); 0: --open-fraction of Tact's closed-loop QPS")
 	fs.Float64Var(&o.openFraction, "open-fraction", 0.5, "open-loop rate as a share of the measured maximum (with --rate 0); 0 skips the open loop")
 	fs.DurationVar(&o.openDuration, "open-duration", 60*time.Second, "open-loop measurement")
@@ -93,12 +103,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.tactdArgs, "tactd-args", "", "extra tactd flags, e.g. \"--data-dir D --demo=false\"")
 	fs.StringVar(&o.serverCPUs, "server-cpus", "", "run the servers on these CPUs only (taskset list, e.g. \"0\"), with GOMAXPROCS set to their number; run tactload itself with taskset on the others")
 	fs.BoolVar(&o.serverStderr, "server-stderr", false, "pass the servers' standard error through (e.g. with GODEBUG=gctrace=1)")
+	fs.StringVar(&o.cpuProfile, "server-cpuprofile", "", "write each server's CPU profile to PREFIX-<server>-<pid>.pprof (read with go tool pprof)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.Float64Var(&o.overload, "overload", 0, "after the open loop, drive tact-grpc at this multiple of its closed-loop QPS for --open-duration, then at half for 10 s (recovery); 0 skips")
 	fs.StringSliceVar(&o.only, "only", nil, "run only these targets: grpc-echo, tact-grpc, http-echo, tact-rest")
 	fs.SetOutput(out)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.rounds < 1 {
+		return errors.New("bad flags: --rounds must be at least 1")
 	}
 	if o.concurrency < 1 || o.population < 1 || o.hot < 1 || o.zipf <= 1 || o.hotShare < 0 || o.hotShare > 1 || o.duration <= 0 {
 		return errors.New("bad flags: --concurrency, --population and --hot at least 1, --zipf above 1, --hot-share in 0..1, --duration positive")
@@ -110,12 +124,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 type options struct {
 	duration, warmup, openDuration time.Duration
 	concurrency, population, hot   int
+	rounds                         int
 	rate, openFraction, zipf       float64
 	overload                       float64
 	hotShare                       float64
 	idFormat, tactdArgs, jsonOut   string
 	serverStderr                   bool
 	serverCPUs                     string
+	cpuProfile                     string
 	only                           []string
 }
 
@@ -124,6 +140,7 @@ type Result struct {
 	Target      string         `json:"target"`
 	Mode        string         `json:"mode"` // closed or open
 	Concurrency int            `json:"concurrency,omitempty"`
+	Round       int            `json:"round,omitempty"` // closed loops: which round
 	Rate        float64        `json:"rate,omitempty"`
 	Calls       int            `json:"calls"`
 	QPS         float64        `json:"qps"`
@@ -165,9 +182,23 @@ type Report struct {
 		Go     string `json:"go"`
 		Kernel string `json:"kernel"`
 	} `json:"machine"`
-	Options map[string]string  `json:"options"`
-	Results []Result           `json:"results"`
-	Ratios  map[string]float64 `json:"ratios"`
+	Options map[string]string `json:"options"`
+	Results []Result          `json:"results"`
+	// Ratios are the medians of RoundRatios, each round's ratio in turn.
+	Ratios      map[string]float64   `json:"ratios"`
+	RoundRatios map[string][]float64 `json:"round_ratios"`
+}
+
+// median returns the middle value of xs (the mean of the two middle ones
+// when there is an even number).
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func measure(ctx context.Context, o *options, out io.Writer) error {
@@ -176,7 +207,7 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 	rep.Options = map[string]string{
 		"duration": o.duration.String(), "warmup": o.warmup.String(), "concurrency": strconv.Itoa(o.concurrency),
 		"population": strconv.Itoa(o.population), "hot": strconv.Itoa(o.hot), "hot_share": fmt.Sprint(o.hotShare),
-		"zipf": fmt.Sprint(o.zipf), "tactd_args": o.tactdArgs,
+		"zipf": fmt.Sprint(o.zipf), "tactd_args": o.tactdArgs, "rounds": strconv.Itoa(o.rounds),
 	}
 	want := func(t string) bool { return len(o.only) == 0 || slices.Contains(o.only, t) }
 	type target struct {
@@ -229,16 +260,28 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 			}
 		}
 	}
-	byTarget := map[string]Result{}
-	for _, t := range targets {
-		fmt.Fprintf(os.Stderr, "tactload: %s: closed loop, %d callers, %v\n", t.name, o.concurrency, o.duration)
-		r := closedLoop(ctx, o, t.call, newMix(o), t.srv)
-		r.Target = t.name
-		rep.Results = append(rep.Results, r)
-		byTarget[t.name] = r
-		if ctx.Err() != nil {
-			return ctx.Err()
+	// The closed loops run in rounds, each target once per round in
+	// turn, so that a slow spell of the machine (a neighbour on the same
+	// host) falls on both sides of a ratio rather than on one.
+	rounds := map[string][]Result{}
+	for round := 1; round <= o.rounds; round++ {
+		for _, t := range targets {
+			fmt.Fprintf(os.Stderr, "tactload: %s: closed loop, %d callers, %v (round %d of %d)\n", t.name, o.concurrency, o.duration, round, o.rounds)
+			r := closedLoop(ctx, o, t.call, newMix(o), t.srv)
+			r.Target, r.Round = t.name, round
+			rep.Results = append(rep.Results, r)
+			rounds[t.name] = append(rounds[t.name], r)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 		}
+	}
+	// A target's closed-loop figure is its median round by QPS.
+	byTarget := map[string]Result{}
+	for name, rs := range rounds {
+		sorted := slices.Clone(rs)
+		slices.SortFunc(sorted, func(a, b Result) int { return cmp.Compare(a.QPS, b.QPS) })
+		byTarget[name] = sorted[len(sorted)/2]
 	}
 	if o.rate > 0 || o.openFraction > 0 {
 		for _, t := range targets {
@@ -278,12 +321,21 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 		r.Target, r.Mode = "tact-grpc", "recovery"
 		rep.Results = append(rep.Results, r)
 	}
+	// A ratio is the median of the rounds' ratios (each round's pair
+	// measured minutes apart at most).
 	rep.Ratios = map[string]float64{}
+	rep.RoundRatios = map[string][]float64{}
 	ratio := func(key, a, b string, f func(Result) float64) {
-		ra, okA := byTarget[a]
-		rb, okB := byTarget[b]
-		if okA && okB && f(rb) > 0 {
-			rep.Ratios[key] = f(ra) / f(rb)
+		ra, rb := rounds[a], rounds[b]
+		var rs []float64
+		for i := range min(len(ra), len(rb)) {
+			if f(rb[i]) > 0 {
+				rs = append(rs, f(ra[i])/f(rb[i]))
+			}
+		}
+		if len(rs) > 0 {
+			rep.RoundRatios[key] = rs
+			rep.Ratios[key] = median(rs)
 		}
 	}
 	ratio("grpc_qps_vs_echo", "tact-grpc", "grpc-echo", func(r Result) float64 { return r.QPS })
@@ -309,6 +361,9 @@ func printReport(out io.Writer, rep *Report) {
 	fmt.Fprintln(tw, "target\tmode\tcalls\tQPS\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\terrors\tCPU s/1000\tpeak RSS MiB\tanon+file MiB\t")
 	for _, r := range rep.Results {
 		mode := fmt.Sprintf("closed x%d", r.Concurrency)
+		if r.Round > 0 {
+			mode += fmt.Sprintf(" #%d", r.Round)
+		}
 		switch {
 		case r.Mode == "open":
 			mode = fmt.Sprintf("open %.0f/s", r.Rate)
@@ -348,7 +403,11 @@ func printReport(out io.Writer, rep *Report) {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			fmt.Fprintf(out, "%-18s %.2f\n", k, rep.Ratios[k])
+			var each []string
+			for _, r := range rep.RoundRatios[k] {
+				each = append(each, fmt.Sprintf("%.2f", r))
+			}
+			fmt.Fprintf(out, "%-18s %.2f   (rounds: %s)\n", k, rep.Ratios[k], strings.Join(each, " "))
 		}
 	}
 }
@@ -752,6 +811,12 @@ func startChild(ctx context.Context, serve string, o *options) (*child, error) {
 		c.cmd = exec.CommandContext(ctx, "taskset", append([]string{"-c", o.serverCPUs, exe}, args...)...)
 		c.cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", n))
 	}
+	if o.cpuProfile != "" {
+		if c.cmd.Env == nil {
+			c.cmd.Env = os.Environ()
+		}
+		c.cmd.Env = append(c.cmd.Env, cpuProfileEnv+"="+o.cpuProfile)
+	}
 	c.cmd.Stderr = c.stderr
 	if o.serverStderr {
 		c.cmd.Stderr = io.MultiWriter(c.stderr, os.Stderr)
@@ -855,6 +920,21 @@ func machine() (cpus int, model, goVersion, kernel string) {
 }
 
 // serveTactd runs tactd as cmd/tactd does.
+// cpuProfileEnv tells a child server where to write its CPU profile.
+const cpuProfileEnv = "TACTLOAD_CPUPROFILE"
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--server-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--server-cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 func serveTactd(ctx context.Context, args []string) error {
 	cfg, err := server.LoadConfig(args, os.Environ())
 	if err != nil {

@@ -38,7 +38,7 @@ func TestOneShortRun(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "r.json")
 	var table bytes.Buffer
 	err := run(t.Context(), []string{"--duration", "300ms", "--warmup", "100ms", "--open-duration", "300ms",
-		"--concurrency", "4", "--population", "1000", "--hot", "50", "--hot-share", "0.9", "--json", out}, &table)
+		"--rounds", "2", "--concurrency", "4", "--population", "1000", "--hot", "50", "--hot-share", "0.9", "--json", out}, &table)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, table.String())
 	}
@@ -50,8 +50,8 @@ func TestOneShortRun(t *testing.T) {
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Results) != 8 {
-		t.Fatalf("%d results, want 4 closed and 4 open:\n%s", len(rep.Results), table.String())
+	if len(rep.Results) != 12 {
+		t.Fatalf("%d results, want 4 closed twice and 4 open:\n%s", len(rep.Results), table.String())
 	}
 	for _, r := range rep.Results {
 		if r.Calls == 0 || r.QPS <= 0 || r.P50 <= 0 || r.P99 < r.P50 || r.P999 < r.P99 {
@@ -74,10 +74,24 @@ func TestOneShortRun(t *testing.T) {
 		if rep.Ratios[k] <= 0 {
 			t.Errorf("ratio %s missing: %v", k, rep.Ratios)
 		}
+		if rs := rep.RoundRatios[k]; len(rs) != 2 || rep.Ratios[k] != median(rs) {
+			t.Errorf("ratio %s = %v, rounds %v: want the median of 2 rounds", k, rep.Ratios[k], rs)
+		}
 	}
 	for _, want := range []string{"tact-grpc", "grpc-echo", "grpc_qps_vs_echo", "CPU s/1000"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{[]float64{3}, 3}, {[]float64{0.9, 0.5, 0.7}, 0.7}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }
