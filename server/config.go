@@ -72,6 +72,10 @@ type Config struct {
 	// twice CacheBytes plus 192 MiB, negative means none. GOMEMLIMIT in
 	// the environment wins. See ApplyMemoryLimit.
 	MemoryLimit int64 `koanf:"memory_limit"`
+	// GCPercent is the Go collector's GOGC: 0 means 400 under a memory
+	// limit and Go's 100 without one, -1 means off (only under a limit).
+	// GOGC in the environment wins. See ApplyMemoryLimit.
+	GCPercent int `koanf:"gc_percent"`
 	// CacheTTL is how long cached features are served without the store.
 	CacheTTL time.Duration `koanf:"cache_ttl"`
 	// CacheStale is how long past CacheTTL features are still served,
@@ -193,6 +197,7 @@ var flagHelp = map[string]string{
 	"rate_burst":           "burst above rate_limit",
 	"cache_bytes":          "memory bound of the feature cache (bytes)",
 	"memory_limit":         "soft limit of the Go heap (bytes); 0: twice cache_bytes + 192 MiB; -1: none; GOMEMLIMIT wins",
+	"gc_percent":           "the collector's GOGC; 0: 400 under memory_limit, 100 without; -1: off (needs memory_limit); GOGC wins",
 	"cache_ttl":            "how long cached features are served without the store",
 	"cache_stale":          "how long past cache_ttl features are served, degraded, when the store fails",
 	"cache_negative_ttl":   "how long an unknown client is remembered",
@@ -240,6 +245,7 @@ func LoadConfig(args, environ []string) (Config, error) {
 	fs.Int("rate-burst", def.RateBurst, flagHelp["rate_burst"])
 	fs.Int64("cache-bytes", def.CacheBytes, flagHelp["cache_bytes"])
 	fs.Int64("memory-limit", def.MemoryLimit, flagHelp["memory_limit"])
+	fs.Int("gc-percent", def.GCPercent, flagHelp["gc_percent"])
 	fs.Duration("cache-ttl", def.CacheTTL, flagHelp["cache_ttl"])
 	fs.Duration("cache-stale", def.CacheStale, flagHelp["cache_stale"])
 	fs.Duration("cache-negative-ttl", def.CacheNegativeTTL, flagHelp["cache_negative_ttl"])
@@ -291,6 +297,7 @@ func LoadConfig(args, environ []string) (Config, error) {
 		"insecure":             def.Insecure,
 		"cache_bytes":          def.CacheBytes,
 		"memory_limit":         def.MemoryLimit,
+		"gc_percent":           def.GCPercent,
 		"cache_ttl":            def.CacheTTL,
 		"cache_stale":          def.CacheStale,
 		"cache_negative_ttl":   def.CacheNegativeTTL,
@@ -426,6 +433,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MemoryLimit > 0 && c.MemoryLimit < c.CacheBytes+memoryHeadroom {
 		errs = append(errs, fmt.Errorf("memory_limit: %d is below cache_bytes + 64 MiB (%d): the collector would run all the time", c.MemoryLimit, c.CacheBytes+memoryHeadroom))
+	}
+	if c.GCPercent < -1 || (c.GCPercent == -1 && c.MemoryLimit < 0) {
+		errs = append(errs, fmt.Errorf("gc_percent: %d must be -1 (off, with a memory_limit), 0 (automatic) or a percentage", c.GCPercent))
 	}
 	for key, d := range map[string]time.Duration{"cache_ttl": c.CacheTTL, "cache_stale": c.CacheStale, "cache_negative_ttl": c.CacheNegativeTTL, "store_timeout": c.StoreTimeout} {
 		if d <= 0 {

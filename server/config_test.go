@@ -204,3 +204,49 @@ func TestMemoryLimit(t *testing.T) {
 		t.Errorf("with GOMEMLIMIT set the runtime limit became %d", got)
 	}
 }
+
+func TestGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		limited bool
+		want    int
+		err     string
+	}{
+		{nil, true, 400, ""},
+		{nil, false, 100, ""},
+		{[]string{"--gc-percent", "150"}, true, 150, ""},
+		{[]string{"--gc-percent", "-1"}, true, -1, ""},
+		{[]string{"--gc-percent", "-1"}, false, 100, ""},
+		{[]string{"--gc-percent", "-2"}, true, 0, "gc_percent: -2"},
+		{[]string{"--gc-percent", "-1", "--memory-limit", "-1"}, false, 0, "gc_percent: -1"},
+	} {
+		cfg, err := LoadConfig(tc.args, nil)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: err = %v, want %q", tc.args, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got := cfg.GCPercentFor(tc.limited); got != tc.want {
+			t.Errorf("%v (limited %v): GOGC %d, want %d", tc.args, tc.limited, got, tc.want)
+		}
+	}
+	// ApplyMemoryLimit sets the collector's percentage unless GOGC is set.
+	beforeLimit := debug.SetMemoryLimit(-1)
+	before := debug.SetGCPercent(100)
+	defer func() { debug.SetGCPercent(before); debug.SetMemoryLimit(beforeLimit) }()
+	t.Setenv("GOMEMLIMIT", "")
+	t.Setenv("GOGC", "")
+	ApplyMemoryLimit(Defaults(), slog.New(slog.DiscardHandler))
+	if got := debug.SetGCPercent(100); got != 400 {
+		t.Errorf("runtime GOGC %d, want 400", got)
+	}
+	t.Setenv("GOGC", "250")
+	ApplyMemoryLimit(Defaults(), slog.New(slog.DiscardHandler))
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("with GOGC set the runtime percentage became %d", got)
+	}
+}
