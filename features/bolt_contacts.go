@@ -127,6 +127,9 @@ func (b *Bolt) Contacts(ctx context.Context, clientID string, since time.Time) (
 			if err := decodeContact(clientID, k, v, &ct); err != nil {
 				return err
 			}
+			if out == nil {
+				out = make([]Contact, 0, 8)
+			}
 			out = append(out, ct)
 		}
 		return nil
@@ -294,15 +297,49 @@ func valueOnChannel(v []byte, ch string) bool {
 }
 
 func decodeContactValue(v []byte, c *Contact) error {
-	for _, dst := range []*string{&c.DecisionID, &c.ProductID, &c.Channel, &c.AgentReason} {
+	for i, dst := range []*string{&c.DecisionID, &c.ProductID, &c.Channel, &c.AgentReason} {
 		n, k := binary.Uvarint(v)
 		if k <= 0 || uint64(len(v)-k) < n {
 			return errors.New("features: decode contact: truncated value")
 		}
-		*dst = string(v[k : k+int(n)])
+		if i == 0 {
+			*dst = string(v[k : k+int(n)])
+		} else {
+			*dst = contactWords.of(v[k : k+int(n)])
+		}
 		v = v[k+int(n):]
 	}
 	return nil
+}
+
+// contactWords holds one copy of each product id, channel and reason read
+// from contacts: a few dozen strings that every decision reads again (a
+// string allocated per field per contact was a tenth of reading a
+// client's history). Past maxWords distinct strings, new ones are not
+// kept.
+var contactWords = words{m: map[string]string{}}
+
+const maxWords = 4096
+
+type words struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+func (w *words) of(b []byte) string {
+	w.mu.RLock()
+	s, ok := w.m[string(b)]
+	w.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	w.mu.Lock()
+	if len(w.m) < maxWords {
+		w.m[s] = s
+	}
+	w.mu.Unlock()
+	return s
 }
 
 // Key: client id, 0x00, big-endian Unix nanoseconds, kind byte, decision

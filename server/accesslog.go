@@ -7,6 +7,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -43,25 +44,27 @@ func (s *Server) accessLogStream(srv any, ss grpc.ServerStream, info *grpc.Strea
 	return err
 }
 
-// serveCall runs a call counted in flight, then logs it.
+// serveCall runs a call counted in flight, then times and logs it.
 func (s *Server) serveCall(ctx context.Context, method string, call func() error) {
-	set := s.tel.attr("method", method)
-	s.tel.inFlight.Add(ctx, 1, set.add...)
+	n := s.tel.calls(method)
+	n.Add(1)
 	start := time.Now()
 	err := call()
-	s.tel.inFlight.Add(ctx, -1, set.add...)
-	s.logCall(ctx, method, start, err)
+	took := time.Since(start)
+	n.Add(-1)
+	code := status.Code(err)
+	s.tel.rpcDuration.Record(ctx, took.Seconds(), s.tel.attrs("method", method, "code", code.String()).rec...)
+	s.logCall(ctx, method, code, took)
 }
 
-func (s *Server) logCall(ctx context.Context, method string, start time.Time, err error) {
+func (s *Server) logCall(ctx context.Context, method string, code codes.Code, took time.Duration) {
 	if !s.cfg.AccessLog {
 		return
 	}
-	code := status.Code(err)
 	lvl := slog.LevelInfo
-	if err != nil && code.String() == "Internal" {
+	if code == codes.Internal {
 		lvl = slog.LevelError
 	}
 	s.logger.LogAttrs(ctx, lvl, "call", slog.String("method", method), slog.String("code", code.String()),
-		slog.Float64("ms", float64(time.Since(start).Microseconds())/1000))
+		slog.Float64("ms", float64(took.Microseconds())/1000))
 }

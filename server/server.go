@@ -26,6 +26,7 @@ import (
 	pvinterceptor "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -247,7 +248,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		deadline(cfg.CallTimeout),
 		authn.unary,
 		recovery.UnaryServerInterceptor(recoverPanic),
-		pvinterceptor.UnaryServerInterceptor(validator),
+		validate(pvinterceptor.UnaryServerInterceptor(validator)),
 	)
 	svc := &services{
 		decision: &decisionService{engine: s.engine, logger: logger, tel: s.tel},
@@ -274,7 +275,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	}
 	s.grpc = grpc.NewServer(append(gopts,
 		grpc.ForceServerCodecV2(newNamingCodec()),
-		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(s.tel.tp), otelgrpc.WithMeterProvider(s.tel.mp))),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(s.tel.tp), otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()))),
 		grpc.UnaryInterceptor(ic), grpc.ChainStreamInterceptor(
 			decodeErrorsStream,
 			s.accessLogStream,

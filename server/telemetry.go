@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,7 +44,11 @@ type telemetry struct {
 	decideDuration metric.Float64Histogram
 	decisions      metric.Int64Counter
 	exposures      metric.Int64Counter
-	inFlight       metric.Int64UpDownCounter
+	// inFlight counts the calls being served, by method (an
+	// *atomic.Int64 per method name), read when /metrics is: an OTel
+	// up-down counter cost two attribute lookups per call.
+	inFlight sync.Map
+	rpcDuration    metric.Float64Histogram
 	storeDuration  metric.Float64Histogram
 	storeErrors    metric.Int64Counter
 	shed           metric.Int64Counter
@@ -82,6 +87,15 @@ func (t *telemetry) attrs(k1, v1, k2, v2 string) *labels {
 	t.sets[key] = l
 	t.setsMu.Unlock()
 	return l
+}
+
+// calls returns the in-flight count of a method.
+func (t *telemetry) calls(method string) *atomic.Int64 {
+	if n, ok := t.inFlight.Load(method); ok {
+		return n.(*atomic.Int64)
+	}
+	n, _ := t.inFlight.LoadOrStore(method, new(atomic.Int64))
+	return n.(*atomic.Int64)
 }
 
 // attr is attrs with one attribute.
@@ -143,7 +157,25 @@ func newTelemetry(ctx context.Context, spans sdktrace.SpanExporter, hashKey stri
 	errs = append(errs, err)
 	t.exposures, err = m.Int64Counter("tact.experiment.exposures", metric.WithDescription("Clients exposed to an experiment variation, per decision."))
 	errs = append(errs, err)
-	t.inFlight, err = m.Int64UpDownCounter("tact.rpc.in_flight", metric.WithDescription("Calls being served, by method."))
+	inFlight, err := m.Int64ObservableUpDownCounter("tact.rpc.in_flight", metric.WithDescription("Calls being served, by method."))
+	errs = append(errs, err)
+	if err == nil {
+		_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			t.inFlight.Range(func(k, v any) bool {
+				o.ObserveInt64(inFlight, v.(*atomic.Int64).Load(), metric.WithAttributes(attribute.String("method", k.(string))))
+				return true
+			})
+			return nil
+		}, inFlight)
+		errs = append(errs, err)
+	}
+	// Every call's time, by method and code, recorded where the access
+	// log times it. otelgrpc's own rpc.server.call.duration is not kept:
+	// it builds its attribute set on every call (a few per cent of a
+	// decision's CPU, see BENCHMARKS.md) for the same figure.
+	t.rpcDuration, err = m.Float64Histogram("tact.rpc.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time to serve a call (gRPC, and REST through the gateway), by method and code."),
+		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 	errs = append(errs, err)
 	t.storeDuration, err = m.Float64Histogram("tact.store.duration", metric.WithUnit("s"),
 		metric.WithDescription("Feature store reads (cache misses), by store."),

@@ -67,7 +67,7 @@ func TestMetricsAndTraces(t *testing.T) {
 		"tact_decision_log_queue_depth", "tact_decision_log_dropped_total", "tact_decision_log_failed_total",
 		`tact_rpc_in_flight{method="/tact.v1.DecisionService/Decide"`,
 		`tact_model_info{`, `version="demo-2"`, `tact_config_info{experiments="`,
-		"rpc_server_call_duration_seconds", "http_server_request_duration_seconds",
+		`tact_rpc_duration_seconds_bucket{code="OK",method="/tact.v1.DecisionService/Decide"`, "http_server_request_duration_seconds",
 	} {
 		if !bytes.Contains(body, []byte(series)) {
 			t.Errorf("/metrics lacks %s", series)
