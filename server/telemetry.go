@@ -42,7 +42,10 @@ type telemetry struct {
 	hashKey  []byte
 
 	decideDuration metric.Float64Histogram
-	decisions      metric.Int64Counter
+	// decisions counts decisions by action and main reason, read when
+	// /metrics is (an OTel counter cost a microsecond a decision).
+	decisionsMu sync.RWMutex
+	decisions   map[[2]string]*atomic.Int64
 	exposures      metric.Int64Counter
 	// inFlight counts the calls being served, by method (an
 	// *atomic.Int64 per method name), read when /metrics is: an OTel
@@ -87,6 +90,23 @@ func (t *telemetry) attrs(k1, v1, k2, v2 string) *labels {
 	t.sets[key] = l
 	t.setsMu.Unlock()
 	return l
+}
+
+// countDecision adds one to the decisions of an action and reason.
+func (t *telemetry) countDecision(action, reason string) {
+	key := [2]string{action, reason}
+	t.decisionsMu.RLock()
+	n, ok := t.decisions[key]
+	t.decisionsMu.RUnlock()
+	if !ok {
+		t.decisionsMu.Lock()
+		if n, ok = t.decisions[key]; !ok {
+			n = new(atomic.Int64)
+			t.decisions[key] = n
+		}
+		t.decisionsMu.Unlock()
+	}
+	n.Add(1)
 }
 
 // calls returns the in-flight count of a method.
@@ -153,8 +173,20 @@ func newTelemetry(ctx context.Context, spans sdktrace.SpanExporter, hashKey stri
 		metric.WithExplicitBucketBoundaries(0.000025, 0.00005, 0.000075, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005,
 			0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
 	errs := []error{err}
-	t.decisions, err = m.Int64Counter("tact.decisions", metric.WithDescription("Decisions made, by action and main reason code."))
+	t.decisions = map[[2]string]*atomic.Int64{}
+	decisions, err := m.Int64ObservableCounter("tact.decisions", metric.WithDescription("Decisions made, by action and main reason code."))
 	errs = append(errs, err)
+	if err == nil {
+		_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			t.decisionsMu.RLock()
+			defer t.decisionsMu.RUnlock()
+			for k, n := range t.decisions {
+				o.ObserveInt64(decisions, n.Load(), metric.WithAttributes(attribute.String("action", k[0]), attribute.String("reason", k[1])))
+			}
+			return nil
+		}, decisions)
+		errs = append(errs, err)
+	}
 	t.exposures, err = m.Int64Counter("tact.experiment.exposures", metric.WithDescription("Clients exposed to an experiment variation, per decision."))
 	errs = append(errs, err)
 	inFlight, err := m.Int64ObservableUpDownCounter("tact.rpc.in_flight", metric.WithDescription("Calls being served, by method."))

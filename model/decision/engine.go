@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -643,10 +644,22 @@ func capWords(tier *policy.Tier, ch catalog.Channel, contacts []features.Contact
 			}
 		}
 		if n >= c.Max {
-			return Reason{Code: CapReached, Message: fmt.Sprintf("The client has had %d offers by %s in %d days, the most a %s client gets.", n, channelWords(ch), int(c.Window.Hours()/24), tier.Name)}
+			// The commonest answer for a frequent caller: built without
+			// fmt (Sprintf was 2% of a decision's CPU).
+			b := make([]byte, 0, 96)
+			b = append(b, "The client has had "...)
+			b = strconv.AppendInt(b, int64(n), 10)
+			b = append(b, " offers by "...)
+			b = append(b, channelWords(ch)...)
+			b = append(b, " in "...)
+			b = strconv.AppendInt(b, int64(c.Window.Hours()/24), 10)
+			b = append(b, " days, the most a "...)
+			b = append(b, tier.Name...)
+			b = append(b, " client gets."...)
+			return Reason{Code: CapReached, Message: string(b)}
 		}
 	}
-	return Reason{Code: CapReached, Message: fmt.Sprintf("The client's %s cap on %s is reached.", tier.Name, channelWords(ch))}
+	return Reason{Code: CapReached, Message: "The client's " + tier.Name + " cap on " + channelWords(ch) + " is reached."}
 }
 
 // talkingPoints fills {feature} placeholders; a sentence that names a
