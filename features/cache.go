@@ -257,6 +257,7 @@ func (c *Cache) load(clientID string) (*entry, error) {
 		c.stats.storeErrors.Add(1)
 		return nil, err
 	}
+	rec = rec.pack()
 	rec.memo = new(memo)
 	e := &entry{rec: rec, readStart: start, cost: recordCost(&rec)}
 	// set waits until the entry is visible, so that a lookup after this
@@ -274,7 +275,7 @@ func (c *Cache) PutBatch(ctx context.Context, recs []Record) error {
 		return err
 	}
 	for i := range recs {
-		r := recs[i]
+		r := recs[i].pack()
 		r.Stale = false
 		r.memo = new(memo)
 		c.set(r.ClientID, &entry{rec: r, readStart: start, cost: recordCost(&r)}, c.cfg.TTL+c.cfg.StaleFor)
@@ -283,7 +284,8 @@ func (c *Cache) PutBatch(ctx context.Context, recs []Record) error {
 }
 
 // recordCost estimates a record's memory in bytes: the entry and record
-// (about 256), and per value its map slot (key header and the 64-byte
+// (about 256), and for a packed record its packed bytes; for a map, per
+// value its map slot (key header and the 64-byte
 // Value, with the map's spare room: about 120) plus the name and string
 // bytes. Checked against the measured heap in BenchmarkCacheGetHit (5.6 KB
 // for 40 numeric features with 10-byte names). The model's memo of a
@@ -291,6 +293,9 @@ func (c *Cache) PutBatch(ctx context.Context, recs []Record) error {
 // memoPerValue.
 func recordCost(r *Record) int64 {
 	n := int64(256 + len(r.ClientID))
+	if r.packed != "" {
+		return n + int64(len(r.packed)+r.Len()*memoPerValue)
+	}
 	for name, v := range r.Values {
 		n += int64(len(name)+len(v.Str)) + 120 + memoPerValue
 	}

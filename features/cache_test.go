@@ -3,6 +3,7 @@ package features
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -74,7 +75,7 @@ func TestCacheStampedeReadsOnce(t *testing.T) {
 	for range 1000 {
 		wg.Go(func() {
 			r, err := c.Get(context.Background(), "C1")
-			if err != nil || r.Values["balance"].Num != 100 || r.Stale {
+			if err != nil || num(&r, "balance") != 100 || r.Stale {
 				bad.Add(1)
 			}
 		})
@@ -106,7 +107,7 @@ func TestCacheLateJoinerSharesTheRead(t *testing.T) {
 	}
 	// What the late caller does after its miss: join (or start) a read.
 	e, err := c.load("C1")
-	if err != nil || e.rec.Values["balance"].Num != 100 {
+	if err != nil || num(&e.rec, "balance") != 100 {
 		t.Fatalf("late joiner: %+v, %v", e, err)
 	}
 	if n := src.reads.Load(); n != 1 {
@@ -136,7 +137,7 @@ func TestCacheFreshStaleAndExpired(t *testing.T) {
 	src.fail.Store(true)
 	clk.Advance(time.Minute)
 	r, err := c.Get(ctx, "C1")
-	if err != nil || !r.Stale || r.Values["balance"].Num != 100 {
+	if err != nil || !r.Stale || num(&r, "balance") != 100 {
 		t.Fatalf("store down within the stale window: %+v, %v; want the last record, stale", r, err)
 	}
 	// Past the stale window: the error.
@@ -199,12 +200,12 @@ func TestCacheNegativeAndWriteThrough(t *testing.T) {
 	}
 	for id, want := range map[string]float64{"C9": 7, "C1": 8} {
 		r, err := c.Get(ctx, id)
-		if err != nil || r.Values["balance"].Num != want {
+		if err != nil || num(&r, "balance") != want {
 			t.Errorf("after put, %s = %+v, %v; want balance %v", id, r, err, want)
 		}
 	}
 	clk.Advance(11 * time.Second)
-	if r, err := c.Get(ctx, "C9"); err != nil || r.Values["balance"].Num != 7 {
+	if r, err := c.Get(ctx, "C9"); err != nil || num(&r, "balance") != 7 {
 		t.Errorf("after the negative TTL: %+v, %v", r, err)
 	}
 }
@@ -242,4 +243,12 @@ func TestCachedRecordsKeepAMemo(t *testing.T) {
 	if _, ok := direct.Memo("k"); ok {
 		t.Error("a record not from the cache memoized")
 	}
+}
+
+// num reads a numeric feature (NaN when missing), packed or not.
+func num(r *Record, name string) float64 {
+	if v, ok := r.Num(name); ok {
+		return v
+	}
+	return math.NaN()
 }

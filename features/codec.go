@@ -54,7 +54,7 @@ const maxExactInt = 1 << 53
 // ids gives one (ids may be nil).
 func encodeRecord(r *Record, ids func(name string) (uint64, bool)) []byte {
 	n := 1 + 2*binary.MaxVarintLen64
-	for name, v := range r.Values {
+	for name, v := range r.All {
 		n += 2*binary.MaxVarintLen64 + len(name) + 1 + len(v.Str) + 8
 	}
 	b := make([]byte, 0, n)
@@ -64,8 +64,8 @@ func encodeRecord(r *Record, ids func(name string) (uint64, bool)) []byte {
 		at = r.UpdatedAt.UnixNano()
 	}
 	b = binary.AppendVarint(b, at)
-	b = binary.AppendUvarint(b, uint64(len(r.Values)))
-	for name, v := range r.Values {
+	b = binary.AppendUvarint(b, uint64(r.Len()))
+	for name, v := range r.All {
 		if id, ok := lookup(ids, name); ok {
 			b = binary.AppendUvarint(b, 2*id+1)
 		} else {

@@ -96,6 +96,9 @@ func (v Value) Format() string {
 // Record is one client's features.
 type Record struct {
 	ClientID  string
+	// Values holds the features of a record being built or read from a
+	// store. A record from the Cache has them packed instead (Values is
+	// nil): read features with Value, Num, Flag, Cat, Str, All or Map.
 	Values    map[string]Value
 	UpdatedAt time.Time
 	// Stale is set by the Cache on a record served past its freshness
@@ -105,6 +108,8 @@ type Record struct {
 	// memo keeps what a model read from the record (see Memo); copies of
 	// a cached record share it. Nil for records not from the cache.
 	memo *memo
+	// packed holds the features of a cached record (see packed.go).
+	packed string
 }
 
 // memo holds a few computed values, each with the key it was computed
@@ -169,7 +174,7 @@ func (r *Record) Memoize(key, v any) {
 // Num returns the named feature as a number and whether it is present and
 // numeric. Booleans count as 0 or 1.
 func (r *Record) Num(name string) (float64, bool) {
-	v, ok := r.Values[name]
+	v, ok := r.Value(name)
 	if !ok {
 		return 0, false
 	}
@@ -189,14 +194,14 @@ func (r *Record) Num(name string) (float64, bool) {
 // Flag returns the named boolean feature; a missing or non-boolean feature
 // is false.
 func (r *Record) Flag(name string) bool {
-	v, ok := r.Values[name]
+	v, ok := r.Value(name)
 	return ok && v.Kind == KindBool && v.Bool
 }
 
 // Cat returns the named string (category) feature and whether it is
 // present.
 func (r *Record) Cat(name string) (string, bool) {
-	v, ok := r.Values[name]
+	v, ok := r.Value(name)
 	if !ok || v.Kind != KindString {
 		return "", false
 	}
@@ -205,7 +210,7 @@ func (r *Record) Cat(name string) (string, bool) {
 
 // Str returns the named string feature, or "" when it is missing.
 func (r *Record) Str(name string) string {
-	v, ok := r.Values[name]
+	v, ok := r.Value(name)
 	if !ok || v.Kind != KindString {
 		return ""
 	}
@@ -217,7 +222,7 @@ func (r *Record) Validate() error {
 	if r.ClientID == "" {
 		return errors.New("features: client_id is empty")
 	}
-	for name, v := range r.Values {
+	for name, v := range r.All {
 		if name == "" {
 			return errors.New("features: empty feature name")
 		}

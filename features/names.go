@@ -66,7 +66,7 @@ func (t *nameTable) assign(tx *bolt.Tx, recs []Record) (func(string) (uint64, bo
 	seen := map[string]uint64{}
 	var grown []string
 	for i := range recs {
-		for name := range recs[i].Values {
+		for name := range recs[i].All {
 			if _, ok := seen[name]; ok {
 				continue
 			}

@@ -149,6 +149,9 @@ func (f *Field) Parse(text string) (Value, error) {
 // or whose value has another type, naming it; it then fills the declared
 // defaults of the features rec lacks.
 func (s *Schema) Check(rec *Record) error {
+	if rec.packed != "" {
+		rec.Values, rec.packed = rec.Map(), ""
+	}
 	for name, v := range rec.Values {
 		f, ok := s.Field(name)
 		if !ok {

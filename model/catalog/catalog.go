@@ -171,7 +171,7 @@ func Activation(rec *features.Record) interpreter.Activation { return activation
 type activation struct{ rec *features.Record }
 
 func (a activation) ResolveName(name string) (any, bool) {
-	v, ok := a.rec.Values[name]
+	v, ok := a.rec.Value(name)
 	if !ok {
 		return nil, false
 	}

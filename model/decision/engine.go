@@ -680,7 +680,7 @@ next:
 				b.WriteString(t)
 				break
 			}
-			v, ok := rec.Values[t[i+1:i+j]]
+			v, ok := rec.Value(t[i+1 : i+j])
 			if !ok {
 				continue next
 			}

@@ -49,7 +49,7 @@ func needWindow(n *catalog.Need, rec *features.Record, now time.Time, loc *time.
 		}
 		moment = now.Add(time.Duration(d * float64(24*time.Hour)))
 	} else {
-		v, has := rec.Values[n.DateFeature]
+		v, has := rec.Value(n.DateFeature)
 		if !has || v.Kind != features.KindTime {
 			return from, to, 0, false
 		}

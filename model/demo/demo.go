@@ -199,7 +199,7 @@ func WriteClientsCSV(w io.Writer, seed uint64, n int) error {
 		row[0] = rec.ClientID
 		for j, f := range schema.Fields {
 			row[j+1] = ""
-			if v, ok := rec.Values[f.Name]; ok {
+			if v, ok := rec.Value(f.Name); ok {
 				switch v.Kind {
 				case features.KindNumber:
 					row[j+1] = strconv.FormatFloat(v.Num, 'g', -1, 64)

@@ -11,11 +11,11 @@ import (
 
 // ClientToProto converts one client's features to the API message.
 func ClientToProto(r *features.Record) *tactv1.ClientFeatures {
-	out := &tactv1.ClientFeatures{ClientId: r.ClientID, Features: make(map[string]*tactv1.FeatureValue, len(r.Values))}
+	out := &tactv1.ClientFeatures{ClientId: r.ClientID, Features: make(map[string]*tactv1.FeatureValue, r.Len())}
 	if !r.UpdatedAt.IsZero() {
 		out.UpdatedAt = timestamppb.New(r.UpdatedAt)
 	}
-	for name, v := range r.Values {
+	for name, v := range r.All {
 		fv := &tactv1.FeatureValue{}
 		switch v.Kind {
 		case features.KindNumber:
