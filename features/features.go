@@ -95,7 +95,7 @@ func (v Value) Format() string {
 
 // Record is one client's features.
 type Record struct {
-	ClientID  string
+	ClientID string
 	// Values holds the features of a record being built or read from a
 	// store. A record from the Cache has them packed instead (Values is
 	// nil): read features with Value, Num, Flag, Cat, Str, All or Map.

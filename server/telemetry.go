@@ -46,15 +46,15 @@ type telemetry struct {
 	// /metrics is (an OTel counter cost a microsecond a decision).
 	decisionsMu sync.RWMutex
 	decisions   map[[2]string]*atomic.Int64
-	exposures      metric.Int64Counter
+	exposures   metric.Int64Counter
 	// inFlight counts the calls being served, by method (an
 	// *atomic.Int64 per method name), read when /metrics is: an OTel
 	// up-down counter cost two attribute lookups per call.
-	inFlight sync.Map
-	rpcDuration    metric.Float64Histogram
-	storeDuration  metric.Float64Histogram
-	storeErrors    metric.Int64Counter
-	shed           metric.Int64Counter
+	inFlight      sync.Map
+	rpcDuration   metric.Float64Histogram
+	storeDuration metric.Float64Histogram
+	storeErrors   metric.Int64Counter
+	shed          metric.Int64Counter
 
 	// sets caches the options of each label combination (a few hundred
 	// at most), so that recording a measurement allocates nothing.
