@@ -190,7 +190,7 @@ func (b *Bolt) SaveDecisions(ctx context.Context, recs []DecisionRecord) error {
 		// bbolt's default of half-full pages.
 		bk.FillPercent = 0.95
 		for i := range recs {
-			raw, err := json.Marshal(&recs[i])
+			raw, err := encodeDecision(&recs[i])
 			if err != nil {
 				return err
 			}
@@ -218,7 +218,10 @@ func (b *Bolt) GetDecision(ctx context.Context, id string) (DecisionRecord, erro
 		if raw == nil {
 			return ErrNotFound
 		}
-		return json.Unmarshal(raw, &d)
+		if err := decodeDecision(raw, &d); err != nil {
+			return fmt.Errorf("features: decode decision %s: %w", id, err)
+		}
+		return nil
 	})
 	return d, err
 }

@@ -22,7 +22,7 @@ func (b *Bolt) ExportDecisions(ctx context.Context, since time.Time, fn func(*De
 	start := []byte(fmt.Sprintf("%08x-%04x", ms>>16, ms&0xffff))
 	return b.scan(ctx, bucketDecisions, start, func(v []byte) error {
 		var d DecisionRecord
-		if err := json.Unmarshal(v, &d); err != nil {
+		if err := decodeDecision(v, &d); err != nil {
 			return fmt.Errorf("features: decode decision: %w", err)
 		}
 		if d.At.Before(since) {
