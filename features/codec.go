@@ -86,17 +86,21 @@ func encodeRecord(r *Record, ids func(name string) (uint64, bool)) []byte {
 			b = binary.AppendUvarint(b, uint64(len(v.Str)))
 			b = append(b, v.Str...)
 		case KindBool:
-			if v.Bool {
-				b = append(b, tagTrue)
-			} else {
-				b = append(b, tagFalse)
-			}
+			b = append(b, boolTag(v.Bool))
 		case KindTime:
 			b = append(b, tagTime)
 			b = binary.AppendVarint(b, v.Time.UnixNano())
 		}
 	}
 	return b
+}
+
+// boolTag is a boolean's tag (it has no payload).
+func boolTag(v bool) byte {
+	if v {
+		return tagTrue
+	}
+	return tagFalse
 }
 
 func lookup(ids func(string) (uint64, bool), name string) (uint64, bool) {

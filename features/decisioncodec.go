@@ -114,18 +114,15 @@ type decisionReader struct {
 	bad bool
 }
 
-func (r *decisionReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.bad, r.b = true, nil
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *decisionReader) uvarint() uint64 { return r.took(binary.Uvarint(r.b)) }
 
 func (r *decisionReader) varint() int64 {
 	v, n := binary.Varint(r.b)
+	return int64(r.took(uint64(v), n))
+}
+
+// took moves past a varint of n bytes (n <= 0: none could be read).
+func (r *decisionReader) took(v uint64, n int) uint64 {
 	if n <= 0 {
 		r.bad, r.b = true, nil
 		return 0

@@ -64,11 +64,7 @@ func (r Record) pack() Record {
 			b = binary.LittleEndian.AppendUint16(b, uint16(len(v.Str)))
 			b = append(b, v.Str...)
 		case KindBool:
-			if v.Bool {
-				b = append(b, tagTrue)
-			} else {
-				b = append(b, tagFalse)
-			}
+			b = append(b, boolTag(v.Bool))
 		case KindTime:
 			b = append(b, tagTime)
 			b = binary.LittleEndian.AppendUint64(b, uint64(v.Time.UnixNano()))

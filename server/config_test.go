@@ -163,6 +163,23 @@ func TestHardeningKeysLoad(t *testing.T) {
 	}
 }
 
+// loadOrRefuse loads a config from args and checks it is refused with
+// wantErr when that is set; ok says whether there is a config to check.
+func loadOrRefuse(t *testing.T, args []string, wantErr string) (cfg Config, ok bool) {
+	t.Helper()
+	cfg, err := LoadConfig(args, nil)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%v: err = %v, want %q", args, err, wantErr)
+		}
+		return cfg, false
+	}
+	if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return cfg, true
+}
+
 func TestMemoryLimit(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -175,15 +192,9 @@ func TestMemoryLimit(t *testing.T) {
 		{[]string{"--memory-limit", "1073741824"}, 1 << 30, ""},
 		{[]string{"--memory-limit", "300000000"}, 0, "memory_limit: 300000000 is below cache_bytes + 64 MiB"},
 	} {
-		cfg, err := LoadConfig(tc.args, nil)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%v: err = %v, want %q", tc.args, err, tc.err)
-			}
+		cfg, ok := loadOrRefuse(t, tc.args, tc.err)
+		if !ok {
 			continue
-		}
-		if err != nil {
-			t.Fatalf("%v: %v", tc.args, err)
 		}
 		if got := cfg.MemoryLimitBytes(); got != tc.want {
 			t.Errorf("%v: limit %d, want %d", tc.args, got, tc.want)
@@ -220,15 +231,9 @@ func TestGCPercent(t *testing.T) {
 		{[]string{"--gc-percent", "-2"}, true, 0, "gc_percent: -2"},
 		{[]string{"--gc-percent", "-1", "--memory-limit", "-1"}, false, 0, "gc_percent: -1"},
 	} {
-		cfg, err := LoadConfig(tc.args, nil)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("%v: err = %v, want %q", tc.args, err, tc.err)
-			}
+		cfg, ok := loadOrRefuse(t, tc.args, tc.err)
+		if !ok {
 			continue
-		}
-		if err != nil {
-			t.Fatalf("%v: %v", tc.args, err)
 		}
 		if got := cfg.GCPercentFor(tc.limited); got != tc.want {
 			t.Errorf("%v (limited %v): GOGC %d, want %d", tc.args, tc.limited, got, tc.want)
