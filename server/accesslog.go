@@ -46,7 +46,7 @@ func (s *Server) accessLogStream(srv any, ss grpc.ServerStream, info *grpc.Strea
 
 // serveCall runs a call counted in flight, then times and logs it.
 func (s *Server) serveCall(ctx context.Context, method string, call func() error) {
-	n := s.tel.calls(method)
+	n := s.tel.inFlight.of(method)
 	n.Add(1)
 	start := time.Now()
 	err := call()

@@ -44,35 +44,35 @@ func parseDecideRequest(b []byte, r *tactv1.DecideRequest) bool {
 	var seen uint16
 	ok := p.object(func(key []byte) bool {
 		var bit uint16
-		var field string
+		var ok bool
 		switch string(key) {
 		case "client_id", "clientId":
 			bit = 1
-			r.ClientId, field = p.str()
+			r.ClientId, ok = p.str()
 		case "channel":
 			bit = 2
 			var n int32
-			n, field = p.enum(tactv1.Channel_value)
+			n, ok = p.enum(tactv1.Channel_value)
 			r.Channel = tactv1.Channel(n)
 		case "queue":
 			bit = 4
-			r.Queue, field = p.str()
+			r.Queue, ok = p.str()
 		case "agent_id", "agentId":
 			bit = 8
-			r.AgentId, field = p.str()
+			r.AgentId, ok = p.str()
 		case "max_offers", "maxOffers":
 			bit = 16
-			r.MaxOffers, field = p.uint32()
+			r.MaxOffers, ok = p.uint32()
 		case "explain":
 			bit = 32
-			r.Explain, field = p.bool()
+			r.Explain, ok = p.bool()
 		case "context":
 			bit = 64
-			field = p.context(r)
+			ok = p.context(r)
 		default:
 			return false
 		}
-		if field == "" || seen&bit != 0 {
+		if !ok || seen&bit != 0 {
 			return false
 		}
 		seen |= bit
@@ -82,45 +82,41 @@ func parseDecideRequest(b []byte, r *tactv1.DecideRequest) bool {
 	return ok && p.i == len(p.b)
 }
 
-// context reads the interaction context object into r; "" when it cannot.
-func (p *jsonScan) context(r *tactv1.DecideRequest) string {
+// context reads the interaction context object into r.
+func (p *jsonScan) context(r *tactv1.DecideRequest) bool {
 	c := &tactv1.InteractionContext{}
 	r.Context = c
 	var seen uint8
-	ok := p.object(func(key []byte) bool {
+	return p.object(func(key []byte) bool {
 		var bit uint8
 		var n int32
-		var got string
+		var ok bool
 		switch string(key) {
 		case "reason":
 			bit = 1
-			n, got = p.enum(tactv1.InteractionReason_value)
+			n, ok = p.enum(tactv1.InteractionReason_value)
 			c.Reason = tactv1.InteractionReason(n)
 		case "stage":
 			bit = 2
-			n, got = p.enum(tactv1.InteractionStage_value)
+			n, ok = p.enum(tactv1.InteractionStage_value)
 			c.Stage = tactv1.InteractionStage(n)
 		case "sentiment":
 			bit = 4
-			n, got = p.enum(tactv1.Sentiment_value)
+			n, ok = p.enum(tactv1.Sentiment_value)
 			c.Sentiment = tactv1.Sentiment(n)
 		default:
 			return false
 		}
-		if got == "" || seen&bit != 0 {
+		if !ok || seen&bit != 0 {
 			return false
 		}
 		seen |= bit
 		return true
 	})
-	if !ok {
-		return ""
-	}
-	return "context"
 }
 
 // jsonScan reads the plain JSON parseDecideRequest accepts. Its readers
-// return "" (as the second value) when the input is not of that kind.
+// return false when the input is not of that kind.
 type jsonScan struct {
 	b []byte
 	i int
@@ -190,56 +186,52 @@ func (p *jsonScan) raw() ([]byte, bool) {
 	return nil, false
 }
 
-func (p *jsonScan) str() (string, string) {
+func (p *jsonScan) str() (string, bool) {
 	s, ok := p.raw()
-	if !ok {
-		return "", ""
-	}
-	return string(s), "string"
+	return string(s), ok
 }
 
-func (p *jsonScan) enum(values map[string]int32) (int32, string) {
+func (p *jsonScan) enum(values map[string]int32) (int32, bool) {
 	s, ok := p.raw()
 	if !ok {
-		return 0, ""
+		return 0, false
 	}
 	n, ok := values[string(s)]
-	if !ok {
-		return 0, ""
-	}
-	return n, "enum"
+	return n, ok
 }
 
 // uint32 reads a whole number without sign, fraction, exponent or
 // leading zero, that fits in 32 bits.
-func (p *jsonScan) uint32() (uint32, string) {
+func (p *jsonScan) uint32() (uint32, bool) {
 	start := p.i
 	var n uint64
 	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
 		n = n*10 + uint64(p.b[p.i]-'0')
 		p.i++
 		if p.i-start > 10 {
-			return 0, ""
+			return 0, false
 		}
 	}
 	digits := p.i - start
 	if digits == 0 || (digits > 1 && p.b[start] == '0') || n > 1<<32-1 {
-		return 0, ""
+		return 0, false
 	}
 	if p.i < len(p.b) && (p.b[p.i] == '.' || p.b[p.i] == 'e' || p.b[p.i] == 'E') {
-		return 0, ""
+		return 0, false
 	}
-	return uint32(n), "number"
+	return uint32(n), true
 }
 
-func (p *jsonScan) bool() (bool, string) {
+// bool reads true or false; the value itself is the first result, whether
+// there was one the second.
+func (p *jsonScan) bool() (value, ok bool) {
 	switch {
 	case bytes.HasPrefix(p.b[p.i:], []byte("true")):
 		p.i += 4
-		return true, "bool"
+		return true, true
 	case bytes.HasPrefix(p.b[p.i:], []byte("false")):
 		p.i += 5
-		return false, "bool"
+		return false, true
 	}
-	return false, ""
+	return false, false
 }

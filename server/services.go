@@ -56,7 +56,7 @@ func (s *decisionService) observe(ctx context.Context, d *decision.Decision, cli
 	action := d.Action.String()
 	reason := d.MainReason()
 	s.tel.decideDuration.Record(ctx, took.Seconds(), s.tel.attrs("channel", string(ch), "action", action).rec...)
-	s.tel.countDecision(action, reason)
+	s.tel.decisions.of([2]string{action, reason}).Add(1)
 	for _, e := range d.Exposures {
 		s.tel.exposures.Add(ctx, 1, s.tel.attrs("experiment", e.Experiment, "variation", e.Variation).add...)
 	}

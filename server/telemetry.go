@@ -42,15 +42,12 @@ type telemetry struct {
 	hashKey  []byte
 
 	decideDuration metric.Float64Histogram
-	// decisions counts decisions by action and main reason, read when
-	// /metrics is (an OTel counter cost a microsecond a decision).
-	decisionsMu sync.RWMutex
-	decisions   map[[2]string]*atomic.Int64
-	exposures   metric.Int64Counter
-	// inFlight counts the calls being served, by method (an
-	// *atomic.Int64 per method name), read when /metrics is: an OTel
-	// up-down counter cost two attribute lookups per call.
-	inFlight      sync.Map
+	// Counted on every call and read when /metrics is (an OTel counter's
+	// Add cost about a microsecond, with its attribute lookup):
+	// decisions by action and main reason, calls in flight by method.
+	decisions     counts[[2]string]
+	inFlight      counts[string]
+	exposures     metric.Int64Counter
 	rpcDuration   metric.Float64Histogram
 	storeDuration metric.Float64Histogram
 	storeErrors   metric.Int64Counter
@@ -92,30 +89,40 @@ func (t *telemetry) attrs(k1, v1, k2, v2 string) *labels {
 	return l
 }
 
-// countDecision adds one to the decisions of an action and reason.
-func (t *telemetry) countDecision(action, reason string) {
-	key := [2]string{action, reason}
-	t.decisionsMu.RLock()
-	n, ok := t.decisions[key]
-	t.decisionsMu.RUnlock()
-	if !ok {
-		t.decisionsMu.Lock()
-		if n, ok = t.decisions[key]; !ok {
-			n = new(atomic.Int64)
-			t.decisions[key] = n
-		}
-		t.decisionsMu.Unlock()
-	}
-	n.Add(1)
+// counts holds a counter per key (a label combination, a few hundred at
+// most), read by an observable instrument's callback.
+type counts[K comparable] struct {
+	mu sync.RWMutex
+	m  map[K]*atomic.Int64
 }
 
-// calls returns the in-flight count of a method.
-func (t *telemetry) calls(method string) *atomic.Int64 {
-	if n, ok := t.inFlight.Load(method); ok {
-		return n.(*atomic.Int64)
+// of returns the counter of key, made on first use.
+func (c *counts[K]) of(key K) *atomic.Int64 {
+	c.mu.RLock()
+	n, ok := c.m[key]
+	c.mu.RUnlock()
+	if ok {
+		return n
 	}
-	n, _ := t.inFlight.LoadOrStore(method, new(atomic.Int64))
-	return n.(*atomic.Int64)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok = c.m[key]; !ok {
+		if c.m == nil {
+			c.m = map[K]*atomic.Int64{}
+		}
+		n = new(atomic.Int64)
+		c.m[key] = n
+	}
+	return n
+}
+
+// observe reports every counter to o, with the attributes of its key.
+func (c *counts[K]) observe(o metric.Observer, inst metric.Int64Observable, attrs func(K) metric.ObserveOption) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for k, n := range c.m {
+		o.ObserveInt64(inst, n.Load(), attrs(k))
+	}
 }
 
 // attr is attrs with one attribute.
@@ -173,34 +180,23 @@ func newTelemetry(ctx context.Context, spans sdktrace.SpanExporter, hashKey stri
 		metric.WithExplicitBucketBoundaries(0.000025, 0.00005, 0.000075, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005,
 			0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
 	errs := []error{err}
-	t.decisions = map[[2]string]*atomic.Int64{}
-	decisions, err := m.Int64ObservableCounter("tact.decisions", metric.WithDescription("Decisions made, by action and main reason code."))
-	errs = append(errs, err)
-	if err == nil {
+	decisions, err1 := m.Int64ObservableCounter("tact.decisions", metric.WithDescription("Decisions made, by action and main reason code."))
+	inFlight, err2 := m.Int64ObservableUpDownCounter("tact.rpc.in_flight", metric.WithDescription("Calls being served, by method."))
+	errs = append(errs, err1, err2)
+	if err1 == nil && err2 == nil {
 		_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-			t.decisionsMu.RLock()
-			defer t.decisionsMu.RUnlock()
-			for k, n := range t.decisions {
-				o.ObserveInt64(decisions, n.Load(), metric.WithAttributes(attribute.String("action", k[0]), attribute.String("reason", k[1])))
-			}
+			t.decisions.observe(o, decisions, func(k [2]string) metric.ObserveOption {
+				return metric.WithAttributes(attribute.String("action", k[0]), attribute.String("reason", k[1]))
+			})
+			t.inFlight.observe(o, inFlight, func(method string) metric.ObserveOption {
+				return metric.WithAttributes(attribute.String("method", method))
+			})
 			return nil
-		}, decisions)
+		}, decisions, inFlight)
 		errs = append(errs, err)
 	}
 	t.exposures, err = m.Int64Counter("tact.experiment.exposures", metric.WithDescription("Clients exposed to an experiment variation, per decision."))
 	errs = append(errs, err)
-	inFlight, err := m.Int64ObservableUpDownCounter("tact.rpc.in_flight", metric.WithDescription("Calls being served, by method."))
-	errs = append(errs, err)
-	if err == nil {
-		_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-			t.inFlight.Range(func(k, v any) bool {
-				o.ObserveInt64(inFlight, v.(*atomic.Int64).Load(), metric.WithAttributes(attribute.String("method", k.(string))))
-				return true
-			})
-			return nil
-		}, inFlight)
-		errs = append(errs, err)
-	}
 	// Every call's time, by method and code, recorded where the access
 	// log times it. otelgrpc's own rpc.server.call.duration is not kept:
 	// it builds its attribute set on every call (a few per cent of a

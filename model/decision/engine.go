@@ -646,17 +646,8 @@ func capWords(tier *policy.Tier, ch catalog.Channel, contacts []features.Contact
 		if n >= c.Max {
 			// The commonest answer for a frequent caller: built without
 			// fmt (Sprintf was 2% of a decision's CPU).
-			b := make([]byte, 0, 96)
-			b = append(b, "The client has had "...)
-			b = strconv.AppendInt(b, int64(n), 10)
-			b = append(b, " offers by "...)
-			b = append(b, channelWords(ch)...)
-			b = append(b, " in "...)
-			b = strconv.AppendInt(b, int64(c.Window.Hours()/24), 10)
-			b = append(b, " days, the most a "...)
-			b = append(b, tier.Name...)
-			b = append(b, " client gets."...)
-			return Reason{Code: CapReached, Message: string(b)}
+			return Reason{Code: CapReached, Message: "The client has had " + strconv.Itoa(n) + " offers by " + channelWords(ch) +
+				" in " + strconv.Itoa(int(c.Window.Hours()/24)) + " days, the most a " + tier.Name + " client gets."}
 		}
 	}
 	return Reason{Code: CapReached, Message: "The client's " + tier.Name + " cap on " + channelWords(ch) + " is reached."}
