@@ -72,11 +72,7 @@ func parseDecideRequest(b []byte, r *tactv1.DecideRequest) bool {
 		default:
 			return false
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
+		return firstRead(&seen, bit, ok)
 	})
 	p.ws()
 	return ok && p.i == len(p.b)
@@ -86,9 +82,9 @@ func parseDecideRequest(b []byte, r *tactv1.DecideRequest) bool {
 func (p *jsonScan) context(r *tactv1.DecideRequest) bool {
 	c := &tactv1.InteractionContext{}
 	r.Context = c
-	var seen uint8
+	var seen uint16
 	return p.object(func(key []byte) bool {
-		var bit uint8
+		var bit uint16
 		var n int32
 		var ok bool
 		switch string(key) {
@@ -107,12 +103,18 @@ func (p *jsonScan) context(r *tactv1.DecideRequest) bool {
 		default:
 			return false
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
+		return firstRead(&seen, bit, ok)
 	})
+}
+
+// firstRead notes field bit as read, and reports whether it was read well
+// and for the first time (protojson refuses a field given twice).
+func firstRead(seen *uint16, bit uint16, ok bool) bool {
+	if !ok || *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	return true
 }
 
 // jsonScan reads the plain JSON parseDecideRequest accepts. Its readers
