@@ -118,11 +118,22 @@ func (b *Bolt) Contacts(ctx context.Context, clientID string, since time.Time) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// Under the client's lock the log cannot drop written offers from
+	// the pending set (done) halfway through this read: each offer is in
+	// the file, pending, or both (between the log's commit and its done),
+	// and is returned once.
+	l := b.contacts.lock(clientID)
+	l.Lock()
+	defer l.Unlock()
+	pending := b.contacts.pendingOf(clientID, since)
 	var out []Contact
 	prefix := contactPrefix(clientID)
 	err := b.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketContacts).Cursor()
 		for k, v := c.Seek(contactSeek(clientID, since)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(pending) > 0 && isPending(pending, k[len(prefix):]) {
+				continue
+			}
 			var ct Contact
 			if err := decodeContact(clientID, k, v, &ct); err != nil {
 				return err
@@ -137,11 +148,29 @@ func (b *Bolt) Contacts(ctx context.Context, clientID string, since time.Time) (
 	if err != nil {
 		return nil, fmt.Errorf("features: read contacts: %w", err)
 	}
-	if p := b.contacts.pendingOf(clientID, since); len(p) > 0 {
-		out = append(out, p...)
+	if len(pending) > 0 {
+		out = append(out, pending...)
 		slices.SortStableFunc(out, func(a, b Contact) int { return a.At.Compare(b.At) })
 	}
 	return out, nil
+}
+
+// isPending reports whether the stored contact whose key ends in rest
+// (time, kind, "decision|product") is one of the pending offers: written
+// by the log, which has not yet dropped it from the pending set.
+func isPending(pending []Contact, rest []byte) bool {
+	if len(rest) < 9 || rest[8] != contactKinds[ContactOffered] {
+		return false
+	}
+	at, id := int64(binary.BigEndian.Uint64(rest)), rest[9:]
+	for i := range pending {
+		p := &pending[i]
+		if p.At.UnixNano() == at && len(id) == len(p.DecisionID)+1+len(p.ProductID) &&
+			string(id[:len(p.DecisionID)]) == p.DecisionID && id[len(p.DecisionID)] == '|' && string(id[len(p.DecisionID)+1:]) == p.ProductID {
+			return true
+		}
+	}
+	return false
 }
 
 // Reserve records as many offers as the caps allow. The offers are held
@@ -157,6 +186,9 @@ func (b *Bolt) Reserve(ctx context.Context, r Reservation) (int, error) {
 	l.Lock()
 	defer l.Unlock()
 	since := r.At.Add(-longestWindow(r.Caps))
+	// The pending offers cannot change while the lock is held; those the
+	// log has written but not yet dropped count once, as pending.
+	pending := b.contacts.pendingOf(r.ClientID, since)
 	// Only the offers on the channel count: read their times from the
 	// keys, without decoding the rest.
 	var offers []time.Time
@@ -164,7 +196,8 @@ func (b *Bolt) Reserve(ctx context.Context, r Reservation) (int, error) {
 	err := b.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketContacts).Cursor()
 		for k, v := c.Seek(contactSeek(r.ClientID, since)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(k) < len(prefix)+9 || k[len(prefix)+8] != 'o' || !valueOnChannel(v, r.Channel) {
+			if len(k) < len(prefix)+9 || k[len(prefix)+8] != 'o' || !valueOnChannel(v, r.Channel) ||
+				(len(pending) > 0 && isPending(pending, k[len(prefix):])) {
 				continue
 			}
 			offers = append(offers, time.Unix(0, int64(binary.BigEndian.Uint64(k[len(prefix):]))))
@@ -174,7 +207,7 @@ func (b *Bolt) Reserve(ctx context.Context, r Reservation) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("features: reserve: %w", err)
 	}
-	for _, p := range b.contacts.pendingOf(r.ClientID, since) {
+	for _, p := range pending {
 		if p.Channel == r.Channel {
 			offers = append(offers, p.At)
 		}

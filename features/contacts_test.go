@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/tact-nba/tact/features/redistest"
 )
 
@@ -241,4 +243,35 @@ func countOffers(cs []Contact, channel string, since time.Time) int {
 		}
 	}
 	return n
+}
+
+// TestWrittenButNotYetDoneOffersCountOnce reproduces the moment between
+// the decision log's commit and its call to done: the offer is both in
+// the file and still pending. It must count once, in the caps and in the
+// history (it counted twice, and a client was told its cap was reached).
+func TestWrittenButNotYetDoneOffersCountOnce(t *testing.T) {
+	b, _ := openTemp(t)
+	defer b.Close()
+	ctx := t.Context()
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	caps := []Cap{{Max: 2, Window: 7 * 24 * time.Hour}}
+	got, err := b.Reserve(ctx, Reservation{ClientID: "C1", Channel: "phone_inbound", DecisionID: "d1", Products: []string{"card"}, At: now.Add(-time.Hour), Caps: caps})
+	if err != nil || got != 1 {
+		t.Fatalf("first reservation: %d, %v", got, err)
+	}
+	// The log's transaction, without the done that follows it.
+	if err := b.db.Update(func(tx *bolt.Tx) error {
+		_, err := b.saveReservedOffers(tx, []DecisionRecord{{ID: "d1", ClientID: "C1"}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := b.Contacts(ctx, "C1", now.Add(-30*24*time.Hour))
+	if err != nil || len(hist) != 1 {
+		t.Fatalf("history while written and pending: %d contacts (%v), want 1: %+v", len(hist), err, hist)
+	}
+	got, err = b.Reserve(ctx, Reservation{ClientID: "C1", Channel: "phone_inbound", DecisionID: "d2", Products: []string{"loan", "card"}, At: now, Caps: caps})
+	if err != nil || got != 1 {
+		t.Fatalf("second reservation under a cap of 2 with 1 used: %d offers, %v; want 1", got, err)
+	}
 }
