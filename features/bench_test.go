@@ -34,7 +34,7 @@ func BenchmarkCacheGetHit(b *testing.B) {
 	if err := st.PutBatch(context.Background(), recs); err != nil {
 		b.Fatal(err)
 	}
-	c, err := NewCache(st, CacheConfig{TTL: time.Hour})
+	c, err := NewCache(st, CacheConfig{TTL: time.Hour}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,23 +21,23 @@ type Source interface {
 var _ Source = (*Bolt)(nil)
 
 // CacheConfig tunes a Cache. Zero fields take the defaults in brackets.
+// The koanf, default and help tags declare tactd's configuration keys
+// (see server.Config); a Cache built outside tactd needs none of them.
 type CacheConfig struct {
 	// MaxBytes bounds the memory of cached records (256 MiB), estimated
 	// per record by recordCost.
-	MaxBytes int64
+	MaxBytes int64 `koanf:"cache_bytes" default:"268435456" help:"memory bound of the feature cache (bytes)"`
 	// TTL is how long a record is served without asking the store (10m).
-	TTL time.Duration
+	TTL time.Duration `koanf:"cache_ttl" default:"10m" help:"how long cached features are served without the store"`
 	// StaleFor is how long past TTL a record is still served, marked
 	// Stale, when the store fails or does not answer in time (15m).
-	StaleFor time.Duration
+	StaleFor time.Duration `koanf:"cache_stale" default:"15m" help:"how long past cache_ttl features are served, degraded, when the store fails"`
 	// NegativeTTL is how long an unknown client is remembered (10s).
-	NegativeTTL time.Duration
+	NegativeTTL time.Duration `koanf:"cache_negative_ttl" default:"10s" help:"how long an unknown client is remembered"`
 	// StoreTimeout bounds one store read, shared by every caller waiting
 	// for it (1s). Each caller also stops waiting when its own context
 	// ends.
-	StoreTimeout time.Duration
-	// Now is the clock (time.Now).
-	Now func() time.Time
+	StoreTimeout time.Duration `koanf:"store_timeout" default:"1s" help:"longest feature-store read"`
 }
 
 func (c *CacheConfig) defaults() {
@@ -56,9 +56,6 @@ func (c *CacheConfig) defaults() {
 	if c.StoreTimeout == 0 {
 		c.StoreTimeout = time.Second
 	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
 }
 
 // Cache is an in-process cache of client features in front of a Source:
@@ -71,6 +68,7 @@ func (c *CacheConfig) defaults() {
 // Across replicas a put on one replica is seen by the others within TTL.
 type Cache struct {
 	cfg   CacheConfig
+	now   func() time.Time
 	src   Source
 	cache *ristretto.Cache[string, *entry]
 	group singleflight.Group
@@ -108,8 +106,9 @@ type CacheStats struct {
 	StoreTime    time.Duration
 }
 
-// NewCache returns a cache in front of src.
-func NewCache(src Source, cfg CacheConfig) (*Cache, error) {
+// NewCache returns a cache in front of src. now is the clock (nil:
+// time.Now).
+func NewCache(src Source, cfg CacheConfig, now func() time.Time) (*Cache, error) {
 	if src == nil {
 		return nil, errors.New("features: cache: no source")
 	}
@@ -130,7 +129,10 @@ func NewCache(src Source, cfg CacheConfig) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("features: cache: %w", err)
 	}
-	return &Cache{cfg: cfg, src: src, cache: rc}, nil
+	if now == nil {
+		now = time.Now
+	}
+	return &Cache{cfg: cfg, now: now, src: src, cache: rc}, nil
 }
 
 // Close releases the cache's goroutines. Store reads still under way
@@ -195,7 +197,7 @@ func (c *Cache) Stats() CacheStats {
 // window is returned with Stale set; otherwise the error (ErrNotFound for
 // an unknown client). The returned record's Values must not be modified.
 func (c *Cache) Get(ctx context.Context, clientID string) (Record, error) {
-	now := c.cfg.Now()
+	now := c.now()
 	e, ok := c.cache.Get(clientID)
 	if ok && c.fresh(e, now) {
 		if e.notFound {
@@ -236,7 +238,7 @@ func (c *Cache) Get(ctx context.Context, clientID string) (Record, error) {
 // that the first caller's short deadline does not fail everyone sharing
 // the read, and caches the result.
 func (c *Cache) load(clientID string) (*entry, error) {
-	start := c.cfg.Now()
+	start := c.now()
 	// A caller that missed the cache just before another read of this
 	// client finished can start a read of its own once that one is over:
 	// look again, so that such a caller shares the fresh entry instead.
@@ -270,7 +272,7 @@ func (c *Cache) load(clientID string) (*entry, error) {
 // PutBatch writes the records to the store and, once they are stored,
 // into the cache (write-through), so that this replica serves them at once.
 func (c *Cache) PutBatch(ctx context.Context, recs []Record) error {
-	start := c.cfg.Now()
+	start := c.now()
 	if err := c.src.PutBatch(ctx, recs); err != nil {
 		return err
 	}

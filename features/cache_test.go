@@ -49,7 +49,7 @@ func (c *clock) Advance(d time.Duration) {
 
 func newTestCache(t *testing.T, src Source, clk *clock) *Cache {
 	t.Helper()
-	c, err := NewCache(src, CacheConfig{TTL: time.Minute, StaleFor: time.Hour, NegativeTTL: 10 * time.Second, StoreTimeout: 2 * time.Second, Now: clk.Now})
+	c, err := NewCache(src, CacheConfig{TTL: time.Minute, StaleFor: time.Hour, NegativeTTL: 10 * time.Second, StoreTimeout: 2 * time.Second}, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

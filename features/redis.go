@@ -29,18 +29,22 @@ type Redis struct {
 
 var _ Source = (*Redis)(nil)
 
-// RedisConfig says how to reach Redis.
+// RedisConfig says how to reach Redis. The koanf, default and help tags
+// declare tactd's configuration keys (see server.Config); fields tagged
+// koanf:"-" are set only by code.
 type RedisConfig struct {
-	Addr     string
-	Password string // from the environment (TACT_REDIS_PASSWORD), never a file
-	DB       int
-	TLS      bool
-	Prefix   string // default "tact:"
+	Addr string `koanf:"redis_addr" default:"localhost:6379" help:"Redis address (feature_store redis)"`
+	// Password is read only from the environment (TACT_REDIS_PASSWORD),
+	// never from a file or a flag.
+	Password string `koanf:"redis_password" from:"env" help:"Redis password"`
+	DB       int    `koanf:"redis_db" default:"0" help:"Redis database number"`
+	TLS      bool   `koanf:"redis_tls" default:"false" help:"connect to Redis over TLS"`
+	Prefix   string `koanf:"redis_prefix" default:"tact:" help:"prefix of the Redis keys"`
 	// PoolSize is the connection pool size (default 10 per CPU).
-	PoolSize int
+	PoolSize int `koanf:"-"`
 	// DialTimeout, ReadTimeout and WriteTimeout bound each operation
 	// (default 1s, 200ms, 200ms); the caller's context bounds it too.
-	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	DialTimeout, ReadTimeout, WriteTimeout time.Duration `koanf:"-"`
 }
 
 // OpenRedis connects and pings Redis.

@@ -283,6 +283,13 @@ func (a *auth) httpMiddleware(next http.Handler) http.Handler {
 		rc := &restCaller{peer: hostOf(r.RemoteAddr)}
 		if a.enabled() {
 			rc.p, rc.err = a.authenticate(r.Header.Get("Authorization"))
+			// Every REST route needs a role, so an unauthenticated caller
+			// is refused here, before its body is read: it learns nothing
+			// of the body's size limit or validation.
+			if rc.err != nil {
+				writeError(w, http.StatusUnauthorized, int(codes.Unauthenticated), rc.err.Error())
+				return
+			}
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), restCallerKey{}, rc)))
 	})

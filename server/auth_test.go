@@ -193,6 +193,24 @@ func TestAuthTokensAndRoles(t *testing.T) {
 			t.Errorf("REST %s: %d, want %d", c.name, got, c.want)
 		}
 	}
+	// An unauthenticated caller is refused before its body is read: it
+	// learns nothing of validation or the size limit (was 400 and 413).
+	big := `{"client_id":"` + strings.Repeat("x", 70<<10) + `"}`
+	for _, c := range []struct {
+		name, body string
+		headers    map[string]string
+		want       int
+	}{
+		{"malformed JSON, no token", "{not json", nil, 401},
+		{"70 KB body, no token", big, nil, 401},
+		{"malformed JSON, unknown key", "{not json", map[string]string{"Authorization": "Bearer guess"}, 401},
+		{"malformed JSON, agent key", "{not json", map[string]string{"Authorization": "Bearer agent-secret"}, 400},
+		{"70 KB body, agent key", big, map[string]string{"Authorization": "Bearer agent-secret"}, 413},
+	} {
+		if got := rest("POST", "/v1/decisions", c.body, c.headers); got != c.want {
+			t.Errorf("REST %s: %d, want %d", c.name, got, c.want)
+		}
+	}
 	// gRPC metadata set by hand is the token itself: a spoofed header name
 	// (grpc-metadata-authorization) is no token.
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "grpc-metadata-authorization", "Bearer agent-secret")
@@ -212,6 +230,7 @@ func (bearer) RequireTransportSecurity() bool { return false }
 // TestRefusesToListenBeyondLoopbackWithoutAuth.
 func TestRefusesToListenBeyondLoopbackWithoutAuth(t *testing.T) {
 	cfg := Defaults()
+	cfg.Demo, cfg.DrainDelay = "true", 0 // the demo bank in a temporary data_dir; no balancer to wait for
 	cfg.GRPCAddr = "0.0.0.0:9090"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "grpc_addr: 0.0.0.0:9090 takes connections from other machines and authentication is off") {
 		t.Errorf("Validate: %v", err)
@@ -380,6 +399,7 @@ func TestMTLS(t *testing.T) {
 func startServerTLS(t *testing.T, certFile, keyFile, caFile string) *Server {
 	t.Helper()
 	cfg := Defaults()
+	cfg.Demo, cfg.DrainDelay = "true", 0 // the demo bank in a temporary data_dir; no balancer to wait for
 	cfg.GRPCAddr, cfg.HTTPAddr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
 	cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSClientCAFile = certFile, keyFile, caFile
 	srv, err := New(t.Context(), cfg, discardLogger(), Deps{})

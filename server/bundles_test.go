@@ -153,6 +153,7 @@ func TestBundleHotSwapUnderLoad(t *testing.T) {
 
 func TestModelDirMustHoldABundle(t *testing.T) {
 	cfg := Defaults()
+	cfg.Demo, cfg.DrainDelay = "true", 0 // the demo bank in a temporary data_dir; no balancer to wait for
 	cfg.GRPCAddr, cfg.HTTPAddr, cfg.DataDir, cfg.ModelDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir(), t.TempDir()
 	_, err := New(t.Context(), cfg, discardLogger(), Deps{})
 	if err == nil || !strings.Contains(err.Error(), "model_dir") || !strings.Contains(err.Error(), "bundle.json") {

@@ -29,13 +29,13 @@ func TestCapsHoldUnderConcurrency(t *testing.T) {
 	})
 	t.Run("redis", func(t *testing.T) {
 		rs := redistest.Start(t)
-		e := startScenarioServer(t, def, slack, func(c *Config, _ *io.Writer) { c.FeatureStore, c.RedisAddr = "redis", rs.Addr })
+		e := startScenarioServer(t, def, slack, func(c *Config, _ *io.Writer) { c.FeatureStore, c.Redis.Addr = "redis", rs.Addr })
 		e.client(t, "CAP2", nil)
 		checkCap(t, "CAP2", []*scenarioEnv{e})
 	})
 	t.Run("two servers, one redis", func(t *testing.T) {
 		rs := redistest.Start(t)
-		useRedis := func(c *Config, _ *io.Writer) { c.FeatureStore, c.RedisAddr = "redis", rs.Addr }
+		useRedis := func(c *Config, _ *io.Writer) { c.FeatureStore, c.Redis.Addr = "redis", rs.Addr }
 		a, b := startScenarioServer(t, def, slack, useRedis), startScenarioServer(t, def, slack, useRedis)
 		a.client(t, "CAP3", nil) // written to Redis: b reads it there
 		checkCap(t, "CAP3", []*scenarioEnv{a, b})

@@ -1,12 +1,13 @@
 package server
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,13 +44,13 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			return ""
 		}},
 		{"env over file", []string{"--config", file}, []string{"TACT_GRPC_ADDR=127.0.0.1:7101", "TACT_DEMO=false", "TACT_REQUIRE_REDIS=1", "TACT_ADDR=x"}, func(c Config) string {
-			if c.GRPCAddr != "127.0.0.1:7101" || c.Demo || c.LogLevel != "debug" {
+			if c.GRPCAddr != "127.0.0.1:7101" || c.Demo != "false" || c.LogLevel != "debug" {
 				return "environment not applied over the file"
 			}
 			return ""
 		}},
 		{"redis password from the environment", []string{"--feature-store", "redis"}, []string{"TACT_REDIS_PASSWORD=s3cret"}, func(c Config) string {
-			if c.RedisPassword != "s3cret" || c.FeatureStore != "redis" {
+			if c.Redis.Password != "s3cret" || c.FeatureStore != "redis" {
 				return "TACT_REDIS_PASSWORD not read"
 			}
 			return ""
@@ -117,30 +118,184 @@ func TestLoadConfigErrorsNameEveryKey(t *testing.T) {
 }
 
 // TestReadmeConfigTable keeps the README's configuration table in step
-// with the keys tactd reads.
+// with the keys Config declares: the same keys, flags, environment
+// variables and defaults.
 func TestReadmeConfigTable(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var documented []string
-	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| `--([a-z-]+)` \\| `TACT_([A-Z_]+)` \\|").FindAllSubmatch(readme, -1) {
+	documented := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| `--([a-z-]+)` \\| `TACT_([A-Z_]+)` \\| ([^|]+) \\|").FindAllSubmatch(readme, -1) {
 		key := string(m[1])
 		if strings.ReplaceAll(string(m[2]), "-", "_") != key || strings.ToLower(string(m[3])) != key {
 			t.Errorf("README row for %s names flag --%s and TACT_%s", key, m[2], m[3])
 		}
-		documented = append(documented, key)
+		documented[key] = strings.Trim(strings.TrimSpace(string(m[4])), "`")
 	}
-	var keys []string
-	for k := range flagHelp {
-		if k != "config" {
-			keys = append(keys, k)
+	var want []string
+	for _, k := range configKeys {
+		if k.from&fromFlag == 0 || k.name == "config" {
+			continue // config, log_hash_key and redis_password are described in the text
+		}
+		want = append(want, k.name)
+		def, ok := documented[k.name]
+		switch {
+		case !ok:
+			t.Errorf("README does not document %s", k.name)
+		case def == "(empty)" && k.def == "":
+		case def != k.def:
+			t.Errorf("README gives %s's default as %q, Config %q", k.name, def, k.def)
 		}
 	}
-	slices.Sort(keys)
-	slices.Sort(documented)
-	if !slices.Equal(keys, documented) {
-		t.Errorf("README documents %v, tactd reads %v", documented, keys)
+	if len(documented) != len(want) {
+		t.Errorf("README documents %d keys, Config declares %d: %v", len(documented), len(want), want)
+	}
+}
+
+// TestConfigDeclarations: every key is declared once, with help, and a
+// default that parses (Defaults panics otherwise); every field of a
+// supported type.
+func TestConfigDeclarations(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range configKeys {
+		if seen[k.name] {
+			t.Errorf("%s declared twice", k.name)
+		}
+		seen[k.name] = true
+		if k.help == "" {
+			t.Errorf("%s has no help", k.name)
+		}
+		if k.from == 0 {
+			t.Errorf("%s can be set from nowhere", k.name)
+		}
+		if _, err := parseValue(k.typ, k.def); err != nil && k.typ.Kind() != reflect.String {
+			t.Errorf("%s: default %q: %v", k.name, k.def, err)
+		}
+	}
+	for _, name := range []string{"cache_bytes", "cache_ttl", "store_timeout", "redis_addr", "redis_prefix", "redis_password", "drain_delay"} {
+		if !seen[name] {
+			t.Errorf("%s is not a key", name)
+		}
+	}
+	d := Defaults()
+	if d.Cache.MaxBytes != 256<<20 || d.Cache.TTL != 10*time.Minute || d.Redis.Prefix != "tact:" || d.CallTimeout != 2*time.Second || !d.AccessLog || d.Demo != "auto" {
+		t.Errorf("Defaults() = %+v", d)
+	}
+}
+
+// TestDurationsNeedAUnit: a bare number for a duration is refused, naming
+// the key, from the file (where YAML reads 2 as a number, which was taken
+// as 2 ns), the environment and a flag alike.
+func TestDurationsNeedAUnit(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tact.yaml")
+	if err := os.WriteFile(file, []byte("call_timeout: 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		environ []string
+		where   string
+	}{
+		{"file", []string{"--config", file}, nil, "in " + file},
+		{"environment", nil, []string{"TACT_CALL_TIMEOUT=2"}, "from TACT_CALL_TIMEOUT"},
+		{"flag", []string{"--call-timeout", "2"}, nil, "flag --call-timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := LoadConfig(tc.args, tc.environ)
+			if err == nil {
+				t.Fatalf("call_timeout 2 accepted as %v", cfg.CallTimeout)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "call_timeout: 2 has no unit") && !strings.Contains(msg, `call_timeout: "2" has no unit`) || !strings.Contains(msg, tc.where) {
+				t.Errorf("error %q: want call_timeout, no unit, %s", msg, tc.where)
+			}
+		})
+	}
+	if cfg, err := LoadConfig([]string{"--call-timeout", "1500ms"}, nil); err != nil || cfg.CallTimeout != 1500*time.Millisecond {
+		t.Errorf("1500ms: %v, %v", cfg.CallTimeout, err)
+	}
+}
+
+// TestEveryProblemOncePerKey: an unknown key does not hide the other
+// problems of the file; each problem is one line naming one key and its
+// value; an address that is not host:port is reported as such only.
+func TestEveryProblemOncePerKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tact.yaml")
+	if err := os.WriteFile(file, []byte("grpc_adr: x\nlog_level: verbose\ncache_bytes: -5\ncall_timeout: 2\nmax_in_flight: -3\nrate_limit: 50\ngrpc_addr: nonsense\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadConfig([]string{"--config", file, "--rate-burst", "many"}, nil)
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a *ConfigError", err)
+	}
+	want := map[string]string{
+		"grpc_adr":      "unknown key",
+		"log_level":     `"verbose"`,
+		"cache_bytes":   "-5",
+		"call_timeout":  "no unit",
+		"max_in_flight": "-3",
+		"grpc_addr":     `"nonsense" is not host:port`,
+		"rate_burst":    `"many"`,
+	}
+	got := map[string]string{}
+	for _, p := range ce.Problems {
+		key, msg, _ := strings.Cut(p, ": ")
+		if _, dup := got[key]; dup {
+			t.Errorf("%s reported twice: %q", key, ce.Problems)
+		}
+		got[key] = msg
+		for other := range want {
+			if other != key && strings.Contains(msg, other+",") {
+				t.Errorf("problem of %s names %s too: %q", key, other, p)
+			}
+		}
+	}
+	for key, frag := range want {
+		if !strings.Contains(got[key], frag) {
+			t.Errorf("problem of %s = %q, want it to contain %q (all: %q)", key, got[key], frag, ce.Problems)
+		}
+	}
+	if strings.Contains(got["grpc_addr"], "other machines") {
+		t.Errorf("grpc_addr nonsense reported as %q", got["grpc_addr"])
+	}
+	if len(got) != len(want) {
+		t.Errorf("problems %q, want one for each of %v", ce.Problems, want)
+	}
+}
+
+// TestDemoSeedsOnlyTheDefaultDataDir: demo defaults to auto, which seeds
+// the default data_dir only; a production data_dir gets the demo only
+// when asked.
+func TestDemoSeedsOnlyTheDefaultDataDir(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"--data-dir", "/var/lib/tact"}, false},
+		{[]string{"--data-dir", "/var/lib/tact", "--demo"}, true},
+		{[]string{"--data-dir", "/var/lib/tact", "--demo=true"}, true},
+		{[]string{"--demo=false"}, false},
+	} {
+		cfg, err := LoadConfig(tc.args, nil)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got := cfg.SeedDemo(); got != tc.want {
+			t.Errorf("%v: SeedDemo() = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "tact.yaml")
+	if err := os.WriteFile(file, []byte("data_dir: /var/lib/tact\ndemo: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := LoadConfig([]string{"--config", file}, nil); err != nil || !cfg.SeedDemo() {
+		t.Errorf("demo: true in a file: %+v, %v", cfg, err)
+	}
+	if _, err := LoadConfig([]string{"--demo=maybe"}, nil); err == nil || !strings.Contains(err.Error(), `demo: "maybe"`) {
+		t.Errorf("--demo=maybe: %v", err)
 	}
 }
 

@@ -231,6 +231,7 @@ func TestExperimentsAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Defaults()
+	cfg.Demo, cfg.DrainDelay = "true", 0 // the demo bank in a temporary data_dir; no balancer to wait for
 	cfg.DataDir, cfg.ExperimentsFile = t.TempDir(), path
 	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	_, err := New(t.Context(), cfg, discardLogger(), Deps{})

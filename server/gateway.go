@@ -71,7 +71,7 @@ func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerIntercept
 	mux.Handle("/", admit.httpMiddleware(authn.httpMiddleware(limitBody(gw, maxBody))))
 	// Each API call gets a span (its trace id reaches the access log);
 	// health checks and scrapes do not.
-	return otelhttp.NewHandler(mux, "tactd.http",
+	return otelhttp.NewHandler(closeWhenDraining(mux, ready), "tactd.http",
 		otelhttp.WithTracerProvider(tel.tp), otelhttp.WithMeterProvider(tel.mp),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + redactPath(r.URL.Path) }),
 		otelhttp.WithFilter(func(r *http.Request) bool {
@@ -81,6 +81,20 @@ func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerIntercept
 			}
 			return true
 		})), nil
+}
+
+// closeWhenDraining answers with "Connection: close" once the server is
+// not ready (draining after SIGTERM): each client's next call opens a new
+// connection, which the load balancer, told by /readyz, sends to another
+// replica. Connections are not closed under a client's feet until the
+// drain delay has passed and the server shuts down.
+func closeWhenDraining(next http.Handler, ready *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // limitBody enforces the REST body rules before the gateway decodes: a body

@@ -24,7 +24,7 @@ func (c Config) MemoryLimitBytes() int64 {
 	case c.MemoryLimit > 0:
 		return c.MemoryLimit
 	default:
-		return 2*c.CacheBytes + 192<<20
+		return 2*c.Cache.MaxBytes + 192<<20
 	}
 }
 
@@ -59,7 +59,7 @@ func ApplyMemoryLimit(c Config, logger *slog.Logger) {
 		limited = debug.SetMemoryLimit(-1) != math.MaxInt64
 	} else if limit := c.MemoryLimitBytes(); limit >= 0 {
 		debug.SetMemoryLimit(limit)
-		logger.Info("memory limit", "bytes", limit, "cache_bytes", c.CacheBytes)
+		logger.Info("memory limit", "bytes", limit, "cache_bytes", c.Cache.MaxBytes)
 	} else {
 		limited = false
 	}

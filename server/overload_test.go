@@ -41,7 +41,7 @@ func TestAdmission(t *testing.T) {
 	ts := startServer(t, Deps{WrapFeatures: func(s features.Source) features.Source { held.Source = s; return held }},
 		func(c *Config, _ *io.Writer) {
 			c.MaxInFlight = 4
-			c.StoreTimeout = 10 * time.Second
+			c.Cache.StoreTimeout = 10 * time.Second
 			c.FeatureBudget = 10 * time.Second
 		})
 	dec := tactv1.NewDecisionServiceClient(ts.conn)

@@ -23,6 +23,7 @@ var badPolicy = strings.NewReplacer(
 
 func TestPolicyErrorsAreListedAtStart(t *testing.T) {
 	cfg := Defaults()
+	cfg.Demo, cfg.DrainDelay = "true", 0 // the demo bank in a temporary data_dir; no balancer to wait for
 	cfg.GRPCAddr, cfg.HTTPAddr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
 	writeScenarioBank(t, t.TempDir(), badPolicy, &cfg)
 	_, err := New(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), Deps{})

@@ -34,8 +34,8 @@ func TestRedisOutage(t *testing.T) {
 
 	const ttl, stale = 300 * time.Millisecond, 1500 * time.Millisecond
 	ts := startServer(t, Deps{}, func(c *Config, _ *io.Writer) {
-		c.FeatureStore, c.RedisAddr = "redis", rs.Addr
-		c.CacheTTL, c.CacheStale, c.StoreTimeout = ttl, stale, 200*time.Millisecond
+		c.FeatureStore, c.Redis.Addr = "redis", rs.Addr
+		c.Cache.TTL, c.Cache.StaleFor, c.Cache.StoreTimeout = ttl, stale, 200*time.Millisecond
 	})
 	client := tactv1.NewDecisionServiceClient(ts.conn)
 	var calls atomic.Int64

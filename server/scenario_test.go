@@ -151,7 +151,7 @@ func writeScenarioBank(t *testing.T, dir, policyYAML string, cfg *Config) {
 	}
 	write("models/current/bundle.json", raw)
 	cfg.ModelDir = filepath.Join(dir, "models")
-	cfg.Demo = false
+	cfg.Demo = "false"
 }
 
 func startScenarioServer(t *testing.T, policyYAML string, opts ...func(*Config, *io.Writer)) *scenarioEnv {

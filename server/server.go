@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Demo && cfg.FeatureStore == "bolt" {
+	if cfg.SeedDemo() && cfg.FeatureStore == "bolt" {
 		n, err := s.store.CountClients(ctx)
 		if err != nil {
 			return nil, err
@@ -167,9 +167,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	var src features.Source = s.store
 	s.history = s.store
 	if cfg.FeatureStore == "redis" {
-		s.redis, err = features.OpenRedis(ctx, features.RedisConfig{
-			Addr: cfg.RedisAddr, Password: cfg.RedisPassword, DB: cfg.RedisDB, TLS: cfg.RedisTLS, Prefix: cfg.RedisPrefix,
-		})
+		s.redis, err = features.OpenRedis(ctx, cfg.Redis)
 		if err != nil {
 			return nil, fmt.Errorf("feature_store redis: %w", err)
 		}
@@ -185,14 +183,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 		src = deps.WrapFeatures(src)
 	}
 	// Decisions read features only through the cache.
-	s.cache, err = features.NewCache(src, features.CacheConfig{
-		MaxBytes:     cfg.CacheBytes,
-		TTL:          cfg.CacheTTL,
-		StaleFor:     cfg.CacheStale,
-		NegativeTTL:  cfg.CacheNegativeTTL,
-		StoreTimeout: cfg.StoreTimeout,
-		Now:          deps.Now,
-	})
+	s.cache, err = features.NewCache(src, cfg.Cache, deps.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -342,9 +333,11 @@ func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
 func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
 
 // Run serves gRPC and HTTP until ctx ends, then drains: health and /readyz
-// report NOT_SERVING, calls in flight finish (for at most
-// ShutdownTimeout), the decision log is flushed and the store closed. It
-// returns nil after a clean drain and an error when a server failed.
+// report NOT_SERVING at once, calls go on being served for DrainDelay
+// (REST responses close their connections), then the servers stop taking
+// calls and those in flight finish (for at most ShutdownTimeout), the
+// decision log is flushed and the store closed. It returns nil after a
+// clean drain and an error when a server failed.
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() {
@@ -381,12 +374,24 @@ func (s *Server) Run(ctx context.Context) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
-		s.logger.Info("shutting down: draining calls in flight", "timeout", s.cfg.ShutdownTimeout.String())
 	case runErr = <-errc:
 		s.logger.Error("server failed; shutting down", "err", runErr)
 	}
+	// Readiness fails first (/readyz 503, gRPC health NOT_SERVING) while
+	// both servers go on serving for drain_delay, so that load balancers
+	// stop sending before anything closes; REST responses meanwhile close
+	// their connections (closeWhenDraining). Then the servers drain.
 	s.ready.Store(false)
 	s.health.Shutdown()
+	if runErr == nil && s.cfg.DrainDelay > 0 {
+		s.logger.Info("shutting down: readiness off, still serving", "drain_delay", s.cfg.DrainDelay.String())
+		select {
+		case <-time.After(s.cfg.DrainDelay):
+		case runErr = <-errc:
+			s.logger.Error("server failed; shutting down", "err", runErr)
+		}
+	}
+	s.logger.Info("shutting down: draining calls in flight", "timeout", s.cfg.ShutdownTimeout.String())
 
 	// The drain has its own deadline: ctx is already done.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)

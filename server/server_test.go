@@ -51,6 +51,7 @@ type testServer struct {
 func startServer(t testing.TB, deps Deps, opts ...func(*Config, *io.Writer)) *testServer {
 	t.Helper()
 	cfg := Defaults()
+	cfg.Demo, cfg.DrainDelay = "true", 0 // the demo bank in a temporary data_dir; no balancer to wait for
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()

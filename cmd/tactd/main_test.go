@@ -63,7 +63,7 @@ func startTactd(t *testing.T, args ...string) (cmd *exec.Cmd, grpcAddr, httpAddr
 func startTactdIn(t *testing.T, dataDir string, args ...string) (cmd *exec.Cmd, grpcAddr, httpAddr string, stderr *bytes.Buffer) {
 	t.Helper()
 	grpcAddr, httpAddr = freeAddr(t), freeAddr(t)
-	cmd = exec.Command(os.Args[0], append([]string{"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--data-dir", dataDir}, args...)...)
+	cmd = exec.Command(os.Args[0], append([]string{"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--data-dir", dataDir, "--demo=true", "--drain-delay=0s"}, args...)...)
 	cmd.Env = append(os.Environ(), "TACTD_TEST_MAIN=1")
 	stderr = &bytes.Buffer{}
 	cmd.Stderr = stderr

@@ -101,7 +101,7 @@ func BenchmarkDecide(b *testing.B) {
 	if err := store.PutBatch(b.Context(), recs); err != nil {
 		b.Fatal(err)
 	}
-	cache, err := features.NewCache(store, features.CacheConfig{})
+	cache, err := features.NewCache(store, features.CacheConfig{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 func Start(tb testing.TB, deps server.Deps, opts ...func(*server.Config)) *server.Server {
 	tb.Helper()
 	cfg := server.Defaults()
+	cfg.Demo, cfg.DrainDelay = "true", 0 // the demo bank in a temporary data_dir; no balancer to wait for
 	cfg.GRPCAddr, cfg.HTTPAddr, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", tb.TempDir()
 	for _, o := range opts {
 		o(&cfg)

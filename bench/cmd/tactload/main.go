@@ -795,7 +795,7 @@ func startChild(ctx context.Context, serve string, o *options) (*child, error) {
 		}
 		c.dir = dir
 		// A --data-dir in --tactd-args comes later and wins.
-		args = append(args, "--grpc-addr", g, "--http-addr", h, "--data-dir", dir, "--log-level", "warn")
+		args = append(args, "--grpc-addr", g, "--http-addr", h, "--data-dir", dir, "--demo=true", "--drain-delay=0s", "--log-level", "warn")
 		args = append(args, strings.Fields(o.tactdArgs)...)
 	}
 	exe, err := os.Executable()
