@@ -225,7 +225,7 @@ func (e *scenarioEnv) offerAndOutcome(t *testing.T, id string, at time.Time, ch 
 
 func (e *scenarioEnv) report(t *testing.T, queue string, waiting uint32, sl float64, asOf time.Time) {
 	t.Helper()
-	_, err := e.load.ReportLoad(t.Context(), &tactv1.ReportLoadRequest{Queue: queue, CallsWaiting: waiting, ServiceLevel: sl, AsOf: timestamppb.New(asOf)})
+	_, err := e.load.ReportLoad(t.Context(), &tactv1.ReportLoadRequest{Queue: queue, CallsWaiting: &waiting, ServiceLevel: &sl, AsOf: timestamppb.New(asOf)})
 	if err != nil {
 		t.Fatalf("ReportLoad: %v", err)
 	}

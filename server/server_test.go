@@ -439,12 +439,12 @@ func TestLoadFeed(t *testing.T) {
 		t.Fatalf("GetLoad before any report: %v, want NotFound", err)
 	}
 	asOf := time.Now().Add(-time.Second).UTC().Truncate(time.Millisecond)
-	put, err := client.ReportLoad(ctx, &tactv1.ReportLoadRequest{Queue: "retail", CallsWaiting: 12, LongestWaitSeconds: 95, ServiceLevel: 0.71, AgentsAvailable: 1, AsOf: timestamppb.New(asOf)})
+	put, err := client.ReportLoad(ctx, &tactv1.ReportLoadRequest{Queue: "retail", CallsWaiting: proto.Uint32(12), LongestWaitSeconds: proto.Float64(95), ServiceLevel: proto.Float64(0.71), AgentsAvailable: proto.Uint32(1), AsOf: timestamppb.New(asOf)})
 	if err != nil || !put.GetStored() {
 		t.Fatalf("ReportLoad: %v, stored %v", err, put.GetStored())
 	}
 	// An older report does not replace a newer one.
-	old, err := client.ReportLoad(ctx, &tactv1.ReportLoadRequest{Queue: "retail", CallsWaiting: 1, AsOf: timestamppb.New(asOf.Add(-time.Minute))})
+	old, err := client.ReportLoad(ctx, &tactv1.ReportLoadRequest{Queue: "retail", CallsWaiting: proto.Uint32(1), AsOf: timestamppb.New(asOf.Add(-time.Minute))})
 	if err != nil || old.GetStored() || old.GetLoad().GetCallsWaiting() != 12 {
 		t.Fatalf("older ReportLoad: %v, stored %v, load %v; want not stored, 12 waiting", err, old.GetStored(), old.GetLoad())
 	}
@@ -483,8 +483,70 @@ func TestLoadFeed(t *testing.T) {
 	if bad.StatusCode != 400 || !strings.Contains(string(b), "service_level") {
 		t.Errorf("PUT service_level 1.5: status %d, body %s; want 400 naming service_level", bad.StatusCode, b)
 	}
-	if _, err := client.ReportLoad(ctx, &tactv1.ReportLoadRequest{Queue: "retail", AsOf: timestamppb.New(time.Now().Add(time.Hour))}); status.Code(err) != codes.InvalidArgument {
+	if _, err := client.ReportLoad(ctx, &tactv1.ReportLoadRequest{Queue: "retail", CallsWaiting: proto.Uint32(1), AsOf: timestamppb.New(time.Now().Add(time.Hour))}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("as_of an hour ahead: %v, want InvalidArgument", err)
+	}
+}
+
+// TestLoadReportJudgesOnlyWhatIsReported: a measure left out of a load
+// report is unknown, not zero. {"calls_waiting":0} alone made the queue
+// busy (service level 0 read as below 0.80) and a platinum client got
+// NO_OFFER BUSY_PERIOD; a report with no measure to judge is refused
+// naming the fields.
+func TestLoadReportJudgesOnlyWhatIsReported(t *testing.T) {
+	ts := startServer(t, Deps{})
+	put := func(queue, body string) (int, string) {
+		req, err := http.NewRequest(http.MethodPut, ts.base+"/v1/queues/"+queue+"/load", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	decide := func(queue string) *tactv1.DecideResponse {
+		d, err := tactv1.NewDecisionServiceClient(ts.conn).Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00074", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND, Queue: queue, Explain: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	busyReason := func(d *tactv1.DecideResponse) bool {
+		for _, r := range d.GetReasons() {
+			if r.GetCode() == tactv1.ReasonCode_REASON_CODE_BUSY_PERIOD {
+				return true
+			}
+		}
+		return false
+	}
+	if code, body := put("zq", `{"calls_waiting":0}`); code != 200 || strings.Contains(body, "service_level") {
+		t.Fatalf("PUT calls_waiting 0: %d %s; want 200 with no service_level", code, body)
+	}
+	if d := decide("zq"); busyReason(d) {
+		t.Errorf("zq reported 0 calls waiting and nothing else, decision %v %v: busy", d.GetAction(), d.GetReasons())
+	}
+	// A measure that is reported still counts.
+	if code, body := put("zq", `{"service_level":0.5}`); code != 200 {
+		t.Fatalf("PUT service_level 0.5: %d %s", code, body)
+	}
+	d := decide("zq")
+	if !busyReason(d) {
+		t.Errorf("zq at service level 50%%: %v %v, want BUSY_PERIOD", d.GetAction(), d.GetReasons())
+	}
+	for _, r := range d.GetReasons() {
+		if r.GetCode() == tactv1.ReasonCode_REASON_CODE_BUSY_PERIOD && !strings.Contains(r.GetMessage(), "service level 50%") {
+			t.Errorf("busy reason %q does not say what made the queue busy", r.GetMessage())
+		}
+	}
+	for _, body := range []string{`{}`, `{"agents_available":3}`} {
+		code, msg := put("zq2", body)
+		if code != 400 || !strings.Contains(msg, "calls_waiting, longest_wait_seconds, service_level") {
+			t.Errorf("PUT %s: %d %s; want 400 naming the measures", body, code, msg)
+		}
 	}
 }
 

@@ -149,6 +149,15 @@ func (s *loadService) ReportLoad(_ context.Context, req *tactv1.ReportLoadReques
 		AgentsAvailable:    req.GetAgentsAvailable(),
 		ReceivedAt:         now,
 	}
+	for _, m := range []struct {
+		has bool
+		m   load.Measures
+	}{{req.CallsWaiting != nil, load.HasCallsWaiting}, {req.LongestWaitSeconds != nil, load.HasLongestWait},
+		{req.ServiceLevel != nil, load.HasServiceLevel}, {req.AgentsAvailable != nil, load.HasAgentsAvailable}} {
+		if m.has {
+			r.Has |= m.m
+		}
+	}
 	if req.GetAsOf() != nil {
 		if err := req.GetAsOf().CheckValid(); err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "as_of: %v", err)
@@ -159,6 +168,8 @@ func (s *loadService) ReportLoad(_ context.Context, req *tactv1.ReportLoadReques
 	switch {
 	case errors.Is(err, load.ErrFuture):
 		return nil, status.Error(codes.InvalidArgument, "as_of: is more than a minute in the future")
+	case errors.Is(err, load.ErrNothingJudged):
+		return nil, status.Error(codes.InvalidArgument, "calls_waiting, longest_wait_seconds, service_level: none given; a report needs at least one (an absent measure is unknown, not zero)")
 	case errors.Is(err, load.ErrTooManyQueues):
 		return nil, status.Errorf(codes.ResourceExhausted, "queue: %v", err)
 	case err != nil:
@@ -176,15 +187,24 @@ func (s *loadService) GetLoad(_ context.Context, req *tactv1.GetLoadRequest) (*t
 }
 
 func loadToProto(r *load.Report) *tactv1.QueueLoad {
-	return &tactv1.QueueLoad{
-		Queue:              r.Queue,
-		CallsWaiting:       r.CallsWaiting,
-		LongestWaitSeconds: r.LongestWaitSeconds,
-		ServiceLevel:       r.ServiceLevel,
-		AgentsAvailable:    r.AgentsAvailable,
-		AsOf:               timestamppb.New(r.AsOf),
-		ReceivedAt:         timestamppb.New(r.ReceivedAt),
+	l := &tactv1.QueueLoad{
+		Queue:      r.Queue,
+		AsOf:       timestamppb.New(r.AsOf),
+		ReceivedAt: timestamppb.New(r.ReceivedAt),
 	}
+	if r.Has&load.HasCallsWaiting != 0 {
+		l.CallsWaiting = &r.CallsWaiting
+	}
+	if r.Has&load.HasLongestWait != 0 {
+		l.LongestWaitSeconds = &r.LongestWaitSeconds
+	}
+	if r.Has&load.HasServiceLevel != 0 {
+		l.ServiceLevel = &r.ServiceLevel
+	}
+	if r.Has&load.HasAgentsAvailable != 0 {
+		l.AgentsAvailable = &r.AgentsAvailable
+	}
+	return l
 }
 
 // toStatus maps domain errors to gRPC status errors, in one place. Errors

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -70,7 +71,7 @@ func loadCmd(ctx context.Context, args []string, out io.Writer, envAddr string) 
 	queue := fs.String("queue", "", "queue name (required)")
 	waiting := fs.Uint32("calls-waiting", 0, "calls waiting to be answered")
 	longest := fs.Float64("longest-wait", 0, "longest current wait, in seconds")
-	sl := fs.Float64("service-level", 1, "share of calls answered within the target, 0..1")
+	sl := fs.Float64("service-level", 0, "share of calls answered within the target, 0..1")
 	agents := fs.Uint32("agents-available", 0, "agents free to take a call")
 	if err := parse(fs, args, out); err != nil {
 		return err
@@ -78,10 +79,26 @@ func loadCmd(ctx context.Context, args []string, out io.Writer, envAddr string) 
 	if *queue == "" {
 		return &usageError{"--queue is required"}
 	}
+	// Only the measures given are sent: one left out is unknown to tactd,
+	// not zero.
+	req := &tactv1.ReportLoadRequest{Queue: *queue}
+	if fs.Changed("calls-waiting") {
+		req.CallsWaiting = waiting
+	}
+	if fs.Changed("longest-wait") {
+		req.LongestWaitSeconds = longest
+	}
+	if fs.Changed("service-level") {
+		req.ServiceLevel = sl
+	}
+	if fs.Changed("agents-available") {
+		req.AgentsAvailable = agents
+	}
+	if req.CallsWaiting == nil && req.LongestWaitSeconds == nil && req.ServiceLevel == nil {
+		return &usageError{"give at least one of --calls-waiting, --longest-wait and --service-level"}
+	}
 	resp, err := call(ctx, &c, "load", func(ctx context.Context, conn *grpc.ClientConn) (*tactv1.ReportLoadResponse, error) {
-		return tactv1.NewLoadServiceClient(conn).ReportLoad(ctx, &tactv1.ReportLoadRequest{
-			Queue: *queue, CallsWaiting: *waiting, LongestWaitSeconds: *longest, ServiceLevel: *sl, AgentsAvailable: *agents,
-		})
+		return tactv1.NewLoadServiceClient(conn).ReportLoad(ctx, req)
 	})
 	if err != nil {
 		return err
@@ -90,8 +107,20 @@ func loadCmd(ctx context.Context, args []string, out io.Writer, envAddr string) 
 		return printJSON(out, resp)
 	}
 	l := resp.GetLoad()
-	fmt.Fprintf(out, "Queue %s: %d waiting, longest wait %.0f s, service level %.2f, %d agents free (as of %s)\n",
-		l.GetQueue(), l.GetCallsWaiting(), l.GetLongestWaitSeconds(), l.GetServiceLevel(), l.GetAgentsAvailable(), l.GetAsOf().AsTime().Format(time.RFC3339))
+	var measures []string
+	if l.CallsWaiting != nil {
+		measures = append(measures, fmt.Sprintf("%d waiting", l.GetCallsWaiting()))
+	}
+	if l.LongestWaitSeconds != nil {
+		measures = append(measures, fmt.Sprintf("longest wait %.0f s", l.GetLongestWaitSeconds()))
+	}
+	if l.ServiceLevel != nil {
+		measures = append(measures, fmt.Sprintf("service level %.2f", l.GetServiceLevel()))
+	}
+	if l.AgentsAvailable != nil {
+		measures = append(measures, fmt.Sprintf("%d agents free", l.GetAgentsAvailable()))
+	}
+	fmt.Fprintf(out, "Queue %s: %s (as of %s)\n", l.GetQueue(), strings.Join(measures, ", "), l.GetAsOf().AsTime().Format(time.RFC3339))
 	return nil
 }
 

@@ -627,7 +627,7 @@ func busyWords(queue string, tier *policy.Tier, ls *load.Status) string {
 	who := "a " + tier.Name + " client"
 	switch ls.Source {
 	case load.FromFeed:
-		return fmt.Sprintf("Queue %s is busy (%d calls waiting): no pitch to %s now.", queue, ls.Report.CallsWaiting, who)
+		return fmt.Sprintf("Queue %s is busy (%s): no pitch to %s now.", queue, ls.Report.Describe(), who)
 	case load.FromSchedule:
 		return fmt.Sprintf("Queue %s is in a scheduled busy period (no fresh load report): no pitch to %s now.", queue, who)
 	default:

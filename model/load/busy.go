@@ -26,6 +26,9 @@ type Thresholds struct {
 // stops being busy only when a report is under every CalmWhen threshold
 // (calls waiting and longest wait below, service level at or above): the
 // gap between the two is the hysteresis that keeps a queue from flapping.
+// Only the measures a report carries are judged (an absent one is
+// unknown, not zero); a report that carries none of the measures a
+// threshold is set on leaves the queue as it was (a new queue: not busy).
 //
 // A report older than StaleAfter is not trusted. Then the busy windows
 // decide (weekday and time ranges in TimeZone), and with no windows
@@ -171,18 +174,39 @@ func (c *Config) InWindow(t time.Time) bool {
 	return false
 }
 
-// crossesBusy reports whether r crosses any busy threshold.
+// crossesBusy reports whether r crosses any busy threshold, judging only
+// the measures r reports.
 func (t *Thresholds) crossesBusy(r *Report) bool {
-	return (t.CallsWaiting > 0 && r.CallsWaiting >= t.CallsWaiting) ||
-		(t.LongestWaitSeconds > 0 && r.LongestWaitSeconds >= t.LongestWaitSeconds) ||
-		(t.ServiceLevel > 0 && r.ServiceLevel < t.ServiceLevel)
+	return (t.CallsWaiting > 0 && r.Has&HasCallsWaiting != 0 && r.CallsWaiting >= t.CallsWaiting) ||
+		(t.LongestWaitSeconds > 0 && r.Has&HasLongestWait != 0 && r.LongestWaitSeconds >= t.LongestWaitSeconds) ||
+		(t.ServiceLevel > 0 && r.Has&HasServiceLevel != 0 && r.ServiceLevel < t.ServiceLevel)
 }
 
-// calm reports whether r is under every calm threshold.
+// calm reports whether r is under every calm threshold it can be judged
+// by (a measure it reports, with a threshold set), and can be judged by
+// one at least; a report that says nothing about the thresholds is not
+// calm, and leaves a busy queue busy.
 func (t *Thresholds) calm(r *Report) bool {
-	return (t.CallsWaiting == 0 || r.CallsWaiting < t.CallsWaiting) &&
-		(t.LongestWaitSeconds == 0 || r.LongestWaitSeconds < t.LongestWaitSeconds) &&
-		(t.ServiceLevel == 0 || r.ServiceLevel >= t.ServiceLevel)
+	judged := false
+	if t.CallsWaiting > 0 && r.Has&HasCallsWaiting != 0 {
+		if r.CallsWaiting >= t.CallsWaiting {
+			return false
+		}
+		judged = true
+	}
+	if t.LongestWaitSeconds > 0 && r.Has&HasLongestWait != 0 {
+		if r.LongestWaitSeconds >= t.LongestWaitSeconds {
+			return false
+		}
+		judged = true
+	}
+	if t.ServiceLevel > 0 && r.Has&HasServiceLevel != 0 {
+		if r.ServiceLevel < t.ServiceLevel {
+			return false
+		}
+		judged = true
+	}
+	return judged
 }
 
 // Source says what a Status was decided from.

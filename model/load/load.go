@@ -13,19 +13,54 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
-// Report is one observation of a queue.
+// Report is one observation of a queue. The telephony feed may leave any
+// measure out: Has says which were reported, and an absent one is unknown,
+// never zero. Only reported measures are judged against the thresholds.
 type Report struct {
 	Queue              string
 	CallsWaiting       uint32
 	LongestWaitSeconds float64
 	ServiceLevel       float64 // 0..1
 	AgentsAvailable    uint32
+	Has                Measures
 	AsOf               time.Time
 	ReceivedAt         time.Time
+}
+
+// Measures is a set of a report's measures.
+type Measures uint8
+
+// The measures of a report.
+const (
+	HasCallsWaiting Measures = 1 << iota
+	HasLongestWait
+	HasServiceLevel
+	HasAgentsAvailable
+
+	// judged are the measures thresholds are set on: a report needs one.
+	judged = HasCallsWaiting | HasLongestWait | HasServiceLevel
+)
+
+// Describe returns the reported measures in words, e.g. "25 calls
+// waiting, service level 72%".
+func (r *Report) Describe() string {
+	var parts []string
+	if r.Has&HasCallsWaiting != 0 {
+		parts = append(parts, strconv.FormatUint(uint64(r.CallsWaiting), 10)+" calls waiting")
+	}
+	if r.Has&HasLongestWait != 0 {
+		parts = append(parts, "longest wait "+strconv.FormatFloat(r.LongestWaitSeconds, 'f', -1, 64)+" s")
+	}
+	if r.Has&HasServiceLevel != 0 {
+		parts = append(parts, "service level "+strconv.FormatFloat(r.ServiceLevel*100, 'f', 0, 64)+"%")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // MaxQueues bounds the number of queues a Board tracks, so that a
@@ -38,6 +73,10 @@ var ErrTooManyQueues = fmt.Errorf("load: more than %d queues", MaxQueues)
 
 // ErrFuture is returned for a report dated more than a minute ahead.
 var ErrFuture = errors.New("load: as_of is more than a minute in the future")
+
+// ErrNothingJudged is returned for a report with none of the measures
+// that say whether a queue is busy.
+var ErrNothingJudged = errors.New("load: the report has none of calls_waiting, longest_wait_seconds and service_level")
 
 // Board holds the latest report per queue, with whether the queue is busy.
 type Board struct {
@@ -84,6 +123,9 @@ func (b *Board) Put(r Report, cfg *Config) (Report, bool, error) {
 	if r.AsOf.After(r.ReceivedAt.Add(time.Minute)) {
 		return Report{}, false, ErrFuture
 	}
+	if r.Has&judged == 0 {
+		return Report{}, false, ErrNothingJudged
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old, ok := b.queues[r.Queue]
@@ -124,9 +166,9 @@ func (b *Board) Status(name string, now time.Time, cfg *Config) Status {
 		}
 		st := Status{Busy: busy, Source: FromFeed, Report: &q.r}
 		switch t := cfg.BusyWhen; {
-		case t.CallsWaiting > 0:
+		case t.CallsWaiting > 0 && q.r.Has&HasCallsWaiting != 0:
 			st.Pressure = float64(q.r.CallsWaiting) / float64(t.CallsWaiting)
-		case t.LongestWaitSeconds > 0:
+		case t.LongestWaitSeconds > 0 && q.r.Has&HasLongestWait != 0:
 			st.Pressure = q.r.LongestWaitSeconds / t.LongestWaitSeconds
 		}
 		if busy {

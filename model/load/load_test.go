@@ -15,20 +15,20 @@ func TestBoardKeepsLatest(t *testing.T) {
 	if _, ok := b.Get("q"); ok {
 		t.Fatal("empty board has a report")
 	}
-	if _, stored, err := b.Put(Report{Queue: "q", CallsWaiting: 5, AsOf: t0, ReceivedAt: t0}, &cfg); err != nil || !stored {
+	if _, stored, err := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: 5, AsOf: t0, ReceivedAt: t0}, &cfg); err != nil || !stored {
 		t.Fatalf("Put: %v %v", stored, err)
 	}
-	held, stored, err := b.Put(Report{Queue: "q", CallsWaiting: 1, AsOf: t0.Add(-time.Second), ReceivedAt: t0}, &cfg)
+	held, stored, err := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: 1, AsOf: t0.Add(-time.Second), ReceivedAt: t0}, &cfg)
 	if err != nil || stored || held.CallsWaiting != 5 {
 		t.Errorf("older Put: held %+v stored %v err %v; want the newer report kept", held, stored, err)
 	}
-	if _, stored, _ := b.Put(Report{Queue: "q", CallsWaiting: 9, ReceivedAt: t0.Add(time.Second)}, &cfg); !stored {
+	if _, stored, _ := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: 9, ReceivedAt: t0.Add(time.Second)}, &cfg); !stored {
 		t.Error("report without as_of (taken as received) not stored")
 	}
 	if r, _ := b.Get("q"); r.CallsWaiting != 9 || !r.AsOf.Equal(t0.Add(time.Second)) {
 		t.Errorf("Get = %+v, want 9 waiting as of receipt", r)
 	}
-	if _, _, err := b.Put(Report{Queue: "q", AsOf: t0.Add(2 * time.Minute), ReceivedAt: t0}, &cfg); !errors.Is(err, ErrFuture) {
+	if _, _, err := b.Put(Report{Has: allMeasures, Queue: "q", AsOf: t0.Add(2 * time.Minute), ReceivedAt: t0}, &cfg); !errors.Is(err, ErrFuture) {
 		t.Errorf("future report: %v, want ErrFuture", err)
 	}
 }
@@ -38,14 +38,14 @@ func TestBoardBounded(t *testing.T) {
 	cfg := DefaultConfig()
 	now := time.Now()
 	for i := range MaxQueues {
-		if _, _, err := b.Put(Report{Queue: fmt.Sprint(i), ReceivedAt: now}, &cfg); err != nil {
+		if _, _, err := b.Put(Report{Has: allMeasures, Queue: fmt.Sprint(i), ReceivedAt: now}, &cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := b.Put(Report{Queue: "one-more", ReceivedAt: now}, &cfg); !errors.Is(err, ErrTooManyQueues) {
+	if _, _, err := b.Put(Report{Has: allMeasures, Queue: "one-more", ReceivedAt: now}, &cfg); !errors.Is(err, ErrTooManyQueues) {
 		t.Errorf("queue past the limit: %v, want ErrTooManyQueues", err)
 	}
-	if _, stored, err := b.Put(Report{Queue: "0", ReceivedAt: now.Add(time.Second)}, &cfg); err != nil || !stored {
+	if _, stored, err := b.Put(Report{Has: allMeasures, Queue: "0", ReceivedAt: now.Add(time.Second)}, &cfg); err != nil || !stored {
 		t.Errorf("update of a known queue at the limit: %v %v", stored, err)
 	}
 }
@@ -74,7 +74,7 @@ func TestBusyHysteresisStalenessAndSchedule(t *testing.T) {
 	}
 	for i, s := range steps {
 		at := t0.Add(time.Duration(i) * 10 * time.Second)
-		if _, _, err := b.Put(Report{Queue: "q", CallsWaiting: s.waiting, ServiceLevel: s.sl, AsOf: at, ReceivedAt: at}, &cfg); err != nil {
+		if _, _, err := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: s.waiting, ServiceLevel: s.sl, AsOf: at, ReceivedAt: at}, &cfg); err != nil {
 			t.Fatal(err)
 		}
 		st := b.Status("q", at, &cfg)
@@ -100,7 +100,7 @@ func TestBusyHysteresisStalenessAndSchedule(t *testing.T) {
 		t.Errorf("queue never reported, in a window: %+v, want busy from the schedule", st)
 	}
 	// A fresh report after staleness decides again, from scratch.
-	if _, _, err := b.Put(Report{Queue: "q", CallsWaiting: 15, ServiceLevel: 0.95, AsOf: later, ReceivedAt: later}, &cfg); err != nil {
+	if _, _, err := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: 15, ServiceLevel: 0.95, AsOf: later, ReceivedAt: later}, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if st := b.Status("q", later, &cfg); st.Busy || st.Source != FromFeed {
@@ -136,7 +136,7 @@ func TestBusyPerThresholds(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	put := func(waiting uint32, at time.Duration) {
 		t.Helper()
-		if _, _, err := b.Put(Report{Queue: "q", CallsWaiting: waiting, ServiceLevel: 0.9, AsOf: t0.Add(at), ReceivedAt: t0.Add(at)}, &base); err != nil {
+		if _, _, err := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: waiting, ServiceLevel: 0.9, AsOf: t0.Add(at), ReceivedAt: t0.Add(at)}, &base); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -159,5 +159,49 @@ func TestBusyPerThresholds(t *testing.T) {
 	put(15, 4*time.Second) // base holds busy between 10 and 20
 	if !busy(&base, 4*time.Second) || !busy(&strict, 4*time.Second) {
 		t.Errorf("15 after 25: both busy; base %v strict %v", busy(&base, 4*time.Second), busy(&strict, 4*time.Second))
+	}
+}
+
+const allMeasures = HasCallsWaiting | HasLongestWait | HasServiceLevel | HasAgentsAvailable
+
+// TestAbsentMeasuresAreUnknown: only the measures a report carries are
+// judged; an absent one is not zero (a report of 0 calls waiting alone
+// was busy, its service level read as 0); a report with nothing to judge
+// is refused.
+func TestAbsentMeasuresAreUnknown(t *testing.T) {
+	cfg := DefaultConfig()
+	if err := cfg.Validate("load"); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	steps := []struct {
+		name     string
+		r        Report
+		wantBusy bool
+	}{
+		{"0 waiting alone is calm", Report{CallsWaiting: 0, Has: HasCallsWaiting}, false},
+		{"service level alone, low: busy", Report{ServiceLevel: 0.5, Has: HasServiceLevel}, true},
+		{"0 waiting alone after busy: calm", Report{Has: HasCallsWaiting}, false},
+		{"30 waiting: busy", Report{CallsWaiting: 30, Has: HasCallsWaiting}, true},
+		{"a wait between the calm and busy lines, with agents: stays busy", Report{LongestWaitSeconds: 90, AgentsAvailable: 4, Has: HasLongestWait | HasAgentsAvailable}, true},
+		{"a short wait alone: calm", Report{LongestWaitSeconds: 10, Has: HasLongestWait}, false},
+	}
+	b := NewBoard()
+	for i, s := range steps {
+		at := t0.Add(time.Duration(i) * time.Second)
+		s.r.Queue, s.r.AsOf, s.r.ReceivedAt = "q", at, at
+		if _, _, err := b.Put(s.r, &cfg); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if st := b.Status("q", at, &cfg); st.Busy != s.wantBusy {
+			t.Errorf("%s: busy %v, want %v", s.name, st.Busy, s.wantBusy)
+		}
+	}
+	if _, _, err := b.Put(Report{Queue: "q", AgentsAvailable: 3, Has: HasAgentsAvailable, ReceivedAt: t0.Add(time.Minute)}, &cfg); !errors.Is(err, ErrNothingJudged) {
+		t.Errorf("a report of agents only: %v, want ErrNothingJudged", err)
+	}
+	r := Report{CallsWaiting: 25, ServiceLevel: 0.72, Has: HasCallsWaiting | HasServiceLevel}
+	if got, want := r.Describe(), "25 calls waiting, service level 72%"; got != want {
+		t.Errorf("Describe() = %q, want %q", got, want)
 	}
 }

@@ -52,6 +52,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 	"github.com/tact-nba/tact/server"
@@ -502,7 +503,7 @@ func reportLoad(ctx context.Context, grpcAddr string) error {
 	}
 	lc := tactv1.NewLoadServiceClient(conn)
 	report := func() error {
-		_, err := lc.ReportLoad(ctx, &tactv1.ReportLoadRequest{Queue: loadQueue, CallsWaiting: 3, LongestWaitSeconds: 20, ServiceLevel: 0.92, AgentsAvailable: 5})
+		_, err := lc.ReportLoad(ctx, &tactv1.ReportLoadRequest{Queue: loadQueue, CallsWaiting: proto.Uint32(3), LongestWaitSeconds: proto.Float64(20), ServiceLevel: proto.Float64(0.92), AgentsAvailable: proto.Uint32(5)})
 		return err
 	}
 	if err := report(); err != nil {

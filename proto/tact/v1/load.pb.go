@@ -29,14 +29,16 @@ type ReportLoadRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Queue name, e.g. "retail-inbound".
 	Queue string `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
-	// Calls waiting to be answered.
-	CallsWaiting uint32 `protobuf:"varint,2,opt,name=calls_waiting,json=callsWaiting,proto3" json:"calls_waiting,omitempty"`
+	// Calls waiting to be answered. Each measure below may be left out: an
+	// absent measure is unknown (not zero) and is not judged; a report needs
+	// at least one of calls_waiting, longest_wait_seconds and service_level.
+	CallsWaiting *uint32 `protobuf:"varint,2,opt,name=calls_waiting,json=callsWaiting,proto3,oneof" json:"calls_waiting,omitempty"`
 	// Longest current wait, in seconds.
-	LongestWaitSeconds float64 `protobuf:"fixed64,3,opt,name=longest_wait_seconds,json=longestWaitSeconds,proto3" json:"longest_wait_seconds,omitempty"`
+	LongestWaitSeconds *float64 `protobuf:"fixed64,3,opt,name=longest_wait_seconds,json=longestWaitSeconds,proto3,oneof" json:"longest_wait_seconds,omitempty"`
 	// Share of calls answered within the target time, 0..1.
-	ServiceLevel float64 `protobuf:"fixed64,4,opt,name=service_level,json=serviceLevel,proto3" json:"service_level,omitempty"`
-	// Agents free to take a call.
-	AgentsAvailable uint32 `protobuf:"varint,5,opt,name=agents_available,json=agentsAvailable,proto3" json:"agents_available,omitempty"`
+	ServiceLevel *float64 `protobuf:"fixed64,4,opt,name=service_level,json=serviceLevel,proto3,oneof" json:"service_level,omitempty"`
+	// Agents free to take a call (shown, not judged).
+	AgentsAvailable *uint32 `protobuf:"varint,5,opt,name=agents_available,json=agentsAvailable,proto3,oneof" json:"agents_available,omitempty"`
 	// When the observation was made; the time of receipt when absent. At most
 	// one minute in the future (clock skew).
 	AsOf          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
@@ -82,29 +84,29 @@ func (x *ReportLoadRequest) GetQueue() string {
 }
 
 func (x *ReportLoadRequest) GetCallsWaiting() uint32 {
-	if x != nil {
-		return x.CallsWaiting
+	if x != nil && x.CallsWaiting != nil {
+		return *x.CallsWaiting
 	}
 	return 0
 }
 
 func (x *ReportLoadRequest) GetLongestWaitSeconds() float64 {
-	if x != nil {
-		return x.LongestWaitSeconds
+	if x != nil && x.LongestWaitSeconds != nil {
+		return *x.LongestWaitSeconds
 	}
 	return 0
 }
 
 func (x *ReportLoadRequest) GetServiceLevel() float64 {
-	if x != nil {
-		return x.ServiceLevel
+	if x != nil && x.ServiceLevel != nil {
+		return *x.ServiceLevel
 	}
 	return 0
 }
 
 func (x *ReportLoadRequest) GetAgentsAvailable() uint32 {
-	if x != nil {
-		return x.AgentsAvailable
+	if x != nil && x.AgentsAvailable != nil {
+		return *x.AgentsAvailable
 	}
 	return 0
 }
@@ -262,12 +264,13 @@ func (x *GetLoadResponse) GetLoad() *QueueLoad {
 
 // QueueLoad is the latest stored observation of a queue.
 type QueueLoad struct {
-	state              protoimpl.MessageState `protogen:"open.v1"`
-	Queue              string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
-	CallsWaiting       uint32                 `protobuf:"varint,2,opt,name=calls_waiting,json=callsWaiting,proto3" json:"calls_waiting,omitempty"`
-	LongestWaitSeconds float64                `protobuf:"fixed64,3,opt,name=longest_wait_seconds,json=longestWaitSeconds,proto3" json:"longest_wait_seconds,omitempty"`
-	ServiceLevel       float64                `protobuf:"fixed64,4,opt,name=service_level,json=serviceLevel,proto3" json:"service_level,omitempty"`
-	AgentsAvailable    uint32                 `protobuf:"varint,5,opt,name=agents_available,json=agentsAvailable,proto3" json:"agents_available,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Queue string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	// The measures as reported; absent when the report left them out.
+	CallsWaiting       *uint32  `protobuf:"varint,2,opt,name=calls_waiting,json=callsWaiting,proto3,oneof" json:"calls_waiting,omitempty"`
+	LongestWaitSeconds *float64 `protobuf:"fixed64,3,opt,name=longest_wait_seconds,json=longestWaitSeconds,proto3,oneof" json:"longest_wait_seconds,omitempty"`
+	ServiceLevel       *float64 `protobuf:"fixed64,4,opt,name=service_level,json=serviceLevel,proto3,oneof" json:"service_level,omitempty"`
+	AgentsAvailable    *uint32  `protobuf:"varint,5,opt,name=agents_available,json=agentsAvailable,proto3,oneof" json:"agents_available,omitempty"`
 	// When the observation was made.
 	AsOf *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	// When Tact received it.
@@ -314,29 +317,29 @@ func (x *QueueLoad) GetQueue() string {
 }
 
 func (x *QueueLoad) GetCallsWaiting() uint32 {
-	if x != nil {
-		return x.CallsWaiting
+	if x != nil && x.CallsWaiting != nil {
+		return *x.CallsWaiting
 	}
 	return 0
 }
 
 func (x *QueueLoad) GetLongestWaitSeconds() float64 {
-	if x != nil {
-		return x.LongestWaitSeconds
+	if x != nil && x.LongestWaitSeconds != nil {
+		return *x.LongestWaitSeconds
 	}
 	return 0
 }
 
 func (x *QueueLoad) GetServiceLevel() float64 {
-	if x != nil {
-		return x.ServiceLevel
+	if x != nil && x.ServiceLevel != nil {
+		return *x.ServiceLevel
 	}
 	return 0
 }
 
 func (x *QueueLoad) GetAgentsAvailable() uint32 {
-	if x != nil {
-		return x.AgentsAvailable
+	if x != nil && x.AgentsAvailable != nil {
+		return *x.AgentsAvailable
 	}
 	return 0
 }
@@ -359,30 +362,38 @@ var File_tact_v1_load_proto protoreflect.FileDescriptor
 
 const file_tact_v1_load_proto_rawDesc = "" +
 	"\n" +
-	"\x12tact/v1/load.proto\x12\atact.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x02\n" +
+	"\x12tact/v1/load.proto\x12\atact.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x03\n" +
 	"\x11ReportLoadRequest\x12>\n" +
-	"\x05queue\x18\x01 \x01(\tB(\xbaH%\xc8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x05queue\x12.\n" +
-	"\rcalls_waiting\x18\x02 \x01(\rB\t\xbaH\x06*\x04\x18\xa0\x8d\x06R\fcallsWaiting\x12I\n" +
-	"\x14longest_wait_seconds\x18\x03 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x18\xf5@)\x00\x00\x00\x00\x00\x00\x00\x00R\x12longestWaitSeconds\x12<\n" +
-	"\rservice_level\x18\x04 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00R\fserviceLevel\x124\n" +
-	"\x10agents_available\x18\x05 \x01(\rB\t\xbaH\x06*\x04\x18\xa0\x8d\x06R\x0fagentsAvailable\x12/\n" +
-	"\x05as_of\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"T\n" +
+	"\x05queue\x18\x01 \x01(\tB(\xbaH%\xc8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x05queue\x123\n" +
+	"\rcalls_waiting\x18\x02 \x01(\rB\t\xbaH\x06*\x04\x18\xa0\x8d\x06H\x00R\fcallsWaiting\x88\x01\x01\x12N\n" +
+	"\x14longest_wait_seconds\x18\x03 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x18\xf5@)\x00\x00\x00\x00\x00\x00\x00\x00H\x01R\x12longestWaitSeconds\x88\x01\x01\x12A\n" +
+	"\rservice_level\x18\x04 \x01(\x01B\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\xf0?)\x00\x00\x00\x00\x00\x00\x00\x00H\x02R\fserviceLevel\x88\x01\x01\x129\n" +
+	"\x10agents_available\x18\x05 \x01(\rB\t\xbaH\x06*\x04\x18\xa0\x8d\x06H\x03R\x0fagentsAvailable\x88\x01\x01\x12/\n" +
+	"\x05as_of\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOfB\x10\n" +
+	"\x0e_calls_waitingB\x17\n" +
+	"\x15_longest_wait_secondsB\x10\n" +
+	"\x0e_service_levelB\x13\n" +
+	"\x11_agents_available\"T\n" +
 	"\x12ReportLoadResponse\x12&\n" +
 	"\x04load\x18\x01 \x01(\v2\x12.tact.v1.QueueLoadR\x04load\x12\x16\n" +
 	"\x06stored\x18\x02 \x01(\bR\x06stored\"P\n" +
 	"\x0eGetLoadRequest\x12>\n" +
 	"\x05queue\x18\x01 \x01(\tB(\xbaH%\xc8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x05queue\"9\n" +
 	"\x0fGetLoadResponse\x12&\n" +
-	"\x04load\x18\x01 \x01(\v2\x12.tact.v1.QueueLoadR\x04load\"\xb6\x02\n" +
+	"\x04load\x18\x01 \x01(\v2\x12.tact.v1.QueueLoadR\x04load\"\x9c\x03\n" +
 	"\tQueueLoad\x12\x14\n" +
-	"\x05queue\x18\x01 \x01(\tR\x05queue\x12#\n" +
-	"\rcalls_waiting\x18\x02 \x01(\rR\fcallsWaiting\x120\n" +
-	"\x14longest_wait_seconds\x18\x03 \x01(\x01R\x12longestWaitSeconds\x12#\n" +
-	"\rservice_level\x18\x04 \x01(\x01R\fserviceLevel\x12)\n" +
-	"\x10agents_available\x18\x05 \x01(\rR\x0fagentsAvailable\x12/\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12(\n" +
+	"\rcalls_waiting\x18\x02 \x01(\rH\x00R\fcallsWaiting\x88\x01\x01\x125\n" +
+	"\x14longest_wait_seconds\x18\x03 \x01(\x01H\x01R\x12longestWaitSeconds\x88\x01\x01\x12(\n" +
+	"\rservice_level\x18\x04 \x01(\x01H\x02R\fserviceLevel\x88\x01\x01\x12.\n" +
+	"\x10agents_available\x18\x05 \x01(\rH\x03R\x0fagentsAvailable\x88\x01\x01\x12/\n" +
 	"\x05as_of\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12;\n" +
 	"\vreceived_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt2\xd7\x01\n" +
+	"receivedAtB\x10\n" +
+	"\x0e_calls_waitingB\x17\n" +
+	"\x15_longest_wait_secondsB\x10\n" +
+	"\x0e_service_levelB\x13\n" +
+	"\x11_agents_available2\xd7\x01\n" +
 	"\vLoadService\x12i\n" +
 	"\n" +
 	"ReportLoad\x12\x1a.tact.v1.ReportLoadRequest\x1a\x1b.tact.v1.ReportLoadResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\x1a\x17/v1/queues/{queue}/load\x12]\n" +
@@ -431,6 +442,8 @@ func file_tact_v1_load_proto_init() {
 	if File_tact_v1_load_proto != nil {
 		return
 	}
+	file_tact_v1_load_proto_msgTypes[0].OneofWrappers = []any{}
+	file_tact_v1_load_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
