@@ -54,7 +54,7 @@ func TestDemoStory(t *testing.T) {
 		t.Errorf("load output:\n%s", out)
 	}
 	busy := tact("decide", "--client", "C00074", "--queue", "demo")
-	if !strings.Contains(busy, "NO OFFER") || !strings.Contains(busy, "busy period: Queue demo is busy (40 calls waiting): no pitch to a platinum client now.") {
+	if !strings.Contains(busy, "NO OFFER") || !strings.Contains(busy, "busy period: Queue demo is busy (40 calls waiting, longest wait 300 s, service level 60%): no pitch to a platinum client now.") {
 		t.Errorf("platinum client while the queue is busy:\n%s", busy)
 	}
 	if out := tact("decide", "--client", "C00003", "--reason", "complaint"); !strings.Contains(out, "complaint:") {
