@@ -77,6 +77,36 @@ func OpenBolt(path string) (*Bolt, error) {
 
 const openTimeout = 2 * time.Second
 
+// update runs fn in a write transaction and commits it. An error of fn is
+// returned as it is (a problem with the data); a transaction that cannot
+// begin or commit (the file closed, the disk full or failing) is a
+// *StorageError naming op and the file.
+func (b *Bolt) update(op string, fn func(*bolt.Tx) error) error {
+	tx, err := b.db.Begin(true)
+	if err != nil {
+		return &StorageError{Op: op, Where: b.path, Err: err}
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // fn's error is the one to report
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return &StorageError{Op: op, Where: b.path, Err: err}
+	}
+	return nil
+}
+
+// view runs fn in a read transaction; like update, a transaction that
+// cannot begin is a *StorageError.
+func (b *Bolt) view(op string, fn func(*bolt.Tx) error) error {
+	tx, err := b.db.Begin(false)
+	if err != nil {
+		return &StorageError{Op: op, Where: b.path, Err: err}
+	}
+	defer func() { _ = tx.Rollback() }() // a read transaction only ends
+	return fn(tx)
+}
+
 // Path returns the file the store is kept in.
 func (b *Bolt) Path() string { return b.path }
 
@@ -89,7 +119,7 @@ func (b *Bolt) Get(ctx context.Context, clientID string) (Record, error) {
 		return Record{}, err
 	}
 	var rec Record
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view("read features", func(tx *bolt.Tx) error {
 		raw := tx.Bucket(bucketClients).Get([]byte(clientID))
 		if raw == nil {
 			return ErrNotFound
@@ -111,7 +141,7 @@ func (b *Bolt) GetMany(ctx context.Context, clientIDs []string) ([]Record, error
 		return nil, err
 	}
 	out := make([]Record, len(clientIDs))
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view("read features", func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketClients)
 		names := b.names.names()
 		for i, id := range clientIDs {
@@ -140,7 +170,7 @@ func (b *Bolt) PutBatch(ctx context.Context, recs []Record) error {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
 	}
-	return b.db.Update(func(tx *bolt.Tx) error {
+	return b.update("write features", func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketClients)
 		// Imports mostly arrive in key order; fuller pages keep the file
 		// (and the memory it maps) near the data's size.
@@ -164,7 +194,7 @@ func (b *Bolt) CountClients(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	var n int
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view("count clients", func(tx *bolt.Tx) error {
 		n = tx.Bucket(bucketClients).Stats().KeyN
 		return nil
 	})
@@ -179,7 +209,7 @@ func (b *Bolt) SaveDecisions(ctx context.Context, recs []DecisionRecord) error {
 		return err
 	}
 	var written []Contact
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update("write decisions", func(tx *bolt.Tx) error {
 		var err error
 		if written, err = b.saveReservedOffers(tx, recs); err != nil {
 			return err
@@ -213,7 +243,7 @@ func (b *Bolt) GetDecision(ctx context.Context, id string) (DecisionRecord, erro
 		return DecisionRecord{}, err
 	}
 	var d DecisionRecord
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view("read decision", func(tx *bolt.Tx) error {
 		raw := tx.Bucket(bucketDecisions).Get([]byte(id))
 		if raw == nil {
 			return ErrNotFound
@@ -234,7 +264,7 @@ func (b *Bolt) PutOutcome(ctx context.Context, o *OutcomeRecord) (duplicate bool
 		return false, err
 	}
 	key := outcomeKey(o.DecisionID, o.ProductID, o.Outcome)
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	err = b.update("write outcome", func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketOutcomes)
 		if old := bk.Get(key); old != nil {
 			duplicate = true
@@ -247,7 +277,7 @@ func (b *Bolt) PutOutcome(ctx context.Context, o *OutcomeRecord) (duplicate bool
 		return bk.Put(key, raw)
 	})
 	if err != nil {
-		return false, fmt.Errorf("features: put outcome: %w", err)
+		return false, err
 	}
 	return duplicate, nil
 }
@@ -260,7 +290,7 @@ func (b *Bolt) Outcomes(ctx context.Context, decisionID string) ([]OutcomeRecord
 	}
 	var out []OutcomeRecord
 	prefix := []byte(decisionID + "/")
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view("read outcomes", func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutcomes).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			var o OutcomeRecord

@@ -128,7 +128,7 @@ func (b *Bolt) Contacts(ctx context.Context, clientID string, since time.Time) (
 	pending := b.contacts.pendingOf(clientID, since)
 	var out []Contact
 	prefix := contactPrefix(clientID)
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view("read contacts", func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketContacts).Cursor()
 		for k, v := c.Seek(contactSeek(clientID, since)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if len(pending) > 0 && isPending(pending, k[len(prefix):]) {
@@ -193,7 +193,7 @@ func (b *Bolt) Reserve(ctx context.Context, r Reservation) (int, error) {
 	// keys, without decoding the rest.
 	var offers []time.Time
 	prefix := contactPrefix(r.ClientID)
-	err := b.db.View(func(tx *bolt.Tx) error {
+	err := b.view("read contacts", func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketContacts).Cursor()
 		for k, v := c.Seek(contactSeek(r.ClientID, since)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if len(k) < len(prefix)+9 || k[len(prefix)+8] != 'o' || !valueOnChannel(v, r.Channel) ||
@@ -247,7 +247,7 @@ func (b *Bolt) AddContact(ctx context.Context, c Contact) error {
 	l := b.contacts.lock(c.ClientID)
 	l.Lock()
 	defer l.Unlock()
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update("write contact", func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketContacts)
 		if c.Kind == ContactNotPresented {
 			if err := deleteOffer(bk, &c); err != nil {

@@ -1,16 +1,22 @@
 package features
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	bolt "go.etcd.io/bbolt"
 )
 
 func openTemp(t testing.TB) (*Bolt, string) {
@@ -207,5 +213,90 @@ func TestValueFormat(t *testing.T) {
 		if got := tt.v.Format(); got != tt.want {
 			t.Errorf("Format(%+v) = %q, want %q", tt.v, got, tt.want)
 		}
+	}
+}
+
+// downSink fails every write with a storage error while down is set, and
+// keeps what it is given once it is not.
+type downSink struct {
+	down    atomic.Bool
+	mu      sync.Mutex
+	written []string
+}
+
+func (s *downSink) SaveDecisions(_ context.Context, recs []DecisionRecord) error {
+	if s.down.Load() {
+		return &StorageError{Op: "write decisions", Where: "test.db", Err: syscall.ENOSPC}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		s.written = append(s.written, r.ID)
+	}
+	return nil
+}
+
+// TestDecisionLogHoldsRecordsWhileStorageIsDown: a batch that cannot be
+// written because storage is unavailable (a full disk) is kept and written
+// once storage is back, not dropped; Flush says storage is unavailable
+// meanwhile; one error is logged when writes start failing and one warning
+// when they work again. (The log used to drop the batch, so an offer given
+// during a full disk could never take its outcome.)
+func TestDecisionLogHoldsRecordsWhileStorageIsDown(t *testing.T) {
+	var logs bytes.Buffer
+	sink := &downSink{}
+	sink.down.Store(true)
+	l := NewDecisionLog(sink, 1024, slog.New(slog.NewJSONHandler(&logs, nil)))
+	for i := range 700 { // more than a batch
+		l.Append(DecisionRecord{ID: fmt.Sprintf("d%04d", i)})
+	}
+	if err := l.Flush(t.Context()); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Flush while storage is down: %v, want ErrUnavailable", err)
+	}
+	time.Sleep(3 * flushEvery) // a few more failed attempts
+	sink.down.Store(false)
+	if err := l.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush once storage is back: %v", err)
+	}
+	if err := l.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	n := len(sink.written)
+	sink.mu.Unlock()
+	if n != 700 || l.Failed() != 0 || l.Written() != 700 {
+		t.Errorf("written %d (counted %d), failed %d; want all 700 written, none failed", n, l.Written(), l.Failed())
+	}
+	if got := strings.Count(logs.String(), "storage unavailable; holding the batch"); got != 1 {
+		t.Errorf("%d 'storage unavailable' lines, want 1:\n%s", got, logs.String())
+	}
+	if got := strings.Count(logs.String(), "decision log: writing again"); got != 1 {
+		t.Errorf("%d 'writing again' lines, want 1:\n%s", got, logs.String())
+	}
+}
+
+// TestBoltStorageErrorsAreUnavailable: a write or read the file cannot
+// take (here: the file closed under the store) is a StorageError naming
+// the file, matching ErrUnavailable; a problem with the data is not.
+func TestBoltStorageErrorsAreUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tact.db")
+	b, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errData := errors.New("bad data")
+	if err := b.update("write", func(*bolt.Tx) error { return errData }); !errors.Is(err, errData) || errors.Is(err, ErrUnavailable) {
+		t.Errorf("a transaction's own error: %v, want it as it is, not ErrUnavailable", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.PutOutcome(t.Context(), &OutcomeRecord{DecisionID: "d", ProductID: "p", Outcome: "accepted"})
+	var se *StorageError
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &se) || se.Where != path || !strings.Contains(err.Error(), "write outcome") {
+		t.Errorf("PutOutcome on a closed file: %v; want a StorageError naming %s", err, path)
+	}
+	if _, err := b.GetDecision(t.Context(), "d"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("GetDecision on a closed file: %v, want ErrUnavailable", err)
 	}
 }

@@ -3,6 +3,7 @@ package features
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -21,15 +22,20 @@ var _ DecisionSink = (*Bolt)(nil)
 // queued in a bounded buffer and written in batches (up to maxBatch records,
 // or whatever is queued after flushEvery). When the buffer is full the
 // record is dropped and counted in Dropped; a dropped decision can still be
-// answered, but outcomes for it cannot be attributed. A batch the sink fails
-// to write is logged and counted in Failed.
+// answered, but outcomes for it cannot be attributed.
+//
+// A batch the sink cannot write because storage is unavailable (a full
+// disk: ErrUnavailable) is kept and written again every flushEvery, while
+// new records wait in the buffer; one warning is logged when writes start
+// failing and one when they succeed again. A batch that fails otherwise,
+// or still fails at Close, is logged and counted in Failed.
 //
 // It is safe for concurrent use. Close flushes what is queued.
 type DecisionLog struct {
 	sink   DecisionSink
 	logger *slog.Logger
 	queue  chan DecisionRecord
-	flush  chan chan struct{}
+	flush  chan chan error
 	done   chan struct{}
 
 	closeOnce sync.Once
@@ -53,7 +59,7 @@ func NewDecisionLog(sink DecisionSink, size int, logger *slog.Logger) *DecisionL
 		sink:   sink,
 		logger: logger,
 		queue:  make(chan DecisionRecord, size),
-		flush:  make(chan chan struct{}),
+		flush:  make(chan chan error),
 		done:   make(chan struct{}),
 	}
 	go l.run()
@@ -77,9 +83,10 @@ func (l *DecisionLog) Append(rec DecisionRecord) bool {
 }
 
 // Flush waits until every record queued before the call is written (or its
-// write failed), or ctx ends.
+// write failed), or ctx ends. While storage is unavailable and records
+// wait to be written again, it returns an error matching ErrUnavailable.
 func (l *DecisionLog) Flush(ctx context.Context) error {
-	ack := make(chan struct{})
+	ack := make(chan error, 1)
 	select {
 	case l.flush <- ack:
 	case <-l.done:
@@ -88,8 +95,8 @@ func (l *DecisionLog) Flush(ctx context.Context) error {
 		return ctx.Err()
 	}
 	select {
-	case <-ack:
-		return nil
+	case err := <-ack:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -128,58 +135,87 @@ func (l *DecisionLog) run() {
 	batch := make([]DecisionRecord, 0, maxBatch)
 	ticker := time.NewTicker(flushEvery)
 	defer ticker.Stop()
-	write := func() {
+	var failingSince time.Time // zero while writes succeed
+	var attempts int
+	// write writes the batch; it reports false when storage is unavailable
+	// and the batch is kept to be written again (unless final).
+	write := func(final bool) bool {
 		if len(batch) == 0 {
-			return
+			return true
 		}
 		// The sink write is bounded so that a stuck disk cannot hold the
-		// log forever; the records of a failed batch are counted.
+		// log forever.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := l.sink.SaveDecisions(ctx, batch)
 		cancel()
-		if err != nil {
-			l.failed.Add(uint64(len(batch)))
-			l.logger.Error("decision log: write failed", "records", len(batch), "err", err)
-		} else {
+		switch {
+		case err == nil:
 			l.written.Add(uint64(len(batch)))
+			if !failingSince.IsZero() {
+				l.logger.Warn("decision log: writing again", "records", len(batch), "failed_attempts", attempts, "down_for", time.Since(failingSince).Round(time.Millisecond).String())
+				failingSince, attempts = time.Time{}, 0
+			}
+		case errors.Is(err, ErrUnavailable) && !final:
+			attempts++
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+				l.logger.Error("decision log: storage unavailable; holding the batch and retrying", "records", len(batch), "err", err)
+			}
+			return false
+		default:
+			l.failed.Add(uint64(len(batch)))
+			l.logger.Error("decision log: write failed; records lost", "records", len(batch), "err", err)
 		}
 		batch = batch[:0]
+		return true
 	}
-	// drain moves what is queued now into batches.
-	drain := func() bool {
+	// drain moves what is queued now into batches; it stops early when a
+	// batch cannot be written (the rest waits in the buffer).
+	drain := func() (open bool) {
 		for {
+			if len(batch) >= maxBatch && !write(false) {
+				return true
+			}
 			select {
 			case rec, ok := <-l.queue:
 				if !ok {
 					return false
 				}
 				batch = append(batch, rec)
-				if len(batch) == maxBatch {
-					write()
-				}
 			default:
 				return true
 			}
 		}
 	}
 	for {
+		// A full batch that could not be written stops the reading: new
+		// records wait in the buffer, and past it are dropped and counted.
+		queue := l.queue
+		if len(batch) >= maxBatch {
+			queue = nil
+		}
 		select {
-		case rec, ok := <-l.queue:
+		case rec, ok := <-queue:
 			if !ok {
-				write()
+				write(true)
 				return
 			}
 			batch = append(batch, rec)
 			if len(batch) == maxBatch {
-				write()
+				write(false)
 			}
 		case <-ticker.C:
-			write()
+			// Once closing, a batch that cannot be written is given up
+			// (and counted), so that Close ends.
+			write(l.closed.Load())
 		case ack := <-l.flush:
 			open := drain()
-			write()
+			if !write(false) {
+				ack <- &StorageError{Op: "write decisions", Where: "decision log", Err: fmt.Errorf("%d decisions wait to be written", len(batch)+len(l.queue))}
+			}
 			close(ack)
 			if !open {
+				write(true)
 				return
 			}
 		}

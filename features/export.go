@@ -58,7 +58,7 @@ func (b *Bolt) scan(ctx context.Context, bucket, start []byte, fn func(v []byte)
 		}
 		var vals [][]byte
 		var last []byte
-		err := b.db.View(func(tx *bolt.Tx) error {
+		err := b.view("export", func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucket).Cursor()
 			var k, v []byte
 			if after == nil {

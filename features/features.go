@@ -22,6 +22,27 @@ import (
 // ErrNotFound is returned when a client or a decision is not in the store.
 var ErrNotFound = errors.New("not found")
 
+// ErrUnavailable matches (errors.Is) every error of storage that could not
+// be read or written: a full disk, an I/O error, a closed file, Redis out
+// of reach. The operation may succeed when retried; nothing was stored.
+var ErrUnavailable = errors.New("storage unavailable")
+
+// StorageError is a failure of the storage itself, not of the data: it
+// says which operation, on which file or server, and why. It matches
+// ErrUnavailable.
+type StorageError struct {
+	Op    string // e.g. "write outcome"
+	Where string // the bbolt file's path, or "redis host:port"
+	Err   error
+}
+
+func (e *StorageError) Error() string {
+	return "features: " + e.Op + " (" + e.Where + "): " + e.Err.Error()
+}
+
+// Unwrap returns the cause and ErrUnavailable.
+func (e *StorageError) Unwrap() []error { return []error{e.Err, ErrUnavailable} }
+
 // Kind is the type of a feature value.
 type Kind uint8
 

@@ -25,6 +25,7 @@ import (
 type Redis struct {
 	client *redis.Client
 	prefix string
+	where  string // "redis host:port", for errors
 }
 
 var _ Source = (*Redis)(nil)
@@ -74,7 +75,7 @@ func OpenRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		_ = c.Close() // the ping error is the one to report
 		return nil, fmt.Errorf("features: redis %s: %w", cfg.Addr, err)
 	}
-	return &Redis{client: c, prefix: cfg.Prefix}, nil
+	return &Redis{client: c, prefix: cfg.Prefix, where: "redis " + cfg.Addr}, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -82,6 +83,12 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// unavailable wraps an error of the Redis client (the server out of reach,
+// a timeout, an error reply) as a *StorageError.
+func (r *Redis) unavailable(op string, err error) error {
+	return &StorageError{Op: op, Where: r.where, Err: err}
 }
 
 // Key returns the Redis key of a client's features.
@@ -97,7 +104,7 @@ func (r *Redis) Get(ctx context.Context, clientID string) (Record, error) {
 		return Record{}, ErrNotFound
 	}
 	if err != nil {
-		return Record{}, fmt.Errorf("features: redis get: %w", err)
+		return Record{}, r.unavailable("get features", err)
 	}
 	rec := Record{ClientID: clientID}
 	if err := decodeRecord(raw, &rec, nil); err != nil {
@@ -115,7 +122,7 @@ func (r *Redis) GetMany(ctx context.Context, clientIDs []string) ([]Record, erro
 		cmds[i] = pipe.Get(ctx, r.Key(id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("features: redis get many: %w", err)
+		return nil, r.unavailable("get features", err)
 	}
 	out := make([]Record, len(clientIDs))
 	for i, cmd := range cmds {
@@ -125,7 +132,7 @@ func (r *Redis) GetMany(ctx context.Context, clientIDs []string) ([]Record, erro
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("features: redis get %d: %w", i, err)
+			return nil, r.unavailable("get features", err)
 		}
 		if err := decodeRecord(raw, &out[i], nil); err != nil {
 			return nil, err
@@ -149,7 +156,7 @@ func (r *Redis) PutBatch(ctx context.Context, recs []Record) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("features: redis put: %w", err)
+		return r.unavailable("put features", err)
 	}
 	return nil
 }

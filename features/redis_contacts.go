@@ -77,7 +77,7 @@ func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 func (r *Redis) Contacts(ctx context.Context, clientID string, since time.Time) ([]Contact, error) {
 	zs, err := r.client.ZRangeByScoreWithScores(ctx, r.ContactsKey(clientID), &redis.ZRangeBy{Min: ms(since), Max: "+inf"}).Result()
 	if err != nil {
-		return nil, fmt.Errorf("features: redis contacts: %w", err)
+		return nil, r.unavailable("read contacts", err)
 	}
 	out := make([]Contact, 0, len(zs))
 	for _, z := range zs {
@@ -115,7 +115,7 @@ func (r *Redis) Reserve(ctx context.Context, res Reservation) (int, error) {
 	}
 	n, err := reserveScript.Run(ctx, r.client, []string{r.ContactsKey(res.ClientID)}, args...).Int()
 	if err != nil {
-		return 0, fmt.Errorf("features: redis reserve: %w", err)
+		return 0, r.unavailable("reserve offers", err)
 	}
 	return n, nil
 }
@@ -133,7 +133,7 @@ func (r *Redis) AddContact(ctx context.Context, c Contact) error {
 	err := outcomeScript.Run(ctx, r.client, []string{r.ContactsKey(c.ClientID)},
 		ms(c.At.Add(-HistoryRetention)), HistoryRetention.Milliseconds(), ms(c.At), member, veto).Err()
 	if err != nil {
-		return fmt.Errorf("features: redis add contact: %w", err)
+		return r.unavailable("write contact", err)
 	}
 	return nil
 }

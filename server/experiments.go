@@ -66,7 +66,7 @@ func (s *experimentService) GetExperimentResults(ctx context.Context, req *tactv
 	}
 	// Decisions still queued in the log count too.
 	if err := s.log.Flush(ctx); err != nil {
-		return nil, s.status(err)
+		return nil, failure(ctx, s.logger, "experiment results", err)
 	}
 	since := time.Time{}
 	if req.GetSince() != nil {
@@ -84,7 +84,7 @@ func (s *experimentService) GetExperimentResults(ctx context.Context, req *tactv
 		})
 	}
 	if err != nil {
-		return nil, s.status(err)
+		return nil, failure(ctx, s.logger, "experiment results", err)
 	}
 	r := tally.Results()
 	resp := &tactv1.GetExperimentResultsResponse{Experiment: r.Experiment, SrmPValue: r.SRMPValue, SampleRatioMismatch: r.SRM}
@@ -111,19 +111,11 @@ func diffProto(d *experiment.Diff) *tactv1.Difference {
 	return &tactv1.Difference{Difference: d.Diff, Low: d.Low, High: d.High}
 }
 
-func (s *experimentService) status(err error) error {
-	st := toStatus(err)
-	if status.Code(st) == codes.Internal {
-		s.logger.Error("experiment results failed", "err", err)
-	}
-	return st
-}
-
 // ExportExposures streams a row per exposure of the decisions since.
 func (s *exportService) ExportExposures(req *tactv1.ExportExposuresRequest, stream grpc.ServerStreamingServer[tactv1.ExportExposuresResponse]) error {
 	ctx := stream.Context()
 	if err := s.log.Flush(ctx); err != nil {
-		return s.status(err)
+		return failure(ctx, s.logger, "experiment results", err)
 	}
 	err := s.store.ExportDecisions(ctx, req.GetSince().AsTime(), func(d *features.DecisionRecord) error {
 		for _, e := range d.Exposures {
@@ -141,7 +133,7 @@ func (s *exportService) ExportExposures(req *tactv1.ExportExposuresRequest, stre
 		}
 		return nil
 	})
-	return s.status(err)
+	return failure(ctx, s.logger, "experiment results", err)
 }
 
 type experimentInProcess struct {

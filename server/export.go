@@ -4,8 +4,6 @@ import (
 	"log/slog"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/features"
@@ -26,7 +24,7 @@ func (s *exportService) ExportDecisions(req *tactv1.ExportDecisionsRequest, stre
 	// Decisions still queued in the log are written first, so that the
 	// export holds every decision made before it started.
 	if err := s.log.Flush(ctx); err != nil {
-		return s.status(err)
+		return failure(ctx, s.logger, "export", err)
 	}
 	err := s.store.ExportDecisions(ctx, req.GetSince().AsTime(), func(d *features.DecisionRecord) error {
 		return stream.Send(&tactv1.ExportDecisionsResponse{Decision: &tactv1.ExportedDecision{
@@ -43,7 +41,7 @@ func (s *exportService) ExportDecisions(req *tactv1.ExportDecisionsRequest, stre
 			Experiments:  exposureNames(d.Exposures),
 		}})
 	})
-	return s.status(err)
+	return failure(ctx, s.logger, "export", err)
 }
 
 func (s *exportService) ExportOutcomes(req *tactv1.ExportOutcomesRequest, stream grpc.ServerStreamingServer[tactv1.ExportOutcomesResponse]) error {
@@ -61,15 +59,7 @@ func (s *exportService) ExportOutcomes(req *tactv1.ExportOutcomesRequest, stream
 			RecordedAt:  timestamppb.New(o.RecordedAt),
 		}})
 	})
-	return s.status(err)
-}
-
-func (s *exportService) status(err error) error {
-	st := toStatus(err)
-	if status.Code(st) == codes.Internal {
-		s.logger.Error("export failed", "err", err)
-	}
-	return st
+	return failure(ctx, s.logger, "export", err)
 }
 
 // exposureNames are "experiment:variation" per exposure.

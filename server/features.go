@@ -104,9 +104,5 @@ func (s *featureService) record(id string, in map[string]*tactv1.FeatureValue, u
 }
 
 func (s *featureService) storeError(ctx context.Context, err error) error {
-	if st := toStatus(err); status.Code(st) != codes.Internal {
-		return st
-	}
-	s.logger.ErrorContext(ctx, "feature store failed", "err", err)
-	return status.Error(codes.Unavailable, "feature store unavailable; retry")
+	return failure(ctx, s.logger, "feature store", err)
 }

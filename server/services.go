@@ -79,11 +79,7 @@ func (s *decisionService) RecordOutcome(ctx context.Context, req *tactv1.RecordO
 	}
 	o, dup, err := s.engine.RecordOutcome(ctx, in)
 	if err != nil {
-		st := toStatus(err)
-		if status.Code(st) == codes.Internal {
-			s.logger.ErrorContext(ctx, "record outcome failed", "err", err)
-		}
-		return nil, st
+		return nil, failure(ctx, s.logger, "record outcome", err)
 	}
 	return &tactv1.RecordOutcomeResponse{
 		DecisionId: o.DecisionID,
@@ -207,9 +203,27 @@ func loadToProto(r *load.Report) *tactv1.QueueLoad {
 	return l
 }
 
+// failure maps err to its status (toStatus) and logs what the caller is
+// not told: an internal error's detail, and which storage failed and why
+// (the file or server and the cause, e.g. no space left on device).
+func failure(ctx context.Context, logger *slog.Logger, what string, err error) error {
+	st := toStatus(err)
+	switch status.Code(st) {
+	case codes.Internal, codes.Unavailable:
+		logger.ErrorContext(ctx, what+" failed", "err", err)
+	}
+	return st
+}
+
+// unavailableMsg tells a caller that storage failed and the call may be
+// retried: nothing was stored.
+const unavailableMsg = "storage unavailable; nothing was stored, retry"
+
 // toStatus maps domain errors to gRPC status errors, in one place. Errors
-// already carrying a status pass through; unknown errors become Internal
-// with a generic message (the caller logs the detail; it is never sent).
+// already carrying a status pass through; storage that cannot be read or
+// written is Unavailable (retry), never Internal; unknown errors become
+// Internal with a generic message (the caller logs the detail; it is
+// never sent).
 func toStatus(err error) error {
 	if err == nil {
 		return nil
@@ -225,6 +239,8 @@ func toStatus(err error) error {
 		return status.Error(codes.NotFound, "decision_id: "+err.Error())
 	case errors.Is(err, features.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, features.ErrUnavailable):
+		return status.Error(codes.Unavailable, unavailableMsg)
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, context.Canceled):

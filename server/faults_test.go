@@ -1,0 +1,63 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// TestStorageFailureIsUnavailable: when the embedded store cannot be
+// written (here its file is closed under the server, as a full disk or an
+// I/O error would stop it), outcomes and feature writes answer
+// UNAVAILABLE / 503 with a message that says retry, never INTERNAL / 500
+// (outcomes answered INTERNAL "internal error" on a full disk), and the
+// log line names the file and the cause.
+func TestStorageFailureIsUnavailable(t *testing.T) {
+	logs := &syncBuffer{}
+	ts := startServer(t, Deps{}, func(_ *Config, w *io.Writer) { *w = logs })
+	dec := tactv1.NewDecisionServiceClient(ts.conn)
+	d, err := dec.Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_BRANCH})
+	if err != nil || len(d.GetOffers()) == 0 {
+		t.Fatalf("Decide: %v, %d offers; want an offer", err, len(d.GetOffers()))
+	}
+	product := d.GetOffers()[0].GetProductId()
+	if err := ts.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = dec.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: product, Outcome: tactv1.Outcome_OUTCOME_ACCEPTED})
+	if st := status.Convert(err); st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "retry") {
+		t.Errorf("RecordOutcome on a store that cannot be written: %v, want Unavailable saying retry", err)
+	}
+	resp, err := http.Post(ts.base+"/v1/decisions/"+d.GetDecisionId()+"/outcomes", "application/json", strings.NewReader(`{"product_id":"`+product+`","outcome":"OUTCOME_ACCEPTED"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "retry") {
+		t.Errorf("REST outcome: %d %s, want 503 saying retry", resp.StatusCode, body)
+	}
+	req, err := http.NewRequest(http.MethodPut, ts.base+"/v1/clients/N00001/features", strings.NewReader(`{"features":{"age":{"number":40}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "retry") {
+		t.Errorf("REST features write: %d %s, want 503 saying retry", resp.StatusCode, body)
+	}
+	if l := logs.String(); !strings.Contains(l, "record outcome failed") || !strings.Contains(l, ts.store.Path()) || !strings.Contains(l, "database not open") {
+		t.Errorf("the log does not say which file failed and why:\n%s", l)
+	}
+}
