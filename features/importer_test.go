@@ -132,3 +132,33 @@ func TestReadSchemaErrors(t *testing.T) {
 		t.Error("unknown key accepted")
 	}
 }
+
+// TestEnumeratedStrings: a string feature with values takes only those,
+// in a write (Check) and in an import (Parse), naming the feature and the
+// values; values on another type are refused. (An unknown tier was stored
+// and the client then treated as standard.)
+func TestEnumeratedStrings(t *testing.T) {
+	s, err := ReadSchema(strings.NewReader("features:\n  - {name: tier, type: string, values: [platinum, gold, standard]}\n  - {name: note, type: string}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := s.Field("tier")
+	if _, err := f.Parse("bogus"); err == nil || !strings.Contains(err.Error(), `"bogus" is not one of platinum, gold, standard`) {
+		t.Errorf("Parse(bogus): %v", err)
+	}
+	if v, err := f.Parse("gold"); err != nil || v.Str != "gold" {
+		t.Errorf("Parse(gold): %v, %v", v, err)
+	}
+	rec := Record{ClientID: "c", Values: map[string]Value{"tier": String("bogus"), "note": String("anything")}}
+	if err := s.Check(&rec); err == nil || !strings.Contains(err.Error(), `feature "tier": "bogus" is not one of`) {
+		t.Errorf("Check with tier bogus: %v", err)
+	}
+	rec.Values["tier"] = String("platinum")
+	if err := s.Check(&rec); err != nil {
+		t.Errorf("Check with tier platinum: %v", err)
+	}
+	_, err = ReadSchema(strings.NewReader("features:\n  - {name: n, type: number, values: [a]}\n  - {name: s, type: string, values: [a, a]}\n"))
+	if err == nil || !strings.Contains(err.Error(), "features[0].values") || !strings.Contains(err.Error(), "features[1].values[1]") {
+		t.Errorf("bad values accepted or not named: %v", err)
+	}
+}

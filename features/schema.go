@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,10 @@ import (
 //	  - {name: segment, type: string}
 //	  - {name: consent_offers, type: bool, default: false}
 //	  - {name: deposit_maturity, type: time}   # RFC 3339 or YYYY-MM-DD
+//	  - {name: tier, type: string, values: [platinum, gold, standard]}
+//
+// A string feature with values is an enumeration: a write or an import
+// with any other value is refused, naming the feature and the values.
 type Schema struct {
 	IDColumn string  `yaml:"id_column"`
 	Fields   []Field `yaml:"features"`
@@ -34,7 +39,10 @@ type Field struct {
 	Name    string  `yaml:"name"`
 	Type    string  `yaml:"type"` // number, string, bool or time
 	Default *string `yaml:"default"`
-	kind    Kind
+	// Values, for a string feature, are the only values it may take
+	// (empty: any).
+	Values []string `yaml:"values"`
+	kind   Kind
 	def     *Value
 }
 
@@ -82,6 +90,14 @@ func (s *Schema) compile() error {
 			errs = append(errs, fmt.Errorf("%s.type: %q is not number, string, bool or time", at, f.Type))
 			continue
 		}
+		if len(f.Values) > 0 && f.kind != KindString {
+			errs = append(errs, fmt.Errorf("%s.values: only a string feature takes a list of values", at))
+		}
+		for j, v := range f.Values {
+			if v == "" || slices.Index(f.Values, v) != j {
+				errs = append(errs, fmt.Errorf("%s.values[%d]: %q is empty or listed twice", at, j, v))
+			}
+		}
 		if f.Default != nil {
 			v, err := f.Parse(*f.Default)
 			if err != nil {
@@ -124,7 +140,8 @@ func (f *Field) Parse(text string) (Value, error) {
 		v := Number(x)
 		return v, v.check()
 	case KindString:
-		return String(text), nil
+		v := String(text)
+		return v, f.checkValue(v)
 	case KindBool:
 		switch strings.ToLower(text) {
 		case "true", "yes", "1":
@@ -160,6 +177,9 @@ func (s *Schema) Check(rec *Record) error {
 		if v.Kind != f.kind {
 			return fmt.Errorf("feature %q: %s value, the schema says %s", name, v.Kind, f.Type)
 		}
+		if err := f.checkValue(v); err != nil {
+			return fmt.Errorf("feature %q: %w", name, err)
+		}
 	}
 	for i := range s.Fields {
 		f := &s.Fields[i]
@@ -171,6 +191,14 @@ func (s *Schema) Check(rec *Record) error {
 		}
 	}
 	return rec.Validate()
+}
+
+// checkValue refuses a string outside the field's values.
+func (f *Field) checkValue(v Value) error {
+	if len(f.Values) == 0 || slices.Contains(f.Values, v.Str) {
+		return nil
+	}
+	return fmt.Errorf("%q is not one of %s", v.Str, strings.Join(f.Values, ", "))
 }
 
 func (v Value) check() error {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,6 +20,26 @@ func boolv(b bool) *tactv1.FeatureValue {
 }
 func str(s string) *tactv1.FeatureValue {
 	return &tactv1.FeatureValue{Kind: &tactv1.FeatureValue_String_{String_: s}}
+}
+
+// TestUnknownTierRefused: the demo schema's tier names the policy's
+// tiers; a write with another value is 400 naming it (it was stored, and
+// the client then treated as standard).
+func TestUnknownTierRefused(t *testing.T) {
+	ts := startServer(t, Deps{})
+	req, err := http.NewRequest(http.MethodPut, ts.base+"/v1/clients/N00001/features", strings.NewReader(`{"features":{"tier":{"string":"bogus"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `feature \"tier\": \"bogus\" is not one of platinum, gold, silver, standard`) {
+		t.Errorf("PUT tier bogus: %d %s, want 400 naming tier and its values", resp.StatusCode, body)
+	}
 }
 
 func TestFeatureAdminAPI(t *testing.T) {

@@ -136,10 +136,10 @@ func TestCanaryNeverLogged(t *testing.T) {
 	feat := tactv1.NewFeatureServiceClient(ts.conn)
 	dec := tactv1.NewDecisionServiceClient(ts.conn)
 	_, err := feat.PutClientFeatures(t.Context(), &tactv1.PutClientFeaturesRequest{ClientId: id, Features: map[string]*tactv1.FeatureValue{
-		"consent_offers": {Kind: &tactv1.FeatureValue_Bool{Bool: true}},
-		"balance":        {Kind: &tactv1.FeatureValue_Number{Number: value}},
-		"income_monthly": {Kind: &tactv1.FeatureValue_Number{Number: value}},
-		"tier":           {Kind: &tactv1.FeatureValue_String_{String_: text}},
+		"consent_offers":               {Kind: &tactv1.FeatureValue_Bool{Bool: true}},
+		"balance":                      {Kind: &tactv1.FeatureValue_Number{Number: value}},
+		"income_monthly":               {Kind: &tactv1.FeatureValue_Number{Number: value}},
+		"contact_hours_phone_outbound": {Kind: &tactv1.FeatureValue_String_{String_: text}},
 	}})
 	if err != nil {
 		t.Fatalf("PutClientFeatures: %v", err)

@@ -237,6 +237,15 @@ func (p *Policy) compile(cat *catalog.Catalog, schema *features.Schema) error {
 	if err := p.Load.Validate("load"); err != nil {
 		errs = append(errs, err)
 	}
+	// The tier feature names tiers: an enumeration of it may list only
+	// this policy's tiers.
+	if fl, ok := schema.Field("tier"); ok {
+		for _, v := range fl.Values {
+			if p.tierNamed(v) == nil {
+				bad("tiers", "the feature schema lets the feature tier be %q, which names no tier here", v)
+			}
+		}
+	}
 	if f := p.Timing.ContactHoursFeature; f != "" {
 		for _, ch := range catalog.Channels {
 			name := strings.ReplaceAll(f, "{channel}", string(ch))

@@ -133,3 +133,19 @@ timing:
 		t.Errorf("unknown key: %v, want an error naming it", err)
 	}
 }
+
+// TestSchemaTierValuesNameTiers: an enumeration of the tier feature may
+// list only the policy's tiers.
+func TestSchemaTierValuesNameTiers(t *testing.T) {
+	s, err := features.ReadSchema(strings.NewReader("features:\n  - {name: balance, type: number}\n  - {name: tier, type: string, values: [platinum, diamond]}\n  - {name: holds_card, type: bool}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.Parse([]byte("products: [{id: card, name: Card, value: 100, channels: [all]}]"), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Default(c, s); err == nil || !strings.Contains(err.Error(), `"diamond", which names no tier`) {
+		t.Errorf("a schema tier value that names no tier: %v", err)
+	}
+}
