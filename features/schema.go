@@ -43,7 +43,7 @@ type Field struct {
 	// (empty: any).
 	Values []string `yaml:"values"`
 	kind   Kind
-	def     *Value
+	def    *Value
 }
 
 // ReadSchema reads and checks a YAML schema, reporting every problem.
