@@ -147,7 +147,7 @@ func BenchmarkImportBolt(b *testing.B) {
 // redis-server on loopback, in parallel.
 func BenchmarkRedisGet(b *testing.B) {
 	srv := redistest.Start(b)
-	r, err := OpenRedis(context.Background(), RedisConfig{Addr: srv.Addr})
+	r, err := OpenRedis(context.Background(), RedisConfig{Addr: srv.Addr}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func TestConformance(t *testing.T) {
 		},
 		"redis": func(t *testing.T) store {
 			srv := redistest.Start(t)
-			r, err := OpenRedis(t.Context(), RedisConfig{Addr: srv.Addr})
+			r, err := OpenRedis(t.Context(), RedisConfig{Addr: srv.Addr}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

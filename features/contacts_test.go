@@ -1,9 +1,12 @@
 package features
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +26,7 @@ func TestContactHistoryConformance(t *testing.T) {
 		},
 		"redis": func(t *testing.T) ContactHistory {
 			srv := redistest.Start(t)
-			r, err := OpenRedis(t.Context(), RedisConfig{Addr: srv.Addr})
+			r, err := OpenRedis(t.Context(), RedisConfig{Addr: srv.Addr}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -275,3 +278,66 @@ func TestWrittenButNotYetDoneOffersCountOnce(t *testing.T) {
 		t.Fatalf("second reservation under a cap of 2 with 1 used: %d offers, %v; want 1", got, err)
 	}
 }
+
+// TestRedisOutageLoggedOnceEachWay: go-redis's own lines go to slog (as
+// "redis client" at debug), and an outage is one warning when Redis stops
+// answering and one when it is back, with the failed calls counted.
+func TestRedisOutageLoggedOnceEachWay(t *testing.T) {
+	srv := redistest.Start(t)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r, err := OpenRedis(t.Context(), RedisConfig{Addr: srv.Addr, DialTimeout: 100 * time.Millisecond}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	get := func() error {
+		// Bounded as the service bounds its reads (store_timeout): the
+		// pool's own dial retries would take seconds.
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		_, err := r.Get(ctx, "C1")
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	if err := get(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	start := time.Now()
+	for time.Since(start) < 1500*time.Millisecond {
+		if err := get(); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Get with Redis down: %v, want ErrUnavailable", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	srv.Restart()
+	deadline := time.Now().Add(5 * time.Second)
+	for get() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("Redis not back after 5 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	l := logs.String()
+	mu.Unlock()
+	down, up := strings.Count(l, `"msg":"redis unreachable"`), strings.Count(l, `"msg":"redis reachable again"`)
+	if down != 1 || up != 1 {
+		t.Errorf("%d unreachable and %d reachable-again warnings, want one each:\n%s", down, up, l)
+	}
+	if !strings.Contains(l, `"msg":"redis client"`) || !strings.Contains(l, `"failed_calls":`) {
+		t.Errorf("go-redis's lines are not in slog, or the counts are missing:\n%s", l)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

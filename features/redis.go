@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -48,8 +49,11 @@ type RedisConfig struct {
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration `koanf:"-"`
 }
 
-// OpenRedis connects and pings Redis.
-func OpenRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
+// OpenRedis connects and pings Redis. With a logger, go-redis's own log
+// lines go to it (at debug level; see redisLogger), and one warning is
+// logged when Redis stops answering and one when it is back (see
+// reachability); nil logs nothing.
+func OpenRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (*Redis, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("features: redis: no address")
 	}
@@ -71,6 +75,10 @@ func OpenRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	c := redis.NewClient(opt)
+	if logger != nil {
+		redis.SetLogger(redisLogger{logger})
+		c.AddHook(&reachability{logger: logger, where: cfg.Addr, downAfter: time.Second, now: time.Now})
+	}
 	if err := c.Ping(ctx).Err(); err != nil {
 		_ = c.Close() // the ping error is the one to report
 		return nil, fmt.Errorf("features: redis %s: %w", cfg.Addr, err)

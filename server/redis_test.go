@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ import (
 // fails.
 func TestRedisOutage(t *testing.T) {
 	rs := redistest.Start(t)
-	store, err := features.OpenRedis(t.Context(), features.RedisConfig{Addr: rs.Addr})
+	store, err := features.OpenRedis(t.Context(), features.RedisConfig{Addr: rs.Addr}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,9 @@ func TestRedisOutage(t *testing.T) {
 	store.Close()
 
 	const ttl, stale = 300 * time.Millisecond, 1500 * time.Millisecond
-	ts := startServer(t, Deps{}, func(c *Config, _ *io.Writer) {
+	logs := &syncBuffer{}
+	ts := startServer(t, Deps{}, func(c *Config, w *io.Writer) {
+		*w = logs
 		c.FeatureStore, c.Redis.Addr = "redis", rs.Addr
 		c.Cache.TTL, c.Cache.StaleFor, c.Cache.StoreTimeout = ttl, stale, 200*time.Millisecond
 	})
@@ -70,6 +73,14 @@ func TestRedisOutage(t *testing.T) {
 		t.Errorf("Redis down, past the stale window: %v degraded=%v; want NO_OFFER, degraded", d.GetAction(), d.GetDegraded())
 	}
 
+	// Calls go on for a while with Redis down: safe answers, none failing.
+	for range 12 {
+		if d := decide("C00011"); d.GetAction() != tactv1.Action_ACTION_NO_OFFER || !d.GetDegraded() {
+			t.Errorf("Redis down: %v degraded=%v; want NO_OFFER, degraded", d.GetAction(), d.GetDegraded())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	rs.Restart()
 	back := time.Now()
 	for {
@@ -83,4 +94,11 @@ func TestRedisOutage(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("fresh again %v after Redis returned; %d calls, none failed", time.Since(back).Round(time.Millisecond), calls.Load())
+	// The outage is in the log as one structured warning each way, with
+	// counts (it was go-redis's plain text lines, one per failed dial).
+	l := logs.String()
+	down, up := strings.Count(l, `"msg":"redis unreachable"`), strings.Count(l, `"msg":"redis reachable again"`)
+	if down != 1 || up != 1 || !strings.Contains(l, `"failed_calls":`) {
+		t.Errorf("%d 'redis unreachable' and %d 'redis reachable again' lines, want one each with failed_calls:\n%s", down, up, l)
+	}
 }

@@ -167,7 +167,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 	var src features.Source = s.store
 	s.history = s.store
 	if cfg.FeatureStore == "redis" {
-		s.redis, err = features.OpenRedis(ctx, cfg.Redis)
+		s.redis, err = features.OpenRedis(ctx, cfg.Redis, logger)
 		if err != nil {
 			return nil, fmt.Errorf("feature_store redis: %w", err)
 		}

@@ -101,7 +101,7 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 		defer st.Close()
 		sink = st
 	default:
-		st, err := features.OpenRedis(ctx, features.RedisConfig{Addr: *redisAddr, Password: os.Getenv("TACT_REDIS_PASSWORD"), Prefix: *redisPrefix, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
+		st, err := features.OpenRedis(ctx, features.RedisConfig{Addr: *redisAddr, Password: os.Getenv("TACT_REDIS_PASSWORD"), Prefix: *redisPrefix, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}, nil)
 		if err != nil {
 			return err
 		}

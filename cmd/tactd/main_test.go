@@ -354,7 +354,7 @@ func TestOutcomesSurviveKill9AndRestart(t *testing.T) {
 // to each: together they make no more offers than the weekly cap.
 func TestTwoTactdOneRedisHoldTheCap(t *testing.T) {
 	rs := redistest.Start(t)
-	r, err := features.OpenRedis(t.Context(), features.RedisConfig{Addr: rs.Addr})
+	r, err := features.OpenRedis(t.Context(), features.RedisConfig{Addr: rs.Addr}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
