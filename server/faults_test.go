@@ -3,10 +3,12 @@ package server
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
@@ -59,5 +61,30 @@ func TestStorageFailureIsUnavailable(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, "record outcome failed") || !strings.Contains(l, ts.store.Path()) || !strings.Contains(l, "database not open") {
 		t.Errorf("the log does not say which file failed and why:\n%s", l)
+	}
+}
+
+// TestHealthServesEveryService walks the service table: the health
+// service answers SERVING for the server and every service it serves
+// (ExperimentService was missing from the hand-kept list and answered
+// NotFound).
+func TestHealthServesEveryService(t *testing.T) {
+	ts := startServer(t, Deps{})
+	hc := healthpb.NewHealthClient(ts.conn)
+	served := ts.grpc.GetServiceInfo()
+	names := healthNames((&services{}).table())
+	for _, name := range names {
+		if _, ok := served[name]; !ok && name != "" {
+			t.Errorf("%s is in the table but not served", name)
+		}
+		resp, err := hc.Check(t.Context(), &healthpb.HealthCheckRequest{Service: name})
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health of %q: %v, %v; want SERVING", name, resp.GetStatus(), err)
+		}
+	}
+	for name := range served {
+		if name != healthpb.Health_ServiceDesc.ServiceName && !strings.HasPrefix(name, "grpc.reflection.") && !slices.Contains(names, name) {
+			t.Errorf("%s is served but has no health status", name)
+		}
 	}
 }

@@ -16,13 +16,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/tact-nba/tact/proto/openapi"
-	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
 // newGateway builds the HTTP handler: the REST API (grpc-gateway, calling
 // the services in-process through the interceptor chain), /healthz,
 // /readyz and /openapi.json.
-func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerInterceptor, maxBody int64, ready *atomic.Bool, tel *telemetry, authn *auth, admit *admission) (http.Handler, error) {
+func newGateway(ctx context.Context, table []serviceEntry, ic grpc.UnaryServerInterceptor, maxBody int64, ready *atomic.Bool, tel *telemetry, authn *auth, admit *admission) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		// No request header becomes gRPC metadata: identity comes from the
 		// Authorization header through the auth middleware only, never
@@ -36,20 +35,8 @@ func newGateway(ctx context.Context, svc *services, ic grpc.UnaryServerIntercept
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}),
 	)
-	if err := tactv1.RegisterDecisionServiceHandlerServer(ctx, gw, &decisionInProcess{s: svc.decision, ic: ic}); err != nil {
-		return nil, fmt.Errorf("server: register decision gateway: %w", err)
-	}
-	if err := tactv1.RegisterCatalogServiceHandlerServer(ctx, gw, &catalogInProcess{s: svc.catalog, ic: ic}); err != nil {
-		return nil, fmt.Errorf("server: register catalog gateway: %w", err)
-	}
-	if err := tactv1.RegisterLoadServiceHandlerServer(ctx, gw, &loadInProcess{s: svc.load, ic: ic}); err != nil {
-		return nil, fmt.Errorf("server: register load gateway: %w", err)
-	}
-	if err := tactv1.RegisterExperimentServiceHandlerServer(ctx, gw, &experimentInProcess{s: svc.exps, ic: ic}); err != nil {
-		return nil, fmt.Errorf("server: register experiment gateway: %w", err)
-	}
-	if err := tactv1.RegisterFeatureServiceHandlerServer(ctx, gw, &featureInProcess{s: svc.features, ic: ic}); err != nil {
-		return nil, fmt.Errorf("server: register feature gateway: %w", err)
+	if err := registerGateway(ctx, gw, table, ic); err != nil {
+		return nil, err
 	}
 
 	mux := http.NewServeMux()

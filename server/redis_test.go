@@ -52,8 +52,17 @@ func TestRedisOutage(t *testing.T) {
 		return resp
 	}
 
-	if d := decide("C00003"); d.GetAction() != tactv1.Action_ACTION_OFFER_NOW || d.GetDegraded() {
-		t.Fatalf("with Redis up: %v degraded=%v", d.GetAction(), d.GetDegraded())
+	// With Redis up: an offer. The first calls open the pool's
+	// connections, which can miss the 50 ms budget on a loaded host.
+	for start := time.Now(); ; {
+		d := decide("C00003")
+		if d.GetAction() == tactv1.Action_ACTION_OFFER_NOW && !d.GetDegraded() {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("with Redis up: %v degraded=%v", d.GetAction(), d.GetDegraded())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	rs.Kill()
 	time.Sleep(ttl + 50*time.Millisecond) // past the TTL, inside the stale window

@@ -16,35 +16,18 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"buf.build/go/protovalidate"
-	pvinterceptor "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model/decision"
 	"github.com/tact-nba/tact/model/demo"
-	"github.com/tact-nba/tact/model/load"
-	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
 // Deps lets tests replace parts of the wiring. Nil fields get the defaults.
@@ -60,15 +43,6 @@ type Deps struct {
 	// SpanExporter, when set, takes the spans instead of the exporter
 	// OTEL_TRACES_EXPORTER names (tests read them from memory).
 	SpanExporter sdktrace.SpanExporter
-}
-
-type services struct {
-	decision *decisionService
-	catalog  *catalogService
-	load     *loadService
-	features *featureService
-	export   *exportService
-	exps     *experimentService
 }
 
 // Server is a running tactd: listeners, servers, engine and stores.
@@ -93,13 +67,15 @@ type Server struct {
 	grpc             *grpc.Server
 	http             *http.Server
 	health           *health.Server
+	healthNames      []string // "" and every service
 	ready            atomic.Bool
 	serving          chan struct{} // closed once Run serves
 }
 
-// New opens the store, seeds the demo when asked, builds the engine and
-// binds both listeners. It fails fast on any problem; on failure nothing is
-// left open.
+// New opens the stores, seeds the demo when asked, builds the engine and
+// the transport, and binds both listeners, in that order (stores.go,
+// transport.go). It fails fast on any problem; on failure nothing is left
+// open.
 func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -119,207 +95,23 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, deps Deps) (*Serv
 			s.closeResources(context.Background())
 		}
 	}()
-
 	var err error
 	if s.tel, err = newTelemetry(ctx, deps.SpanExporter, cfg.LogHashKey, logger); err != nil {
 		return nil, err
 	}
-	s.store, err = features.OpenBolt(filepath.Join(cfg.DataDir, "tact.db"))
+	w, err := s.openStores(ctx, deps)
 	if err != nil {
 		return nil, err
 	}
-	bank, err := demo.New(demo.Seed)
+	svc, err := s.buildEngine(deps, w)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.SeedDemo() && cfg.FeatureStore == "bolt" {
-		n, err := s.store.CountClients(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			if err := bank.Seed(ctx, s.store); err != nil {
-				return nil, err
-			}
-			logger.Info("seeded demo clients", "clients", len(bank.Clients), "store", s.store.Path())
-		}
-	}
-	schema, err := loadSchema(cfg.FeatureSchema)
-	if err != nil {
+	if err := s.buildTransport(ctx, deps, svc); err != nil {
 		return nil, err
-	}
-	bundle := bank.Bundle
-	if cfg.ModelDir != "" {
-		if bundle, err = loadBundle(cfg.ModelDir); err != nil {
-			return nil, fmt.Errorf("model_dir: %w", err)
-		}
-	}
-	s.files = &policyFiles{catalogPath: cfg.CatalogFile, policyPath: cfg.PolicyFile, experimentsPath: cfg.ExperimentsFile,
-		schema: schema, bundle: bundleByVersion(cfg.ModelDir)}
-	dc, sum, err := s.files.load()
-	if err != nil {
-		return nil, err
-	}
-	s.polSum = sum
-	s.setPolicyVersion(sum)
-	cat, pol := dc.cat, dc.pol
-	s.dlog = features.NewDecisionLog(s.store, cfg.DecisionLogBuffer, logger)
-	var src features.Source = s.store
-	s.history = s.store
-	if cfg.FeatureStore == "redis" {
-		s.redis, err = features.OpenRedis(ctx, cfg.Redis, logger)
-		if err != nil {
-			return nil, fmt.Errorf("feature_store redis: %w", err)
-		}
-		src = s.redis
-		// Every replica sharing the Redis shares the contact history, so
-		// that the caps hold across them.
-		s.history = s.redis
-	}
-	storeAttr := attribute.String("store", cfg.FeatureStore)
-	src = &timedSource{Source: src, t: s.tel, store: storeAttr}
-	s.tel.storeErrors.Add(ctx, 0, metric.WithAttributes(storeAttr)) // the series exists from the start
-	if deps.WrapFeatures != nil {
-		src = deps.WrapFeatures(src)
-	}
-	// Decisions read features only through the cache.
-	s.cache, err = features.NewCache(src, cfg.Cache, deps.Now)
-	if err != nil {
-		return nil, err
-	}
-	board := load.NewBoard()
-	s.engine, err = decision.New(decision.Config{FeatureBudget: cfg.FeatureBudget}, decision.Deps{
-		Catalog:  cat,
-		Policy:   pol,
-		Bundle:   bundle,
-		Features: s.cache,
-		History:  s.history,
-		Load:     board,
-		Log:      s.dlog,
-		Outcomes: s.store,
-		Now:      deps.Now,
-		Tracer:   s.tel.tracer,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.engine.SetExperiments(dc.exps); err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.ExperimentsFile, err)
-	}
-	logLoaded(logger, dc)
-
-	validator, err := protovalidate.New()
-	if err != nil {
-		return nil, fmt.Errorf("server: validator: %w", err)
-	}
-	recoverPanic := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-		logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p))
-		return status.Error(codes.Internal, "internal error")
-	})
-	authn, err := newAuth(&cfg)
-	if err != nil {
-		return nil, err
-	}
-	shed := func(reason string) { s.tel.shed.Add(context.Background(), 1, s.tel.attr("reason", reason).add...) }
-	if cfg.RateLimit > 0 {
-		authn.limits = &callerLimits{rate: rate.Limit(cfg.RateLimit), burst: cfg.RateBurst, shed: shed, limiters: map[string]*callerLimiter{}}
-	}
-	limit := int64(cfg.MaxInFlight)
-	if limit == 0 {
-		limit = int64(128 * runtime.GOMAXPROCS(0))
-	}
-	s.admit = &admission{limit: limit, shed: shed}
-	tlsConf, err := serverTLS(&cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	s.tls = tlsConf
-	ic := chainUnary(
-		s.accessLog,
-		deadline(cfg.CallTimeout),
-		authn.unary,
-		recovery.UnaryServerInterceptor(recoverPanic),
-		validate(pvinterceptor.UnaryServerInterceptor(validator)),
-	)
-	svc := &services{
-		decision: &decisionService{engine: s.engine, logger: logger, tel: s.tel},
-		catalog:  &catalogService{engine: s.engine},
-		load:     &loadService{board: board, engine: s.engine, now: deps.Now},
-		export:   &exportService{store: s.store, log: s.dlog, logger: logger},
-		features: &featureService{cache: s.cache, schema: schema, now: deps.Now, logger: logger},
-		exps:     &experimentService{engine: s.engine, store: s.store, log: s.dlog, logger: logger},
-	}
-
-	// Stream workers: calls run on long-lived goroutines whose stacks have
-	// grown to the Decide path's depth, instead of a new goroutine per
-	// call that grows (copies) its stack every time (11% of the CPU of a
-	// decision in the profile). Past the workers, grpc-go starts a
-	// goroutine per call as before.
-	gopts := []grpc.ServerOption{grpc.NumStreamWorkers(uint32(16 * runtime.GOMAXPROCS(0))),
-		grpc.InTapHandle(s.admit.tap), grpc.StatsHandler(admissionStats{s.admit}),
-		grpc.MaxConcurrentStreams(1000), grpc.MaxRecvMsgSize(1 << 20),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
-	}
-	if tlsConf != nil {
-		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tlsConf)))
-	}
-	s.grpc = grpc.NewServer(append(gopts,
-		grpc.ForceServerCodecV2(newNamingCodec()),
-		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(s.tel.tp), otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()))),
-		grpc.UnaryInterceptor(ic), grpc.ChainStreamInterceptor(
-			decodeErrorsStream,
-			s.accessLogStream,
-			authn.stream,
-			recovery.StreamServerInterceptor(recoverPanic),
-			pvinterceptor.StreamServerInterceptor(validator),
-		))...)
-	registerService(s.grpc, &tactv1.DecisionService_ServiceDesc, tactv1.DecisionServiceServer(svc.decision))
-	registerService(s.grpc, &tactv1.CatalogService_ServiceDesc, tactv1.CatalogServiceServer(svc.catalog))
-	registerService(s.grpc, &tactv1.LoadService_ServiceDesc, tactv1.LoadServiceServer(svc.load))
-	registerService(s.grpc, &tactv1.FeatureService_ServiceDesc, tactv1.FeatureServiceServer(svc.features))
-	registerService(s.grpc, &tactv1.ExportService_ServiceDesc, tactv1.ExportServiceServer(svc.export))
-	registerService(s.grpc, &tactv1.ExperimentService_ServiceDesc, tactv1.ExperimentServiceServer(svc.exps))
-	s.health = health.NewServer()
-	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
-	for _, name := range s.serviceNames() {
-		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
-	}
-
-	handler, err := newGateway(ctx, svc, ic, cfg.MaxBodyBytes, &s.ready, s.tel, authn, s.admit)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.tel.observe(s); err != nil {
-		return nil, err
-	}
-	s.http = &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		TLSConfig:         tlsConf,
-	}
-
-	var lc net.ListenConfig
-	if deps.GRPCListener != nil {
-		s.grpcLis = deps.GRPCListener
-	} else if s.grpcLis, err = lc.Listen(ctx, "tcp", cfg.GRPCAddr); err != nil {
-		return nil, fmt.Errorf("server: grpc_addr: %w", err)
-	}
-	if s.httpLis, err = lc.Listen(ctx, "tcp", cfg.HTTPAddr); err != nil {
-		return nil, fmt.Errorf("server: http_addr: %w", err)
 	}
 	built = true
 	return s, nil
-}
-
-func (s *Server) serviceNames() []string {
-	return []string{"", tactv1.DecisionService_ServiceDesc.ServiceName, tactv1.CatalogService_ServiceDesc.ServiceName,
-		tactv1.LoadService_ServiceDesc.ServiceName, tactv1.FeatureService_ServiceDesc.ServiceName,
-		tactv1.ExportService_ServiceDesc.ServiceName}
 }
 
 // WaitServing blocks until Run has started serving. The listeners are bound
@@ -354,7 +146,7 @@ func (s *Server) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
-	for _, name := range s.serviceNames() {
+	for _, name := range s.healthNames {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	if s.cfg.ModelDir != "" {

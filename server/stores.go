@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/model"
+	"github.com/tact-nba/tact/model/decision"
+	"github.com/tact-nba/tact/model/demo"
+	"github.com/tact-nba/tact/model/load"
+)
+
+// The first stages of New: the stores, then the engine on them.
+
+// wiring carries what one stage of New hands to the next.
+type wiring struct {
+	schema *features.Schema
+	bundle *model.Bundle
+	dc     *decisionConfig
+}
+
+// openStores opens the embedded store (seeding the demo clients when
+// asked), Redis when it is the feature store, the decision log and the
+// feature cache, and loads the schema, model bundle, catalog, policy and
+// experiments.
+func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
+	var err error
+	s.store, err = features.OpenBolt(filepath.Join(s.cfg.DataDir, "tact.db"))
+	if err != nil {
+		return nil, err
+	}
+	bank, err := demo.New(demo.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.SeedDemo() && s.cfg.FeatureStore == "bolt" {
+		n, err := s.store.CountClients(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			if err := bank.Seed(ctx, s.store); err != nil {
+				return nil, err
+			}
+			s.logger.Info("seeded demo clients", "clients", len(bank.Clients), "store", s.store.Path())
+		}
+	}
+	schema, err := loadSchema(s.cfg.FeatureSchema)
+	if err != nil {
+		return nil, err
+	}
+	bundle := bank.Bundle
+	if s.cfg.ModelDir != "" {
+		if bundle, err = loadBundle(s.cfg.ModelDir); err != nil {
+			return nil, fmt.Errorf("model_dir: %w", err)
+		}
+	}
+	s.files = &policyFiles{catalogPath: s.cfg.CatalogFile, policyPath: s.cfg.PolicyFile, experimentsPath: s.cfg.ExperimentsFile,
+		schema: schema, bundle: bundleByVersion(s.cfg.ModelDir)}
+	dc, sum, err := s.files.load()
+	if err != nil {
+		return nil, err
+	}
+	s.polSum = sum
+	s.setPolicyVersion(sum)
+	s.dlog = features.NewDecisionLog(s.store, s.cfg.DecisionLogBuffer, s.logger)
+	var src features.Source = s.store
+	s.history = s.store
+	if s.cfg.FeatureStore == "redis" {
+		s.redis, err = features.OpenRedis(ctx, s.cfg.Redis, s.logger)
+		if err != nil {
+			return nil, fmt.Errorf("feature_store redis: %w", err)
+		}
+		src = s.redis
+		// Every replica sharing the Redis shares the contact history, so
+		// that the caps hold across them.
+		s.history = s.redis
+	}
+	storeAttr := attribute.String("store", s.cfg.FeatureStore)
+	src = &timedSource{Source: src, t: s.tel, store: storeAttr}
+	s.tel.storeErrors.Add(ctx, 0, metric.WithAttributes(storeAttr)) // the series exists from the start
+	if deps.WrapFeatures != nil {
+		src = deps.WrapFeatures(src)
+	}
+	// Decisions read features only through the cache.
+	s.cache, err = features.NewCache(src, s.cfg.Cache, deps.Now)
+	if err != nil {
+		return nil, err
+	}
+	return &wiring{schema: schema, bundle: bundle, dc: dc}, nil
+}
+
+// buildEngine builds the decision engine on the stores, and the services
+// on the engine.
+func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
+	board := load.NewBoard()
+	var err error
+	s.engine, err = decision.New(decision.Config{FeatureBudget: s.cfg.FeatureBudget}, decision.Deps{
+		Catalog:  w.dc.cat,
+		Policy:   w.dc.pol,
+		Bundle:   w.bundle,
+		Features: s.cache,
+		History:  s.history,
+		Load:     board,
+		Log:      s.dlog,
+		Outcomes: s.store,
+		Now:      deps.Now,
+		Tracer:   s.tel.tracer,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.engine.SetExperiments(w.dc.exps); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.cfg.ExperimentsFile, err)
+	}
+	logLoaded(s.logger, w.dc)
+
+	logger := s.logger
+	return &services{
+		decision: &decisionService{engine: s.engine, logger: logger, tel: s.tel},
+		catalog:  &catalogService{engine: s.engine},
+		load:     &loadService{board: board, engine: s.engine, now: deps.Now},
+		export:   &exportService{store: s.store, log: s.dlog, logger: logger},
+		features: &featureService{cache: s.cache, schema: w.schema, now: deps.Now, logger: logger},
+		exps:     &experimentService{engine: s.engine, store: s.store, log: s.dlog, logger: logger},
+	}, nil
+}
