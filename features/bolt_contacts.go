@@ -175,12 +175,12 @@ func isPending(pending []Contact, rest []byte) bool {
 
 // Reserve records as many offers as the caps allow. The offers are held
 // in memory until the decision log writes the decision (see boltContacts).
-func (b *Bolt) Reserve(ctx context.Context, r Reservation) (int, error) {
+func (b *Bolt) Reserve(ctx context.Context, r Reservation) (Reserved, error) {
 	if err := checkReservation(&r); err != nil {
-		return 0, err
+		return Reserved{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return 0, err
+		return Reserved{}, err
 	}
 	l := b.contacts.lock(r.ClientID)
 	l.Lock()
@@ -205,14 +205,14 @@ func (b *Bolt) Reserve(ctx context.Context, r Reservation) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("features: reserve: %w", err)
+		return Reserved{}, fmt.Errorf("features: reserve: %w", err)
 	}
 	for _, p := range pending {
 		if p.Channel == r.Channel {
 			offers = append(offers, p.At)
 		}
 	}
-	n := len(r.Products)
+	res := Reserved{N: len(r.Products)}
 	for _, c := range r.Caps {
 		from := r.At.Add(-c.Window)
 		used := 0
@@ -221,17 +221,20 @@ func (b *Bolt) Reserve(ctx context.Context, r Reservation) (int, error) {
 				used++
 			}
 		}
-		n = min(n, c.Max-used)
+		if room := max(c.Max-used, 0); room < res.N {
+			res = Reserved{N: room, Limit: c, Used: used}
+		}
 	}
-	if n <= 0 {
-		return 0, nil
+	n := res.N
+	if n == 0 {
+		return res, nil
 	}
 	made := make([]Contact, n)
 	for i := range made {
 		made[i] = Contact{ClientID: r.ClientID, Kind: ContactOffered, DecisionID: r.DecisionID, ProductID: r.Products[i], Channel: r.Channel, At: r.At.UTC()}
 	}
 	b.contacts.add(made, since)
-	return n, nil
+	return res, nil
 }
 
 // AddContact records an outcome durably. A not-presented outcome deletes

@@ -72,6 +72,17 @@ type Reservation struct {
 	Caps     []Cap
 }
 
+// Reserved is what Reserve did: N offers recorded, a prefix of those asked.
+// When fewer were recorded than asked, Limit is the cap that allowed no
+// more (the tightest) and Used the offers it counted in Limit's window
+// before this reservation: the figures a refusal is worded with, so that
+// no caller counts the history a second time.
+type Reserved struct {
+	N     int
+	Limit Cap // zero when every offer asked fit
+	Used  int
+}
+
 // ContactHistory is a client's durable contact history, shared by every
 // tactd that serves the client. Reserve checks the caps and records the
 // offers in one atomic step, so that concurrent decisions for one client
@@ -81,8 +92,10 @@ type ContactHistory interface {
 	// first, offers included.
 	Contacts(ctx context.Context, clientID string, since time.Time) ([]Contact, error)
 	// Reserve records as many of the offers as every cap allows (a prefix
-	// of r.Products) and returns how many that is.
-	Reserve(ctx context.Context, r Reservation) (int, error)
+	// of r.Products) and says how many, and which cap stopped the rest.
+	// When it returns an error nothing stays recorded: a reservation that
+	// was made but whose reply was lost (a timeout) is released.
+	Reserve(ctx context.Context, r Reservation) (Reserved, error)
 	// AddContact records an outcome. Recording the same (decision,
 	// product, kind) again changes nothing. A ContactNotPresented removes
 	// the matching offer from the caps' count.

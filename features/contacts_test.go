@@ -51,7 +51,7 @@ func weekMonth(week, month int) []Cap {
 	return []Cap{{Window: 7 * day, Max: week}, {Window: 30 * day, Max: month}}
 }
 
-func reserve(t *testing.T, h ContactHistory, client, channel, decision string, at time.Time, caps []Cap, products ...string) int {
+func reserve(t *testing.T, h ContactHistory, client, channel, decision string, at time.Time, caps []Cap, products ...string) Reserved {
 	t.Helper()
 	n, err := h.Reserve(t.Context(), Reservation{ClientID: client, Channel: channel, DecisionID: decision, Products: products, At: at, Caps: caps})
 	if err != nil {
@@ -60,7 +60,7 @@ func reserve(t *testing.T, h ContactHistory, client, channel, decision string, a
 	// As tactd does, the decision log writes the decision after it is
 	// made; the embedded store writes the reserved offers with it.
 	if s, ok := h.(decisionSaver); ok {
-		rec := DecisionRecord{ID: decision, ClientID: client, Channel: channel, Action: "offer_now", Products: products[:n], At: at}
+		rec := DecisionRecord{ID: decision, ClientID: client, Channel: channel, Action: "offer_now", Products: products[:n.N], At: at}
 		if err := s.SaveDecisions(t.Context(), []DecisionRecord{rec}); err != nil {
 			t.Fatal(err)
 		}
@@ -75,23 +75,26 @@ type decisionSaver interface {
 func contactCaps(t *testing.T, h ContactHistory) {
 	t0 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	caps := weekMonth(2, 3)
+	week, month := caps[0], caps[1]
+	// Reserve says which cap stopped the rest and what it counted, so
+	// that a refusal is worded without counting the history again.
 	steps := []struct {
 		name     string
 		at       time.Time
 		channel  string
 		products []string
-		want     int
+		want     Reserved
 	}{
-		{"three wanted, two fit the week", t0, "phone_inbound", []string{"a", "b", "c"}, 2},
-		{"week full", t0.Add(time.Hour), "phone_inbound", []string{"c"}, 0},
-		{"another channel has its own cap", t0.Add(time.Hour), "web", []string{"c"}, 1},
-		{"a week on, the month has room for one", t0.Add(8 * day), "phone_inbound", []string{"c", "d"}, 1},
-		{"month full", t0.Add(9 * day), "phone_inbound", []string{"d"}, 0},
-		{"31 days on, the first offers are out of the month", t0.Add(31 * day), "phone_inbound", []string{"d", "e", "f"}, 2},
+		{"three wanted, two fit the week", t0, "phone_inbound", []string{"a", "b", "c"}, Reserved{N: 2, Limit: week, Used: 0}},
+		{"week full", t0.Add(time.Hour), "phone_inbound", []string{"c"}, Reserved{N: 0, Limit: week, Used: 2}},
+		{"another channel has its own cap", t0.Add(time.Hour), "web", []string{"c"}, Reserved{N: 1}},
+		{"a week on, the month has room for one", t0.Add(8 * day), "phone_inbound", []string{"c", "d"}, Reserved{N: 1, Limit: month, Used: 2}},
+		{"month full", t0.Add(9 * day), "phone_inbound", []string{"d"}, Reserved{N: 0, Limit: month, Used: 3}},
+		{"31 days on, the first offers are out of the month", t0.Add(31 * day), "phone_inbound", []string{"d", "e", "f"}, Reserved{N: 2, Limit: week, Used: 0}},
 	}
 	for i, s := range steps {
 		if got := reserve(t, h, "C1", s.channel, fmt.Sprintf("D%d", i), s.at, caps, s.products...); got != s.want {
-			t.Fatalf("%s: reserved %d, want %d", s.name, got, s.want)
+			t.Fatalf("%s: reserved %+v, want %+v", s.name, got, s.want)
 		}
 	}
 	cs, err := h.Contacts(t.Context(), "C1", t0)
@@ -122,10 +125,10 @@ func contactOutcomes(t *testing.T, h ContactHistory) {
 	ctx := t.Context()
 	t0 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	caps := weekMonth(1, 4)
-	if n := reserve(t, h, "C1", "phone_inbound", "D1", t0, caps, "card"); n != 1 {
+	if n := reserve(t, h, "C1", "phone_inbound", "D1", t0, caps, "card"); n.N != 1 {
 		t.Fatalf("reserved %d, want 1", n)
 	}
-	if n := reserve(t, h, "C1", "phone_inbound", "D2", t0.Add(time.Minute), caps, "loan"); n != 0 {
+	if n := reserve(t, h, "C1", "phone_inbound", "D2", t0.Add(time.Minute), caps, "loan"); n.N != 0 {
 		t.Fatalf("weekly cap of 1 with one offer made: reserved %d, want 0", n)
 	}
 	veto := Contact{ClientID: "C1", Kind: ContactNotPresented, DecisionID: "D1", ProductID: "card", Channel: "phone_inbound", AgentReason: "no_time", At: t0.Add(2 * time.Minute)}
@@ -135,7 +138,7 @@ func contactOutcomes(t *testing.T, h ContactHistory) {
 		}
 	}
 	// The agent's veto gives the offer back: the client was not contacted.
-	if n := reserve(t, h, "C1", "phone_inbound", "D3", t0.Add(3*time.Minute), caps, "loan"); n != 1 {
+	if n := reserve(t, h, "C1", "phone_inbound", "D3", t0.Add(3*time.Minute), caps, "loan"); n.N != 1 {
 		t.Fatalf("after a veto: reserved %d, want 1", n)
 	}
 	declined := Contact{ClientID: "C1", Kind: ContactDeclined, DecisionID: "D3", ProductID: "loan", Channel: "phone_inbound", At: t0.Add(4 * time.Minute)}
@@ -183,7 +186,7 @@ func contactConcurrent(t *testing.T, h ContactHistory) {
 				if err != nil {
 					t.Error(err)
 				}
-				got.Add(int64(n))
+				got.Add(int64(n.N))
 			})
 		}
 		close(start)
@@ -213,7 +216,7 @@ func TestBoltReservedOffersAreWrittenWithTheirDecision(t *testing.T) {
 	b, path := openTemp(t)
 	t0 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	caps := weekMonth(2, 2)
-	if n := reserve(t, b, "C1", "web", "D1", t0, caps, "card", "loan"); n != 2 {
+	if n := reserve(t, b, "C1", "web", "D1", t0, caps, "card", "loan"); n.N != 2 {
 		t.Fatalf("reserved %d, want 2", n)
 	}
 	if err := b.SaveDecisions(ctx, []DecisionRecord{{ID: "D1", ClientID: "C1", Channel: "web", Action: "offer_now", Products: []string{"card", "loan"}, At: t0}}); err != nil {
@@ -232,7 +235,7 @@ func TestBoltReservedOffersAreWrittenWithTheirDecision(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	if n := reserve(t, b2, "C1", "web", "D2", t0.Add(time.Hour), caps, "fund"); n != 0 {
+	if n := reserve(t, b2, "C1", "web", "D2", t0.Add(time.Hour), caps, "fund"); n.N != 0 {
 		t.Errorf("after reopening, the cap of 2 allowed %d more", n)
 	}
 }
@@ -259,8 +262,8 @@ func TestWrittenButNotYetDoneOffersCountOnce(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	caps := []Cap{{Max: 2, Window: 7 * 24 * time.Hour}}
 	got, err := b.Reserve(ctx, Reservation{ClientID: "C1", Channel: "phone_inbound", DecisionID: "d1", Products: []string{"card"}, At: now.Add(-time.Hour), Caps: caps})
-	if err != nil || got != 1 {
-		t.Fatalf("first reservation: %d, %v", got, err)
+	if err != nil || got.N != 1 {
+		t.Fatalf("first reservation: %+v, %v", got, err)
 	}
 	// The log's transaction, without the done that follows it.
 	if err := b.db.Update(func(tx *bolt.Tx) error {
@@ -274,8 +277,8 @@ func TestWrittenButNotYetDoneOffersCountOnce(t *testing.T) {
 		t.Fatalf("history while written and pending: %d contacts (%v), want 1: %+v", len(hist), err, hist)
 	}
 	got, err = b.Reserve(ctx, Reservation{ClientID: "C1", Channel: "phone_inbound", DecisionID: "d2", Products: []string{"loan", "card"}, At: now, Caps: caps})
-	if err != nil || got != 1 {
-		t.Fatalf("second reservation under a cap of 2 with 1 used: %d offers, %v; want 1", got, err)
+	if err != nil || got.N != 1 || got.Used != 1 {
+		t.Fatalf("second reservation under a cap of 2 with 1 used: %+v, %v; want 1 offer, 1 used", got, err)
 	}
 }
 
@@ -341,3 +344,60 @@ func TestRedisOutageLoggedOnceEachWay(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestRedisReleasesAReservationWhoseReplyWasLost: Redis makes the
+// reservation but its reply misses the caller's deadline; the caller gives
+// no offer, so the reservation is released and uses up no cap slot (it
+// used to stay: a web cap of 2 was reached after one real offer). A
+// reservation arriving after its release is refused.
+func TestRedisReleasesAReservationWhoseReplyWasLost(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	slow, err := OpenRedis(t.Context(), RedisConfig{Addr: proxy.Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	direct, err := OpenRedis(t.Context(), RedisConfig{Addr: srv.Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	caps := []Cap{{Window: 7 * day, Max: 2}}
+	res := func(decision string, at time.Time) Reservation {
+		return Reservation{ClientID: "C1", Channel: "web", DecisionID: decision, Products: []string{"card"}, At: at, Caps: caps}
+	}
+	if got, err := slow.Reserve(t.Context(), res("D0", at)); err != nil || got.N != 1 {
+		t.Fatalf("a reservation on time: %+v, %v", got, err)
+	}
+	proxy.SetReplyDelay(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+	_, err = slow.Reserve(ctx, res("D1", at.Add(time.Minute)))
+	cancel()
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a reservation whose reply is late: %v, want ErrUnavailable", err)
+	}
+	proxy.SetReplyDelay(0)
+	// The release runs in the background; D1's offer must go.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		cs, err := direct.Contacts(t.Context(), "C1", at.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if countOffers(cs, "web", at.Add(-time.Hour)) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the late reservation still holds a cap slot: %+v", cs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got, err := direct.Reserve(t.Context(), res("D2", at.Add(2*time.Minute))); err != nil || got.N != 1 {
+		t.Errorf("the second real offer under a cap of 2: %+v, %v; want it to fit", got, err)
+	}
+	if _, err := direct.Reserve(t.Context(), res("D1", at.Add(3*time.Minute))); err == nil {
+		t.Error("a reservation of a released decision was made")
+	}
+}

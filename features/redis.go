@@ -27,6 +27,7 @@ type Redis struct {
 	client *redis.Client
 	prefix string
 	where  string // "redis host:port", for errors
+	logger *slog.Logger
 }
 
 var _ Source = (*Redis)(nil)
@@ -83,7 +84,10 @@ func OpenRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (*Redi
 		_ = c.Close() // the ping error is the one to report
 		return nil, fmt.Errorf("features: redis %s: %w", cfg.Addr, err)
 	}
-	return &Redis{client: c, prefix: cfg.Prefix, where: "redis " + cfg.Addr}, nil
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Redis{client: c, prefix: cfg.Prefix, where: "redis " + cfg.Addr, logger: logger}, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {

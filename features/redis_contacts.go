@@ -27,32 +27,56 @@ var _ ContactHistory = (*Redis)(nil)
 // acknowledged outcome is depends on Redis's persistence: run it with
 // appendonly yes (and appendfsync always for no loss at all).
 
-// reserveScript checks every cap and adds the offers that fit, atomically.
-// KEYS[1] the contacts key. ARGV: trim-before (ms), expire (ms), now (ms),
+// reserveScript checks every cap and adds the offers that fit, atomically,
+// unless the decision's reservation was released already (its reply was
+// lost and the release overtook it). KEYS[1] the contacts key, KEYS[2] the
+// decision's release mark. ARGV: trim-before (ms), expire (ms), now (ms),
 // channel, number of caps, then per cap since (ms) and max, then the
-// members to add (decision|product).
+// members to add (decision|product). It returns {offers added, index of
+// the cap that stopped the rest (0-based, -1 none), offers that cap
+// counted}; {-1, -1, 0} when released.
 var reserveScript = redis.NewScript(`
 local key = KEYS[1]
+if redis.call('EXISTS', KEYS[2]) == 1 then return {-1, -1, 0} end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[1])
 local ch = ARGV[4]
 local ncaps = tonumber(ARGV[5])
 local first = 6 + 2 * ncaps
 local room = #ARGV - first + 1
+local limit, used = -1, 0
 local prefix = 'o|' .. ch .. '|'
 for i = 0, ncaps - 1 do
   local n = 0
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, ARGV[6 + 2 * i], '+inf')) do
     if string.sub(m, 1, #prefix) == prefix then n = n + 1 end
   end
-  room = math.min(room, tonumber(ARGV[7 + 2 * i]) - n)
+  local r = math.max(tonumber(ARGV[7 + 2 * i]) - n, 0)
+  if r < room then room, limit, used = r, i, n end
 end
-if room < 0 then room = 0 end
 for j = 0, room - 1 do
   redis.call('ZADD', key, 'NX', ARGV[3], prefix .. ARGV[first + j] .. '|')
 end
 if room > 0 then redis.call('PEXPIRE', key, ARGV[2]) end
-return room
+return {room, limit, used}
 `)
+
+// releaseScript undoes a reservation whose reply was lost: it removes the
+// decision's offers and marks the decision released for releaseMark, so
+// that a reservation still on its way is refused when it arrives. KEYS[1]
+// the contacts key, KEYS[2] the release mark. ARGV: mark lifetime (ms),
+// then the offer members.
+var releaseScript = redis.NewScript(`
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+for i = 2, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+return 0
+`)
+
+// releaseMark is how long a released decision stays marked: far longer
+// than any reservation can be on its way.
+const releaseMark = time.Minute
+
+// releaseTimeout bounds a release, which runs after the caller gave up.
+const releaseTimeout = 2 * time.Second
 
 // outcomeScript adds an outcome; a not-presented outcome removes the
 // offer it is about. KEYS[1] the contacts key. ARGV: trim-before (ms),
@@ -99,12 +123,21 @@ func (r *Redis) Contacts(ctx context.Context, clientID string, since time.Time) 
 	return out, nil
 }
 
+// releaseKey returns the key that marks a decision's reservation released
+// (in the client's slot).
+func (r *Redis) releaseKey(clientID, decisionID string) string {
+	return r.prefix + "{" + clientID + "}:released:" + decisionID
+}
+
 // Reserve runs reserveScript: the caps are checked and the offers added in
 // one atomic step on the Redis server, so that every tactd sharing it is
-// held to the same caps.
-func (r *Redis) Reserve(ctx context.Context, res Reservation) (int, error) {
+// held to the same caps. When the call fails (above all when its reply
+// misses the caller's deadline, though Redis may have made the
+// reservation) the reservation is released in the background, so that no
+// offer the caller never gave uses up a cap slot.
+func (r *Redis) Reserve(ctx context.Context, res Reservation) (Reserved, error) {
 	if err := checkReservation(&res); err != nil {
-		return 0, err
+		return Reserved{}, err
 	}
 	args := []any{ms(res.At.Add(-HistoryRetention)), HistoryRetention.Milliseconds(), ms(res.At), res.Channel, len(res.Caps)}
 	for _, c := range res.Caps {
@@ -113,11 +146,36 @@ func (r *Redis) Reserve(ctx context.Context, res Reservation) (int, error) {
 	for _, p := range res.Products {
 		args = append(args, res.DecisionID+"|"+p)
 	}
-	n, err := reserveScript.Run(ctx, r.client, []string{r.ContactsKey(res.ClientID)}, args...).Int()
-	if err != nil {
-		return 0, r.unavailable("reserve offers", err)
+	keys := []string{r.ContactsKey(res.ClientID), r.releaseKey(res.ClientID, res.DecisionID)}
+	vals, err := reserveScript.Run(ctx, r.client, keys, args...).Int64Slice()
+	if err == nil && (len(vals) != 3 || vals[0] < 0 || vals[1] >= int64(len(res.Caps))) {
+		err = fmt.Errorf("unexpected reply %v", vals)
 	}
-	return n, nil
+	if err != nil {
+		go r.release(context.WithoutCancel(ctx), res)
+		return Reserved{}, r.unavailable("reserve offers", err)
+	}
+	out := Reserved{N: int(vals[0])}
+	if vals[1] >= 0 {
+		out.Limit, out.Used = res.Caps[vals[1]], int(vals[2])
+	}
+	return out, nil
+}
+
+// release undoes a reservation whose reply was lost (releaseScript).
+func (r *Redis) release(ctx context.Context, res Reservation) {
+	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+	defer cancel()
+	args := []any{releaseMark.Milliseconds()}
+	for _, p := range res.Products {
+		args = append(args, "o|"+res.Channel+"|"+res.DecisionID+"|"+p+"|")
+	}
+	keys := []string{r.ContactsKey(res.ClientID), r.releaseKey(res.ClientID, res.DecisionID)}
+	if err := releaseScript.Run(ctx, r.client, keys, args...).Err(); err != nil {
+		// The offers, if the reservation was made, hold their cap slots
+		// until they leave the caps' windows.
+		r.logger.Warn("redis: releasing a reservation whose reply was lost failed", "decision_id", res.DecisionID, "offers", len(res.Products), "err", err)
+	}
 }
 
 // AddContact runs outcomeScript.

@@ -435,7 +435,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		ids[i] = c.p.ID
 	}
 	_, sp = tr.Start(ctx, "history.reserve")
-	got, err := e.deps.History.Reserve(rctx, features.Reservation{
+	res, err := e.deps.History.Reserve(rctx, features.Reservation{
 		ClientID: req.ClientID, Channel: string(req.Channel), DecisionID: d.ID,
 		Products: ids, At: now, Caps: tier.CapsFor(req.Channel),
 	})
@@ -444,8 +444,9 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		d.Degraded = true
 		return noOffer(Reason{Code: HistoryUnavailable, Message: "The client's contact history could not be updated in time; no offer is made."})
 	}
+	got := res.N
 	if got == 0 {
-		return noOffer(capWords(tier, req.Channel, contacts, now))
+		return noOffer(capWords(tier, req.Channel, res))
 	}
 	d.Action = OfferNow
 	for i, c := range want[:got] {
@@ -635,20 +636,13 @@ func busyWords(queue string, tier *policy.Tier, ls *load.Status) string {
 	}
 }
 
-func capWords(tier *policy.Tier, ch catalog.Channel, contacts []features.Contact, now time.Time) Reason {
-	for _, c := range tier.CapsFor(ch) {
-		n := 0
-		for i := range contacts {
-			if contacts[i].Kind == features.ContactOffered && contacts[i].Channel == string(ch) && !contacts[i].At.Before(now.Add(-c.Window)) {
-				n++
-			}
-		}
-		if n >= c.Max {
-			// The commonest answer for a frequent caller: built without
-			// fmt (Sprintf was 2% of a decision's CPU).
-			return Reason{Code: CapReached, Message: "The client has had " + strconv.Itoa(n) + " offers by " + channelWords(ch) +
-				" in " + strconv.Itoa(int(c.Window.Hours()/24)) + " days, the most a " + tier.Name + " client gets."}
-		}
+// capWords words a cap refusal from what Reserve counted.
+func capWords(tier *policy.Tier, ch catalog.Channel, res features.Reserved) Reason {
+	if res.Limit.Window > 0 {
+		// The commonest answer for a frequent caller: built without
+		// fmt (Sprintf was 2% of a decision's CPU).
+		return Reason{Code: CapReached, Message: "The client has had " + strconv.Itoa(res.Used) + " offers by " + channelWords(ch) +
+			" in " + strconv.Itoa(int(res.Limit.Window.Hours()/24)) + " days, the most a " + tier.Name + " client gets."}
 	}
 	return Reason{Code: CapReached, Message: "The client's " + tier.Name + " cap on " + channelWords(ch) + " is reached."}
 }
