@@ -28,6 +28,7 @@ import (
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model/decision"
 	"github.com/tact-nba/tact/model/demo"
+	"github.com/tact-nba/tact/model/load"
 )
 
 // Deps lets tests replace parts of the wiring. Nil fields get the defaults.
@@ -62,6 +63,7 @@ type Server struct {
 	cache   *features.Cache
 	dlog    *features.DecisionLog
 	engine  *decision.Engine
+	board   *load.Board
 
 	grpcLis, httpLis net.Listener
 	grpc             *grpc.Server
@@ -155,6 +157,9 @@ func (s *Server) Run(ctx context.Context) error {
 		defer stopWatch()
 		go w.run(wctx)
 	}
+	if s.redis != nil {
+		go s.refreshLoad(ctx)
+	}
 	pw := &policyWatcher{files: s.files, every: s.cfg.ModelPoll, engine: s.engine, logger: s.logger, inUse: s.polSum, loaded: s.setPolicyVersion}
 	pctx, stopPolicy := context.WithCancel(ctx)
 	defer stopPolicy()
@@ -212,6 +217,28 @@ func (s *Server) Run(ctx context.Context) error {
 		s.logger.Info("tactd stopped")
 	}
 	return runErr
+}
+
+// loadRefresh is how often a replica reads the shared load board: a report
+// to any replica governs every replica within it (and a round trip).
+const loadRefresh = 250 * time.Millisecond
+
+// refreshLoad keeps this replica's copy of the shared load board fresh
+// until ctx ends. A failed read keeps the copy (Redis outages are logged
+// by the store).
+func (s *Server) refreshLoad(ctx context.Context) {
+	t := time.NewTicker(loadRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rctx, cancel := context.WithTimeout(ctx, loadRefresh)
+			_ = s.board.Refresh(rctx) // kept on failure; see Board.Refresh
+			cancel()
+		}
+	}
 }
 
 // closeResources flushes the decision log and closes the store and any

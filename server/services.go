@@ -133,9 +133,10 @@ type loadService struct {
 	board  *load.Board
 	engine *decision.Engine // for the policy's load thresholds
 	now    func() time.Time
+	logger *slog.Logger
 }
 
-func (s *loadService) ReportLoad(_ context.Context, req *tactv1.ReportLoadRequest) (*tactv1.ReportLoadResponse, error) {
+func (s *loadService) ReportLoad(ctx context.Context, req *tactv1.ReportLoadRequest) (*tactv1.ReportLoadResponse, error) {
 	now := s.now().UTC()
 	r := load.Report{
 		Queue:              req.GetQueue(),
@@ -160,7 +161,7 @@ func (s *loadService) ReportLoad(_ context.Context, req *tactv1.ReportLoadReques
 		}
 		r.AsOf = req.GetAsOf().AsTime()
 	}
-	held, stored, err := s.board.Put(r, &s.engine.Policy().Load)
+	held, stored, err := s.board.Put(ctx, r, &s.engine.Policy().Load)
 	switch {
 	case errors.Is(err, load.ErrFuture):
 		return nil, status.Error(codes.InvalidArgument, "as_of: is more than a minute in the future")
@@ -168,13 +169,20 @@ func (s *loadService) ReportLoad(_ context.Context, req *tactv1.ReportLoadReques
 		return nil, status.Error(codes.InvalidArgument, "calls_waiting, longest_wait_seconds, service_level: none given; a report needs at least one (an absent measure is unknown, not zero)")
 	case errors.Is(err, load.ErrTooManyQueues):
 		return nil, status.Errorf(codes.ResourceExhausted, "queue: %v", err)
+	case errors.Is(err, load.ErrContention):
+		return nil, status.Error(codes.Aborted, "queue: "+err.Error())
 	case err != nil:
-		return nil, status.Error(codes.Internal, "internal error")
+		return nil, failure(ctx, s.logger, "report load", err)
 	}
 	return &tactv1.ReportLoadResponse{Load: loadToProto(&held), Stored: stored}, nil
 }
 
-func (s *loadService) GetLoad(_ context.Context, req *tactv1.GetLoadRequest) (*tactv1.GetLoadResponse, error) {
+func (s *loadService) GetLoad(ctx context.Context, req *tactv1.GetLoadRequest) (*tactv1.GetLoadResponse, error) {
+	// A shared board is read afresh: the report may have reached another
+	// replica a moment ago.
+	if err := s.board.Refresh(ctx); err != nil {
+		return nil, failure(ctx, s.logger, "read load", err)
+	}
 	r, ok := s.board.Get(req.GetQueue())
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "queue %q: no load reported", req.GetQueue())

@@ -98,7 +98,13 @@ func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
 // buildEngine builds the decision engine on the stores, and the services
 // on the engine.
 func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
+	// With Redis, the load board is shared by every replica (Run
+	// refreshes this replica's copy).
 	board := load.NewBoard()
+	if s.redis != nil {
+		board = load.NewSharedBoard(s.redis)
+	}
+	s.board = board
 	var err error
 	s.engine, err = decision.New(decision.Config{FeatureBudget: s.cfg.FeatureBudget}, decision.Deps{
 		Catalog:  w.dc.cat,
@@ -124,7 +130,7 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 	return &services{
 		decision: &decisionService{engine: s.engine, logger: logger, tel: s.tel},
 		catalog:  &catalogService{engine: s.engine},
-		load:     &loadService{board: board, engine: s.engine, now: deps.Now},
+		load:     &loadService{board: board, engine: s.engine, now: deps.Now, logger: logger},
 		export:   &exportService{store: s.store, log: s.dlog, logger: logger},
 		features: &featureService{cache: s.cache, schema: w.schema, now: deps.Now, logger: logger},
 		exps:     &experimentService{engine: s.engine, store: s.store, log: s.dlog, logger: logger},

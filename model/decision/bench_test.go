@@ -109,7 +109,7 @@ func BenchmarkDecide(b *testing.B) {
 	dlog := features.NewDecisionLog(store, 1<<16, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	defer dlog.Close(context.Background())
 	board := load.NewBoard()
-	if _, _, err := board.Put(load.Report{Queue: "q", CallsWaiting: 3, ServiceLevel: 0.9, Has: load.HasCallsWaiting | load.HasServiceLevel, ReceivedAt: time.Now()}, &pol.Load); err != nil {
+	if _, _, err := board.Put(context.Background(), load.Report{Queue: "q", CallsWaiting: 3, ServiceLevel: 0.9, Has: load.HasCallsWaiting | load.HasServiceLevel, ReceivedAt: time.Now()}, &pol.Load); err != nil {
 		b.Fatal(err)
 	}
 	now := time.Now()

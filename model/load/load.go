@@ -4,12 +4,22 @@
 // busy windows; with neither, Unknown). The decision policy reads it to
 // hold back offers in busy periods and to weigh a pitch's handling time.
 //
-// A Board is safe for concurrent use. Reports live in memory only: a report
-// is stale within minutes, so after a restart the feed's next report is
-// what counts.
+// A Board is safe for concurrent use. On one node its reports live in
+// memory only: a report is stale within minutes, so after a restart the
+// feed's next report is what counts.
+//
+// Several replicas share one board through a Shared store (Redis): each
+// queue's latest report and busy states are one value there, replaced by a
+// compare-and-swap, so that a report to any replica moves the one busy/calm
+// state every replica reads (two reports racing are applied one after the
+// other, never both from the same old state). Each replica keeps a copy in
+// memory for the Decide path and refreshes it (Refresh) every fraction of a
+// second; a report it takes itself is in its copy at once.
 package load
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -82,6 +92,19 @@ var ErrNothingJudged = errors.New("load: the report has none of calls_waiting, l
 type Board struct {
 	mu     sync.RWMutex
 	queues map[string]queue
+	shared Shared // nil: this process only
+}
+
+// Shared keeps a board's queues where several replicas read and write
+// them. A queue's state is an opaque value (see encodeQueue).
+type Shared interface {
+	// LoadState returns a queue's stored state, nil when there is none.
+	LoadState(ctx context.Context, queue string) ([]byte, error)
+	// SwapLoadState stores next as the queue's state if the stored state
+	// is still prev (nil: none), and reports whether it did.
+	SwapLoadState(ctx context.Context, queue string, prev, next []byte) (bool, error)
+	// LoadStates returns every queue's stored state.
+	LoadStates(ctx context.Context) (map[string][]byte, error)
 }
 
 type queue struct {
@@ -90,6 +113,10 @@ type queue struct {
 	// (a policy's, and each experiment variant's that overrides them).
 	busy map[hysteresis]bool
 }
+
+// ErrContention is returned when a report could not be stored because
+// other replicas kept changing the queue's state first.
+var ErrContention = errors.New("load: the queue's state kept changing; retry")
 
 type hysteresis struct{ busy, calm Thresholds }
 
@@ -109,14 +136,21 @@ func (h hysteresis) next(busy bool, r *Report) bool {
 	return busy
 }
 
-// NewBoard returns an empty board.
+// NewBoard returns an empty board of this process only.
 func NewBoard() *Board { return &Board{queues: make(map[string]queue)} }
+
+// NewSharedBoard returns a board kept in shared; call Refresh often to see
+// the reports other replicas took.
+func NewSharedBoard(shared Shared) *Board {
+	return &Board{queues: make(map[string]queue), shared: shared}
+}
 
 // Put stores r unless the board holds a later report for the queue, and
 // moves the queue's busy state by cfg's thresholds (with hysteresis). It
 // returns the report now held and whether r was stored. A zero AsOf means
-// ReceivedAt.
-func (b *Board) Put(r Report, cfg *Config) (Report, bool, error) {
+// ReceivedAt. On a shared board an error of the store is returned as it
+// is.
+func (b *Board) Put(ctx context.Context, r Report, cfg *Config) (Report, bool, error) {
 	if r.AsOf.IsZero() {
 		r.AsOf = r.ReceivedAt
 	}
@@ -126,17 +160,56 @@ func (b *Board) Put(r Report, cfg *Config) (Report, bool, error) {
 	if r.Has&judged == 0 {
 		return Report{}, false, ErrNothingJudged
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	old, ok := b.queues[r.Queue]
-	if ok && old.r.AsOf.After(r.AsOf) {
-		return old.r, false, nil
+	if b.shared == nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		old, ok := b.queues[r.Queue]
+		if !ok && len(b.queues) >= MaxQueues {
+			return Report{}, false, ErrTooManyQueues
+		}
+		next, stored := advance(old, ok, r, cfg)
+		b.queues[r.Queue] = next
+		return next.r, stored, nil
 	}
-	if !ok && len(b.queues) >= MaxQueues {
-		return Report{}, false, ErrTooManyQueues
+	for range 16 {
+		raw, err := b.shared.LoadState(ctx, r.Queue)
+		if err != nil {
+			return Report{}, false, err
+		}
+		old, ok, err := decodeQueue(raw)
+		if err != nil {
+			return Report{}, false, err
+		}
+		if !ok && b.count() >= MaxQueues {
+			return Report{}, false, ErrTooManyQueues
+		}
+		next, stored := advance(old, ok, r, cfg)
+		if stored {
+			swapped, err := b.shared.SwapLoadState(ctx, r.Queue, raw, encodeQueue(&next))
+			if err != nil {
+				return Report{}, false, err
+			}
+			if !swapped {
+				continue // another replica stored a report first: apply r after it
+			}
+		}
+		b.mu.Lock()
+		b.queues[r.Queue] = next
+		b.mu.Unlock()
+		return next.r, stored, nil
+	}
+	return Report{}, false, ErrContention
+}
+
+// advance applies r to a queue's state: unless the state holds a later
+// report, r becomes its report and moves its busy states by cfg's
+// thresholds (with hysteresis). It reports whether r was taken.
+func advance(old queue, exists bool, r Report, cfg *Config) (queue, bool) {
+	if exists && old.r.AsOf.After(r.AsOf) {
+		return old, false
 	}
 	// A queue whose last report went stale starts again from the new one.
-	fresh := ok && r.AsOf.Sub(old.r.AsOf) <= cfg.StaleAfter
+	fresh := exists && r.AsOf.Sub(old.r.AsOf) <= cfg.StaleAfter
 	busy := make(map[hysteresis]bool, len(old.busy)+1)
 	for h, was := range old.busy {
 		busy[h] = h.next(fresh && was, &r)
@@ -148,8 +221,78 @@ func (b *Board) Put(r Report, cfg *Config) (Report, bool, error) {
 			busy[h] = h.next(false, &r)
 		}
 	}
-	b.queues[r.Queue] = queue{r: r, busy: busy}
-	return r, true, nil
+	return queue{r: r, busy: busy}, true
+}
+
+func (b *Board) count() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(b.queues)
+}
+
+// Refresh replaces the board's copy with the shared store's queues (a
+// board of this process only has nothing to do). On an error the copy is
+// kept: its reports go stale in time, and then the busy windows decide.
+func (b *Board) Refresh(ctx context.Context) error {
+	if b.shared == nil {
+		return nil
+	}
+	all, err := b.shared.LoadStates(ctx)
+	if err != nil {
+		return err
+	}
+	queues := make(map[string]queue, len(all))
+	for name, raw := range all {
+		q, ok, err := decodeQueue(raw)
+		if err != nil || !ok {
+			continue // a value this version cannot read is not trusted
+		}
+		queues[name] = q
+	}
+	b.mu.Lock()
+	b.queues = queues
+	b.mu.Unlock()
+	return nil
+}
+
+// wireQueue is a queue's state as the shared store keeps it.
+type wireQueue struct {
+	Report Report     `json:"report"`
+	Busy   []wireBusy `json:"busy"`
+}
+
+type wireBusy struct {
+	BusyWhen Thresholds `json:"busy_when"`
+	CalmWhen Thresholds `json:"calm_when"`
+	Busy     bool       `json:"busy"`
+}
+
+func encodeQueue(q *queue) []byte {
+	w := wireQueue{Report: q.r, Busy: make([]wireBusy, 0, len(q.busy))}
+	for h, busy := range q.busy {
+		w.Busy = append(w.Busy, wireBusy{BusyWhen: h.busy, CalmWhen: h.calm, Busy: busy})
+	}
+	raw, err := json.Marshal(&w)
+	if err != nil {
+		panic(fmt.Sprintf("load: encode a queue: %v", err)) // plain values: cannot fail
+	}
+	return raw
+}
+
+// decodeQueue reads a stored state; nil is none (ok false).
+func decodeQueue(raw []byte) (queue, bool, error) {
+	if raw == nil {
+		return queue{}, false, nil
+	}
+	var w wireQueue
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return queue{}, false, fmt.Errorf("load: decode a queue's state: %w", err)
+	}
+	q := queue{r: w.Report, busy: make(map[hysteresis]bool, len(w.Busy))}
+	for _, b := range w.Busy {
+		q.busy[hysteresis{b.BusyWhen, b.CalmWhen}] = b.Busy
+	}
+	return q, true, nil
 }
 
 // Status returns the queue's state at now: from its latest report while

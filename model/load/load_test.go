@@ -1,9 +1,12 @@
 package load
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -15,20 +18,20 @@ func TestBoardKeepsLatest(t *testing.T) {
 	if _, ok := b.Get("q"); ok {
 		t.Fatal("empty board has a report")
 	}
-	if _, stored, err := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: 5, AsOf: t0, ReceivedAt: t0}, &cfg); err != nil || !stored {
+	if _, stored, err := b.Put(t.Context(), Report{Has: allMeasures, Queue: "q", CallsWaiting: 5, AsOf: t0, ReceivedAt: t0}, &cfg); err != nil || !stored {
 		t.Fatalf("Put: %v %v", stored, err)
 	}
-	held, stored, err := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: 1, AsOf: t0.Add(-time.Second), ReceivedAt: t0}, &cfg)
+	held, stored, err := b.Put(t.Context(), Report{Has: allMeasures, Queue: "q", CallsWaiting: 1, AsOf: t0.Add(-time.Second), ReceivedAt: t0}, &cfg)
 	if err != nil || stored || held.CallsWaiting != 5 {
 		t.Errorf("older Put: held %+v stored %v err %v; want the newer report kept", held, stored, err)
 	}
-	if _, stored, _ := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: 9, ReceivedAt: t0.Add(time.Second)}, &cfg); !stored {
+	if _, stored, _ := b.Put(t.Context(), Report{Has: allMeasures, Queue: "q", CallsWaiting: 9, ReceivedAt: t0.Add(time.Second)}, &cfg); !stored {
 		t.Error("report without as_of (taken as received) not stored")
 	}
 	if r, _ := b.Get("q"); r.CallsWaiting != 9 || !r.AsOf.Equal(t0.Add(time.Second)) {
 		t.Errorf("Get = %+v, want 9 waiting as of receipt", r)
 	}
-	if _, _, err := b.Put(Report{Has: allMeasures, Queue: "q", AsOf: t0.Add(2 * time.Minute), ReceivedAt: t0}, &cfg); !errors.Is(err, ErrFuture) {
+	if _, _, err := b.Put(t.Context(), Report{Has: allMeasures, Queue: "q", AsOf: t0.Add(2 * time.Minute), ReceivedAt: t0}, &cfg); !errors.Is(err, ErrFuture) {
 		t.Errorf("future report: %v, want ErrFuture", err)
 	}
 }
@@ -38,14 +41,14 @@ func TestBoardBounded(t *testing.T) {
 	cfg := DefaultConfig()
 	now := time.Now()
 	for i := range MaxQueues {
-		if _, _, err := b.Put(Report{Has: allMeasures, Queue: fmt.Sprint(i), ReceivedAt: now}, &cfg); err != nil {
+		if _, _, err := b.Put(t.Context(), Report{Has: allMeasures, Queue: fmt.Sprint(i), ReceivedAt: now}, &cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := b.Put(Report{Has: allMeasures, Queue: "one-more", ReceivedAt: now}, &cfg); !errors.Is(err, ErrTooManyQueues) {
+	if _, _, err := b.Put(t.Context(), Report{Has: allMeasures, Queue: "one-more", ReceivedAt: now}, &cfg); !errors.Is(err, ErrTooManyQueues) {
 		t.Errorf("queue past the limit: %v, want ErrTooManyQueues", err)
 	}
-	if _, stored, err := b.Put(Report{Has: allMeasures, Queue: "0", ReceivedAt: now.Add(time.Second)}, &cfg); err != nil || !stored {
+	if _, stored, err := b.Put(t.Context(), Report{Has: allMeasures, Queue: "0", ReceivedAt: now.Add(time.Second)}, &cfg); err != nil || !stored {
 		t.Errorf("update of a known queue at the limit: %v %v", stored, err)
 	}
 }
@@ -74,7 +77,7 @@ func TestBusyHysteresisStalenessAndSchedule(t *testing.T) {
 	}
 	for i, s := range steps {
 		at := t0.Add(time.Duration(i) * 10 * time.Second)
-		if _, _, err := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: s.waiting, ServiceLevel: s.sl, AsOf: at, ReceivedAt: at}, &cfg); err != nil {
+		if _, _, err := b.Put(t.Context(), Report{Has: allMeasures, Queue: "q", CallsWaiting: s.waiting, ServiceLevel: s.sl, AsOf: at, ReceivedAt: at}, &cfg); err != nil {
 			t.Fatal(err)
 		}
 		st := b.Status("q", at, &cfg)
@@ -100,7 +103,7 @@ func TestBusyHysteresisStalenessAndSchedule(t *testing.T) {
 		t.Errorf("queue never reported, in a window: %+v, want busy from the schedule", st)
 	}
 	// A fresh report after staleness decides again, from scratch.
-	if _, _, err := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: 15, ServiceLevel: 0.95, AsOf: later, ReceivedAt: later}, &cfg); err != nil {
+	if _, _, err := b.Put(t.Context(), Report{Has: allMeasures, Queue: "q", CallsWaiting: 15, ServiceLevel: 0.95, AsOf: later, ReceivedAt: later}, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if st := b.Status("q", later, &cfg); st.Busy || st.Source != FromFeed {
@@ -136,7 +139,7 @@ func TestBusyPerThresholds(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	put := func(waiting uint32, at time.Duration) {
 		t.Helper()
-		if _, _, err := b.Put(Report{Has: allMeasures, Queue: "q", CallsWaiting: waiting, ServiceLevel: 0.9, AsOf: t0.Add(at), ReceivedAt: t0.Add(at)}, &base); err != nil {
+		if _, _, err := b.Put(t.Context(), Report{Has: allMeasures, Queue: "q", CallsWaiting: waiting, ServiceLevel: 0.9, AsOf: t0.Add(at), ReceivedAt: t0.Add(at)}, &base); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -190,18 +193,96 @@ func TestAbsentMeasuresAreUnknown(t *testing.T) {
 	for i, s := range steps {
 		at := t0.Add(time.Duration(i) * time.Second)
 		s.r.Queue, s.r.AsOf, s.r.ReceivedAt = "q", at, at
-		if _, _, err := b.Put(s.r, &cfg); err != nil {
+		if _, _, err := b.Put(t.Context(), s.r, &cfg); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
 		if st := b.Status("q", at, &cfg); st.Busy != s.wantBusy {
 			t.Errorf("%s: busy %v, want %v", s.name, st.Busy, s.wantBusy)
 		}
 	}
-	if _, _, err := b.Put(Report{Queue: "q", AgentsAvailable: 3, Has: HasAgentsAvailable, ReceivedAt: t0.Add(time.Minute)}, &cfg); !errors.Is(err, ErrNothingJudged) {
+	if _, _, err := b.Put(t.Context(), Report{Queue: "q", AgentsAvailable: 3, Has: HasAgentsAvailable, ReceivedAt: t0.Add(time.Minute)}, &cfg); !errors.Is(err, ErrNothingJudged) {
 		t.Errorf("a report of agents only: %v, want ErrNothingJudged", err)
 	}
 	r := Report{CallsWaiting: 25, ServiceLevel: 0.72, Has: HasCallsWaiting | HasServiceLevel}
 	if got, want := r.Describe(), "25 calls waiting, service level 72%"; got != want {
 		t.Errorf("Describe() = %q, want %q", got, want)
+	}
+}
+
+// memShared is a hand-written Shared in memory, for the boards of several
+// "replicas" in one test; interfere, when set, changes a queue's state
+// just before a swap (another replica getting there first).
+type memShared struct {
+	mu        sync.Mutex
+	m         map[string][]byte
+	interfere func()
+}
+
+func (s *memShared) LoadState(_ context.Context, q string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[q], nil
+}
+
+func (s *memShared) SwapLoadState(_ context.Context, q string, prev, next []byte) (bool, error) {
+	if f := s.interfere; f != nil {
+		s.interfere = nil
+		f()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if string(s.m[q]) != string(prev) {
+		return false, nil
+	}
+	s.m[q] = next
+	return true, nil
+}
+
+func (s *memShared) LoadStates(context.Context) (map[string][]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.m), nil
+}
+
+// TestSharedBoardOneState: a report to one replica's board governs the
+// others after a refresh, with one hysteresis state; a report that loses
+// a race to another replica's is applied after it, not beside it.
+func TestSharedBoardOneState(t *testing.T) {
+	cfg := DefaultConfig()
+	if err := cfg.Validate("load"); err != nil {
+		t.Fatal(err)
+	}
+	shared := &memShared{m: map[string][]byte{}}
+	a, b := NewSharedBoard(shared), NewSharedBoard(shared)
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	put := func(board *Board, waiting uint32, at time.Time) {
+		t.Helper()
+		if _, _, err := board.Put(t.Context(), Report{Queue: "q", CallsWaiting: waiting, Has: HasCallsWaiting, AsOf: at, ReceivedAt: at}, &cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busyOn := func(board *Board, at time.Time) bool {
+		t.Helper()
+		if err := board.Refresh(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return board.Status("q", at, &cfg).Busy
+	}
+	put(a, 30, t0) // busy
+	if !busyOn(b, t0) {
+		t.Fatal("replica b does not see the busy report sent to a")
+	}
+	put(b, 15, t0.Add(time.Second)) // between the lines: stays busy, by a's history
+	if !busyOn(a, t0.Add(time.Second)) {
+		t.Error("a report between calm and busy, sent to b, turned a's queue calm: the hysteresis is not shared")
+	}
+	// b's next report races one from a: a's is stored first, b's applied after it.
+	shared.interfere = func() { put(a, 5, t0.Add(2*time.Second)) }
+	put(b, 40, t0.Add(3*time.Second))
+	if !busyOn(a, t0.Add(3*time.Second)) {
+		t.Error("the report that lost the race was dropped")
+	}
+	if got, _ := a.Get("q"); got.CallsWaiting != 40 {
+		t.Errorf("stored report: %d calls waiting, want the later report's 40", got.CallsWaiting)
 	}
 }

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/features/redistest"
+	"github.com/tact-nba/tact/model/demo"
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// startReplicas starts n tactd sharing one Redis that holds the demo
+// bank's clients.
+func startReplicas(t *testing.T, n int) []*testServer {
+	t.Helper()
+	rs := redistest.Start(t)
+	store, err := features.OpenRedis(t.Context(), features.RedisConfig{Addr: rs.Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bank, err := demo.New(demo.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutBatch(t.Context(), bank.Clients); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	var out []*testServer
+	for range n {
+		out = append(out, startServer(t, Deps{}, func(c *Config, _ *io.Writer) {
+			c.FeatureStore, c.Redis.Addr = "redis", rs.Addr
+			c.FeatureBudget = time.Second // a loaded CI host must not turn the answers degraded
+		}))
+	}
+	return out
+}
+
+// TestReplicasShareTheLoadBoard: a busy report to one replica keeps a
+// platinum client unpitched on the other within a second, and a calm
+// report to the other frees it on the first; each replica's GetLoad shows
+// the report the other took. (Each replica had a board of its own: the one
+// that missed the busy report pitched.)
+func TestReplicasShareTheLoadBoard(t *testing.T) {
+	reps := startReplicas(t, 2)
+	a, b := reps[0], reps[1]
+	report := func(ts *testServer, waiting uint32) {
+		t.Helper()
+		if _, err := tactv1.NewLoadServiceClient(ts.conn).ReportLoad(t.Context(), &tactv1.ReportLoadRequest{Queue: "retail", CallsWaiting: proto.Uint32(waiting)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// busyWithin reports whether the platinum client C00074 is held back as in
+	// a busy period on ts, waiting up to a second for want.
+	busyWithin := func(ts *testServer, want bool) bool {
+		t.Helper()
+		dec := tactv1.NewDecisionServiceClient(ts.conn)
+		deadline := time.Now().Add(time.Second)
+		for {
+			d, err := dec.Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00074", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND, Queue: "retail"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			busy := d.GetAction() == tactv1.Action_ACTION_NO_OFFER && d.GetReasons()[0].GetCode() == tactv1.ReasonCode_REASON_CODE_BUSY_PERIOD
+			if busy == want || time.Now().After(deadline) {
+				return busy
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	report(b, 2)
+	if busyWithin(b, false) {
+		t.Fatal("a calm queue holds a platinum client back")
+	}
+	report(a, 40)
+	if !busyWithin(b, true) {
+		t.Error("a busy report to replica a: replica b still pitches a platinum client after 1 s")
+	}
+	l, err := tactv1.NewLoadServiceClient(b.conn).GetLoad(t.Context(), &tactv1.GetLoadRequest{Queue: "retail"})
+	if err != nil || l.GetLoad().GetCallsWaiting() != 40 {
+		t.Errorf("GetLoad on b: %v, %v; want a's report of 40 calls waiting", l.GetLoad(), err)
+	}
+	report(b, 2)
+	if busyWithin(a, false) {
+		t.Error("a calm report to replica b: replica a still holds a platinum client back after 1 s")
+	}
+}
