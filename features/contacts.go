@@ -70,6 +70,12 @@ type Reservation struct {
 	Products []string
 	At       time.Time
 	Caps     []Cap
+	// Decision, when set, is the decision the offers belong to. A store
+	// that replicas share (Redis) records it, with Products set to the
+	// offers granted, in the same call when any are, so that an outcome
+	// for the decision is accepted by every replica; a store of one
+	// process leaves it to the decision log.
+	Decision *DecisionRecord
 }
 
 // Reserved is what Reserve did: N offers recorded, a prefix of those asked.

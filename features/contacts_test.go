@@ -401,3 +401,41 @@ func TestRedisReleasesAReservationWhoseReplyWasLost(t *testing.T) {
 		t.Error("a reservation of a released decision was made")
 	}
 }
+
+// TestRedisRecordsOfferDecisions: a reservation that grants offers
+// records its decision with the offers granted, for any replica's outcome
+// lookup; one that grants none records nothing.
+func TestRedisRecordsOfferDecisions(t *testing.T) {
+	srv := redistest.Start(t)
+	r, err := OpenRedis(t.Context(), RedisConfig{Addr: srv.Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	reserveWith := func(id string, products ...string) Reserved {
+		t.Helper()
+		got, err := r.Reserve(t.Context(), Reservation{ClientID: "C1", Channel: "web", DecisionID: id, Products: products, At: at, Caps: []Cap{{Window: day, Max: 1}},
+			Decision: &DecisionRecord{ID: id, ClientID: "C1", Channel: "web", Action: "offer_now", Tier: "gold", At: at}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := reserveWith("D1", "card", "loan"); got.N != 1 {
+		t.Fatalf("reserved %+v, want 1 offer", got)
+	}
+	d, err := r.GetDecision(t.Context(), "D1")
+	if err != nil || d.ClientID != "C1" || d.Tier != "gold" || !d.At.Equal(at) || len(d.Products) != 1 || d.Products[0] != "card" {
+		t.Errorf("GetDecision(D1) = %+v, %v; want C1's decision with the one offer granted", d, err)
+	}
+	if got := reserveWith("D2", "loan"); got.N != 0 {
+		t.Fatalf("reserved %+v, want none (cap)", got)
+	}
+	if _, err := r.GetDecision(t.Context(), "D2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a decision that was granted no offer: %v, want ErrNotFound", err)
+	}
+	if ttl := srv.TTL(t, r.DecisionKey("D1")); ttl < 29*day || ttl > 30*day {
+		t.Errorf("the decision is kept %v, want the 30-day outcome window", ttl)
+	}
+}

@@ -26,7 +26,8 @@ import (
 type Redis struct {
 	client *redis.Client
 	prefix string
-	where  string // "redis host:port", for errors
+	window time.Duration // OutcomeWindow
+	where  string        // "redis host:port", for errors
 	logger *slog.Logger
 }
 
@@ -43,6 +44,9 @@ type RedisConfig struct {
 	DB       int    `koanf:"redis_db" default:"0" help:"Redis database number"`
 	TLS      bool   `koanf:"redis_tls" default:"false" help:"connect to Redis over TLS"`
 	Prefix   string `koanf:"redis_prefix" default:"tact:" help:"prefix of the Redis keys"`
+	// OutcomeWindow is how long a decision's record is kept in Redis for
+	// the outcomes of its offers, which any replica then accepts.
+	OutcomeWindow time.Duration `koanf:"outcome_window" default:"720h" help:"how long after an offer any replica sharing Redis accepts its outcome"`
 	// PoolSize is the connection pool size (default 10 per CPU).
 	PoolSize int `koanf:"-"`
 	// DialTimeout, ReadTimeout and WriteTimeout bound each operation
@@ -87,7 +91,7 @@ func OpenRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (*Redi
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Redis{client: c, prefix: cfg.Prefix, where: "redis " + cfg.Addr, logger: logger}, nil
+	return &Redis{client: c, prefix: cfg.Prefix, window: orDefault(cfg.OutcomeWindow, 720*time.Hour), where: "redis " + cfg.Addr, logger: logger}, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {

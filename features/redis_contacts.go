@@ -2,6 +2,7 @@ package features
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -159,7 +160,49 @@ func (r *Redis) Reserve(ctx context.Context, res Reservation) (Reserved, error) 
 	if vals[1] >= 0 {
 		out.Limit, out.Used = res.Caps[vals[1]], int(vals[2])
 	}
+	if out.N > 0 && res.Decision != nil {
+		rec := *res.Decision
+		rec.Products = res.Products[:out.N]
+		if err := r.putDecision(ctx, &rec); err != nil {
+			// An offer no replica could take the outcome of is not given.
+			go r.release(context.WithoutCancel(ctx), res)
+			return Reserved{}, err
+		}
+	}
 	return out, nil
+}
+
+// DecisionKey returns the key of a decision's record, kept for
+// OutcomeWindow (in the decision's own slot: an outcome names only the
+// decision).
+func (r *Redis) DecisionKey(id string) string { return r.prefix + "decision:{" + id + "}" }
+
+func (r *Redis) putDecision(ctx context.Context, rec *DecisionRecord) error {
+	raw, err := encodeDecision(rec)
+	if err != nil {
+		return err
+	}
+	if err := r.client.Set(ctx, r.DecisionKey(rec.ID), raw, r.window).Err(); err != nil {
+		return r.unavailable("record decision", err)
+	}
+	return nil
+}
+
+// GetDecision returns a decision recorded with its offers (Reserve), or
+// ErrNotFound.
+func (r *Redis) GetDecision(ctx context.Context, id string) (DecisionRecord, error) {
+	raw, err := r.client.Get(ctx, r.DecisionKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return DecisionRecord{}, ErrNotFound
+	}
+	if err != nil {
+		return DecisionRecord{}, r.unavailable("read decision", err)
+	}
+	var d DecisionRecord
+	if err := decodeDecision(raw, &d); err != nil {
+		return DecisionRecord{}, fmt.Errorf("features: decode decision %s: %w", id, err)
+	}
+	return d, nil
 }
 
 // release undoes a reservation whose reply was lost (releaseScript).

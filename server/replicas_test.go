@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tact-nba/tact/features"
@@ -87,5 +89,40 @@ func TestReplicasShareTheLoadBoard(t *testing.T) {
 	report(b, 2)
 	if busyWithin(a, false) {
 		t.Error("a calm report to replica b: replica a still holds a platinum client back after 1 s")
+	}
+}
+
+// TestOutcomeOnAnyReplica: an outcome recorded on one replica for an offer
+// another replica made is accepted (it was refused "unknown decision"),
+// and the refusal's cool-down then holds on both.
+func TestOutcomeOnAnyReplica(t *testing.T) {
+	reps := startReplicas(t, 2)
+	a, b := tactv1.NewDecisionServiceClient(reps[0].conn), tactv1.NewDecisionServiceClient(reps[1].conn)
+	req := &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_BRANCH}
+	d, err := a.Decide(t.Context(), req)
+	if err != nil || d.GetAction() != tactv1.Action_ACTION_OFFER_NOW {
+		t.Fatalf("Decide on a: %v, %v; want an offer", d.GetAction(), err)
+	}
+	product := d.GetOffers()[0].GetProductId()
+	out, err := b.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: product, Outcome: tactv1.Outcome_OUTCOME_DECLINED})
+	if err != nil {
+		t.Fatalf("outcome on b for a's decision: %v", err)
+	}
+	if again, err := a.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: product, Outcome: tactv1.Outcome_OUTCOME_DECLINED}); err != nil || out.GetDecisionId() != again.GetDecisionId() {
+		t.Errorf("the same outcome on a: %v", err)
+	}
+	for name, c := range map[string]tactv1.DecisionServiceClient{"a": a, "b": b} {
+		d, err := c.Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_WEB, Explain: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range d.GetOffers() {
+			if o.GetProductId() == product {
+				t.Errorf("replica %s offers %s again right after the client declined it", name, product)
+			}
+		}
+	}
+	if _, err := b.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: "no_such_product", Outcome: tactv1.Outcome_OUTCOME_ACCEPTED}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("outcome for a product the decision did not offer: %v, want InvalidArgument", err)
 	}
 }

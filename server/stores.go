@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -95,6 +96,39 @@ func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
 	return &wiring{schema: schema, bundle: bundle, dc: dc}, nil
 }
 
+// outcomeStore is where outcomes find their decisions and are stored: the
+// embedded store, and with Redis the decisions any replica recorded there
+// with their offers first.
+func (s *Server) outcomeStore() decision.OutcomeStore {
+	if s.redis == nil {
+		return s.store
+	}
+	return &sharedOutcomes{shared: s.redis, local: s.store}
+}
+
+// sharedOutcomes finds a decision in Redis, where every replica records
+// its offer decisions, and else in this replica's own log (decisions
+// without a reservation, such as OFFER_LATER, and those made before the
+// shared record existed). Outcomes are stored in the embedded store.
+type sharedOutcomes struct {
+	shared *features.Redis
+	local  *features.Bolt
+}
+
+var _ decision.OutcomeStore = (*sharedOutcomes)(nil)
+
+func (o *sharedOutcomes) GetDecision(ctx context.Context, id string) (features.DecisionRecord, error) {
+	d, err := o.shared.GetDecision(ctx, id)
+	if errors.Is(err, features.ErrNotFound) {
+		return o.local.GetDecision(ctx, id)
+	}
+	return d, err
+}
+
+func (o *sharedOutcomes) PutOutcome(ctx context.Context, rec *features.OutcomeRecord) (bool, error) {
+	return o.local.PutOutcome(ctx, rec)
+}
+
 // buildEngine builds the decision engine on the stores, and the services
 // on the engine.
 func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
@@ -114,7 +148,7 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 		History:  s.history,
 		Load:     board,
 		Log:      s.dlog,
-		Outcomes: s.store,
+		Outcomes: s.outcomeStore(),
 		Now:      deps.Now,
 		Tracer:   s.tel.tracer,
 	})

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -102,4 +103,25 @@ func (s *Server) stop() {
 		_ = s.cmd.Wait()
 		s.cmd = nil
 	}
+}
+
+// TTL returns a key's time to live, asked over the Redis protocol.
+func (s *Server) TTL(tb testing.TB, key string) time.Duration {
+	tb.Helper()
+	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	fmt.Fprintf(c, "*2\r\n$4\r\nPTTL\r\n$%d\r\n%s\r\n", len(key), key)
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, ":") {
+		tb.Fatalf("redistest: PTTL %s: %q, %v", key, line, err)
+	}
+	ms, err := strconv.ParseInt(strings.TrimSpace(line[1:]), 10, 64)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ms) * time.Millisecond
 }

@@ -435,9 +435,13 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		ids[i] = c.p.ID
 	}
 	_, sp = tr.Start(ctx, "history.reserve")
+	// The decision's record goes with the reservation, so that a store
+	// shared by replicas keeps it for the offers' outcomes.
 	res, err := e.deps.History.Reserve(rctx, features.Reservation{
 		ClientID: req.ClientID, Channel: string(req.Channel), DecisionID: d.ID,
 		Products: ids, At: now, Caps: tier.CapsFor(req.Channel),
+		Decision: &features.DecisionRecord{ID: d.ID, ClientID: req.ClientID, Channel: string(req.Channel), Action: OfferNow.String(),
+			Tier: d.Tier, ModelVersion: d.ModelVersion, At: d.At, Exposures: d.Exposures, Reason: reasonNames[HighPropensity]},
 	})
 	sp.End()
 	if err != nil {
