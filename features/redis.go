@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,11 +25,13 @@ import (
 //
 // It is safe for concurrent use; go-redis keeps a connection pool.
 type Redis struct {
-	client *redis.Client
+	client redis.UniversalClient
 	prefix string
 	window time.Duration // OutcomeWindow
 	where  string        // "redis host:port", for errors
 	logger *slog.Logger
+	// cluster: a Redis Cluster, where one transaction spans one slot only.
+	cluster bool
 }
 
 var _ Source = (*Redis)(nil)
@@ -37,7 +40,14 @@ var _ Source = (*Redis)(nil)
 // declare tactd's configuration keys (see server.Config); fields tagged
 // koanf:"-" are set only by code.
 type RedisConfig struct {
-	Addr string `koanf:"redis_addr" default:"localhost:6379" help:"Redis address (feature_store redis)"`
+	// Mode is single (one Redis or Valkey, Addr), cluster (Redis Cluster:
+	// Addrs are seed nodes) or sentinel (Addrs are sentinels, MasterName
+	// the master they watch).
+	Mode string `koanf:"redis_mode" default:"single" help:"single, cluster or sentinel"`
+	Addr string `koanf:"redis_addr" default:"localhost:6379" help:"Redis address (feature_store redis, redis_mode single)"`
+	// Addrs is a comma-separated list (a YAML list in a file).
+	Addrs      string `koanf:"redis_addrs" help:"Redis Cluster seed nodes or sentinels, comma-separated (redis_mode cluster or sentinel)"`
+	MasterName string `koanf:"redis_master" help:"the master's name the sentinels watch (redis_mode sentinel)"`
 	// Password is read only from the environment (TACT_REDIS_PASSWORD),
 	// never from a file or a flag.
 	Password string `koanf:"redis_password" from:"env" help:"Redis password"`
@@ -59,39 +69,74 @@ type RedisConfig struct {
 // logged when Redis stops answering and one when it is back (see
 // reachability); nil logs nothing.
 func OpenRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (*Redis, error) {
-	if cfg.Addr == "" {
+	addrs := cfg.AddrList()
+	if len(addrs) == 0 {
 		return nil, errors.New("features: redis: no address")
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "tact:"
 	}
-	opt := &redis.Options{
-		Addr:         cfg.Addr,
-		Password:     cfg.Password,
-		DB:           cfg.DB,
-		PoolSize:     cfg.PoolSize,
-		DialTimeout:  orDefault(cfg.DialTimeout, time.Second),
-		ReadTimeout:  orDefault(cfg.ReadTimeout, 200*time.Millisecond),
-		WriteTimeout: orDefault(cfg.WriteTimeout, 200*time.Millisecond),
+	opt := &redis.UniversalOptions{
+		Addrs:      addrs,
+		MasterName: cfg.MasterName,
+		Password:   cfg.Password,
+		DB:         cfg.DB,
+		PoolSize:   cfg.PoolSize,
 		// Deadlines come from the caller's context as well.
+		DialTimeout:           orDefault(cfg.DialTimeout, time.Second),
+		ReadTimeout:           orDefault(cfg.ReadTimeout, 200*time.Millisecond),
+		WriteTimeout:          orDefault(cfg.WriteTimeout, 200*time.Millisecond),
 		ContextTimeoutEnabled: true,
 	}
 	if cfg.TLS {
 		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	c := redis.NewClient(opt)
+	var c redis.UniversalClient
+	switch cfg.Mode {
+	case "", "single":
+		c = redis.NewClient(opt.Simple())
+	case "cluster":
+		c = redis.NewClusterClient(opt.Cluster())
+	case "sentinel":
+		if cfg.MasterName == "" {
+			return nil, errors.New("features: redis: sentinel mode needs the master's name")
+		}
+		c = redis.NewFailoverClient(opt.Failover())
+	default:
+		return nil, fmt.Errorf("features: redis: mode %q is not single, cluster or sentinel", cfg.Mode)
+	}
+	where := strings.Join(addrs, ",")
 	if logger != nil {
 		redis.SetLogger(redisLogger{logger})
-		c.AddHook(&reachability{logger: logger, where: cfg.Addr, downAfter: time.Second, now: time.Now})
+		c.AddHook(&reachability{logger: logger, where: where, downAfter: time.Second, now: time.Now})
 	}
 	if err := c.Ping(ctx).Err(); err != nil {
 		_ = c.Close() // the ping error is the one to report
-		return nil, fmt.Errorf("features: redis %s: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("features: redis %s: %w", where, err)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Redis{client: c, prefix: cfg.Prefix, window: orDefault(cfg.OutcomeWindow, 720*time.Hour), where: "redis " + cfg.Addr, logger: logger}, nil
+	return &Redis{client: c, prefix: cfg.Prefix, window: orDefault(cfg.OutcomeWindow, 720*time.Hour), where: "redis " + where, logger: logger,
+		cluster: cfg.Mode == "cluster"}, nil
+}
+
+// AddrList returns the addresses to reach Redis by: Addrs when set
+// (comma-separated), else Addr.
+func (cfg *RedisConfig) AddrList() []string {
+	if strings.TrimSpace(cfg.Addrs) == "" {
+		if cfg.Addr == "" {
+			return nil
+		}
+		return []string{cfg.Addr}
+	}
+	var out []string
+	for _, a := range strings.Split(cfg.Addrs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -158,14 +203,21 @@ func (r *Redis) GetMany(ctx context.Context, clientIDs []string) ([]Record, erro
 }
 
 // PutBatch upserts the records in one pipelined MULTI/EXEC transaction, so
-// that a batch is stored whole or not at all.
+// that a batch is stored whole or not at all. On a Redis Cluster, where a
+// transaction cannot span clients' slots, the batch is one pipeline: each
+// record is stored whole, and a failed batch may have stored some (writing
+// it again is harmless).
 func (r *Redis) PutBatch(ctx context.Context, recs []Record) error {
 	for i := range recs {
 		if err := recs[i].Validate(); err != nil {
 			return fmt.Errorf("record %d: %w", i, err)
 		}
 	}
-	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	run := r.client.TxPipelined
+	if r.cluster {
+		run = r.client.Pipelined
+	}
+	_, err := run(ctx, func(p redis.Pipeliner) error {
 		for i := range recs {
 			p.Set(ctx, r.Key(recs[i].ClientID), encodeRecord(&recs[i], nil), 0)
 		}

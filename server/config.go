@@ -342,11 +342,35 @@ func (c *Config) problems() problems {
 	switch c.FeatureStore {
 	case "bolt":
 	case "redis":
-		if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
-			p.add("redis_addr", "%q is not host:port", c.Redis.Addr)
+		r := &c.Redis
+		switch r.Mode {
+		case "single":
+			if _, _, err := net.SplitHostPort(r.Addr); err != nil && r.Addrs == "" {
+				p.add("redis_addr", "%q is not host:port", r.Addr)
+			}
+		case "cluster", "sentinel":
+			if r.Addrs == "" {
+				p.add("redis_addrs", "empty: redis_mode %s needs the addresses of its nodes", r.Mode)
+			}
+			if r.Mode == "sentinel" && r.MasterName == "" {
+				p.add("redis_master", "empty: redis_mode sentinel needs the master's name")
+			}
+			if r.Mode == "cluster" && r.DB != 0 {
+				p.add("redis_db", "%d: Redis Cluster has database 0 only", r.DB)
+			}
+		default:
+			p.add("redis_mode", "%q is not single, cluster or sentinel", r.Mode)
 		}
-		if c.Redis.DB < 0 || c.Redis.DB > 15 {
-			p.add("redis_db", "%d not in 0..15", c.Redis.DB)
+		if r.Addrs != "" {
+			for _, a := range r.AddrList() {
+				if _, _, err := net.SplitHostPort(a); err != nil {
+					p.add("redis_addrs", "%q is not host:port", a)
+					break
+				}
+			}
+		}
+		if r.DB < 0 || r.DB > 15 {
+			p.add("redis_db", "%d not in 0..15", r.DB)
 		}
 	default:
 		p.add("feature_store", "%q is not bolt or redis", c.FeatureStore)

@@ -132,9 +132,15 @@ func parseValue(typ reflect.Type, raw any) (reflect.Value, error) {
 			return v, fmt.Errorf("%v is not a duration (e.g. 2s, 500ms, 1m30s)", raw)
 		}
 	case typ.Kind() == reflect.String:
-		switch raw.(type) {
+		switch x := raw.(type) {
 		case string, bool, int, int64, uint64, float64:
 			v.SetString(fmt.Sprint(raw))
+		case []any: // a YAML list, for a key that takes a comma-separated one
+			parts := make([]string, len(x))
+			for i, e := range x {
+				parts[i] = fmt.Sprint(e)
+			}
+			v.SetString(strings.Join(parts, ","))
 		default:
 			return v, fmt.Errorf("%v is not a single value", raw)
 		}

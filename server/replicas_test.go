@@ -2,6 +2,8 @@ package server
 
 import (
 	"io"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,11 +18,18 @@ import (
 )
 
 // startReplicas starts n tactd sharing one Redis that holds the demo
-// bank's clients.
-func startReplicas(t *testing.T, n int) []*testServer {
+// bank's clients: a redis-server of the test's own ("single"), or the
+// package's Redis Cluster ("cluster") under a key prefix of the test's own.
+func startReplicas(t *testing.T, mode string, n int) []*testServer {
 	t.Helper()
-	rs := redistest.Start(t)
-	store, err := features.OpenRedis(t.Context(), features.RedisConfig{Addr: rs.Addr}, nil)
+	rc := features.RedisConfig{Mode: mode, Prefix: "tact:"}
+	if mode == "cluster" {
+		rc.Addrs = redisCluster(t).Seeds()
+		rc.Prefix = strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + ":"
+	} else {
+		rc.Addr = redistest.Start(t).Addr
+	}
+	store, err := features.OpenRedis(t.Context(), rc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,11 +44,20 @@ func startReplicas(t *testing.T, n int) []*testServer {
 	var out []*testServer
 	for range n {
 		out = append(out, startServer(t, Deps{}, func(c *Config, _ *io.Writer) {
-			c.FeatureStore, c.Redis.Addr = "redis", rs.Addr
+			c.FeatureStore = "redis"
+			c.Redis.Mode, c.Redis.Addr, c.Redis.Addrs, c.Redis.Prefix = rc.Mode, rc.Addr, rc.Addrs, rc.Prefix
 			c.FeatureBudget = time.Second // a loaded CI host must not turn the answers degraded
 		}))
 	}
 	return out
+}
+
+// onEachRedis runs test against one redis-server and against the
+// package's Redis Cluster.
+func onEachRedis(t *testing.T, test func(t *testing.T, mode string)) {
+	for _, mode := range []string{"single", "cluster"} {
+		t.Run(mode, func(t *testing.T) { test(t, mode) })
+	}
 }
 
 // TestReplicasShareTheLoadBoard: a busy report to one replica keeps a
@@ -47,8 +65,10 @@ func startReplicas(t *testing.T, n int) []*testServer {
 // report to the other frees it on the first; each replica's GetLoad shows
 // the report the other took. (Each replica had a board of its own: the one
 // that missed the busy report pitched.)
-func TestReplicasShareTheLoadBoard(t *testing.T) {
-	reps := startReplicas(t, 2)
+func TestReplicasShareTheLoadBoard(t *testing.T) { onEachRedis(t, replicasShareTheLoadBoard) }
+
+func replicasShareTheLoadBoard(t *testing.T, mode string) {
+	reps := startReplicas(t, mode, 2)
 	a, b := reps[0], reps[1]
 	report := func(ts *testServer, waiting uint32) {
 		t.Helper()
@@ -95,8 +115,10 @@ func TestReplicasShareTheLoadBoard(t *testing.T) {
 // TestOutcomeOnAnyReplica: an outcome recorded on one replica for an offer
 // another replica made is accepted (it was refused "unknown decision"),
 // and the refusal's cool-down then holds on both.
-func TestOutcomeOnAnyReplica(t *testing.T) {
-	reps := startReplicas(t, 2)
+func TestOutcomeOnAnyReplica(t *testing.T) { onEachRedis(t, outcomeOnAnyReplica) }
+
+func outcomeOnAnyReplica(t *testing.T, mode string) {
+	reps := startReplicas(t, mode, 2)
 	a, b := tactv1.NewDecisionServiceClient(reps[0].conn), tactv1.NewDecisionServiceClient(reps[1].conn)
 	req := &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_BRANCH}
 	d, err := a.Decide(t.Context(), req)
@@ -124,5 +146,41 @@ func TestOutcomeOnAnyReplica(t *testing.T) {
 	}
 	if _, err := b.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: "no_such_product", Outcome: tactv1.Outcome_OUTCOME_ACCEPTED}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("outcome for a product the decision did not offer: %v, want InvalidArgument", err)
+	}
+}
+
+// TestCapsAcrossReplicas: 50 concurrent decisions for one client spread
+// over three replicas never give more offers than the client's caps on
+// the channel allow (the caps' check and reservation are one script in
+// Redis).
+func TestCapsAcrossReplicas(t *testing.T) { onEachRedis(t, capsAcrossReplicas) }
+
+func capsAcrossReplicas(t *testing.T, mode string) {
+	reps := startReplicas(t, mode, 3)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	offers, tier := 0, ""
+	for i := range 50 {
+		wg.Go(func() {
+			d, err := tactv1.NewDecisionServiceClient(reps[i%3].conn).Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_WEB, MaxOffers: 3})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			offers += len(d.GetOffers())
+			tier = d.GetTier()
+		})
+	}
+	wg.Wait()
+	allowed := -1
+	for _, c := range reps[0].engine.Policy().Tier(tier).CapsFor("web") {
+		if allowed < 0 || c.Max < allowed {
+			allowed = c.Max
+		}
+	}
+	if offers == 0 || offers > allowed {
+		t.Errorf("50 concurrent decisions over 3 replicas gave %d offers; the %s cap on web allows %d", offers, tier, allowed)
 	}
 }
