@@ -30,11 +30,16 @@ var _ DecisionSink = (*Bolt)(nil)
 // failing and one when they succeed again. A batch that fails otherwise,
 // or still fails at Close, is logged and counted in Failed.
 //
+// Commit queues a record and waits until it is durable: a group commit,
+// written at once with whatever else is queued, so that a decision whose
+// answer must survive a crash (an offer, on the embedded store) is on disk
+// before it is given.
+//
 // It is safe for concurrent use. Close flushes what is queued.
 type DecisionLog struct {
 	sink   DecisionSink
 	logger *slog.Logger
-	queue  chan DecisionRecord
+	queue  chan logEntry
 	flush  chan chan error
 	done   chan struct{}
 
@@ -50,6 +55,16 @@ const (
 	flushEvery = 50 * time.Millisecond
 )
 
+// logEntry is a queued record; done, when set, takes the result of the
+// write that contains it.
+type logEntry struct {
+	rec  DecisionRecord
+	done chan error
+}
+
+// ErrLogFull is returned by Commit when the log's buffer is full.
+var ErrLogFull = errors.New("features: decision log buffer full")
+
 // NewDecisionLog starts a log that buffers up to size records.
 func NewDecisionLog(sink DecisionSink, size int, logger *slog.Logger) *DecisionLog {
 	if size < 1 {
@@ -58,7 +73,7 @@ func NewDecisionLog(sink DecisionSink, size int, logger *slog.Logger) *DecisionL
 	l := &DecisionLog{
 		sink:   sink,
 		logger: logger,
-		queue:  make(chan DecisionRecord, size),
+		queue:  make(chan logEntry, size),
 		flush:  make(chan chan error),
 		done:   make(chan struct{}),
 	}
@@ -74,11 +89,35 @@ func (l *DecisionLog) Append(rec DecisionRecord) bool {
 		return false
 	}
 	select {
-	case l.queue <- rec:
+	case l.queue <- logEntry{rec: rec}:
 		return true
 	default:
 		l.dropped.Add(1)
 		return false
+	}
+}
+
+// Commit queues rec and waits until it is written durably, written at
+// once with whatever else waits. It returns ErrLogFull when the buffer is
+// full, ctx's error when ctx ends first (the record may still be written),
+// and the write's error; while storage is unavailable it waits for the
+// retries.
+func (l *DecisionLog) Commit(ctx context.Context, rec DecisionRecord) error {
+	if l.closed.Load() {
+		return errors.New("features: decision log is closed")
+	}
+	done := make(chan error, 1)
+	select {
+	case l.queue <- logEntry{rec: rec, done: done}:
+	default:
+		l.dropped.Add(1)
+		return ErrLogFull
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -133,6 +172,7 @@ func (l *DecisionLog) Pending() int { return len(l.queue) }
 func (l *DecisionLog) run() {
 	defer close(l.done)
 	batch := make([]DecisionRecord, 0, maxBatch)
+	var dones []chan error // of the batch's committed records
 	ticker := time.NewTicker(flushEvery)
 	defer ticker.Stop()
 	var failingSince time.Time // zero while writes succeed
@@ -166,8 +206,19 @@ func (l *DecisionLog) run() {
 			l.failed.Add(uint64(len(batch)))
 			l.logger.Error("decision log: write failed; records lost", "records", len(batch), "err", err)
 		}
-		batch = batch[:0]
+		for _, d := range dones {
+			d <- err
+		}
+		batch, dones = batch[:0], dones[:0]
 		return true
+	}
+	add := func(e logEntry) (urgent bool) {
+		batch = append(batch, e.rec)
+		if e.done != nil {
+			dones = append(dones, e.done)
+			return true
+		}
+		return false
 	}
 	// drain moves what is queued now into batches; it stops early when a
 	// batch cannot be written (the rest waits in the buffer).
@@ -177,11 +228,11 @@ func (l *DecisionLog) run() {
 				return true
 			}
 			select {
-			case rec, ok := <-l.queue:
+			case e, ok := <-l.queue:
 				if !ok {
 					return false
 				}
-				batch = append(batch, rec)
+				add(e)
 			default:
 				return true
 			}
@@ -195,13 +246,20 @@ func (l *DecisionLog) run() {
 			queue = nil
 		}
 		select {
-		case rec, ok := <-queue:
+		case e, ok := <-queue:
 			if !ok {
 				write(true)
 				return
 			}
-			batch = append(batch, rec)
-			if len(batch) == maxBatch {
+			if add(e) {
+				// Someone waits: write now, with whatever else is queued
+				// (a group commit).
+				if !drain() {
+					write(true)
+					return
+				}
+				write(false)
+			} else if len(batch) == maxBatch {
 				write(false)
 			}
 		case <-ticker.C:

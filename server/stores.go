@@ -140,7 +140,7 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 	}
 	s.board = board
 	var err error
-	s.engine, err = decision.New(decision.Config{FeatureBudget: s.cfg.FeatureBudget}, decision.Deps{
+	s.engine, err = decision.New(decision.Config{FeatureBudget: s.cfg.FeatureBudget, DurableOffers: s.redis == nil}, decision.Deps{
 		Catalog:  w.dc.cat,
 		Policy:   w.dc.pol,
 		Bundle:   w.bundle,

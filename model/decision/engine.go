@@ -31,10 +31,12 @@ type FeatureReader interface {
 	Get(ctx context.Context, clientID string) (features.Record, error)
 }
 
-// DecisionRecorder takes decision records without blocking; false means the
-// record was dropped.
+// DecisionRecorder takes decision records: Append without blocking (false
+// means the record was dropped), Commit waiting until the record is
+// durable.
 type DecisionRecorder interface {
 	Append(rec features.DecisionRecord) bool
+	Commit(ctx context.Context, rec features.DecisionRecord) error
 	Flush(ctx context.Context) error
 }
 
@@ -49,6 +51,14 @@ type Config struct {
 	// FeatureBudget bounds the feature and contact-history reads; past it
 	// the answer is a degraded NO_OFFER. 0 means 50 ms.
 	FeatureBudget time.Duration
+	// DurableOffers makes an offer's decision durable in the decision log
+	// (Commit) before it is answered, so that its outcome is taken after a
+	// crash. Set it when the contact history does not keep the decision
+	// itself (the embedded store; Redis keeps it with the reservation).
+	DurableOffers bool
+	// CommitBudget bounds that wait; past it the answer is a degraded
+	// NO_OFFER. 0 means 1 s.
+	CommitBudget time.Duration
 }
 
 // Deps are what the engine works with. All are required but Now.
@@ -95,6 +105,9 @@ type state struct {
 func New(cfg Config, deps Deps) (*Engine, error) {
 	if cfg.FeatureBudget == 0 {
 		cfg.FeatureBudget = 50 * time.Millisecond
+	}
+	if cfg.CommitBudget == 0 {
+		cfg.CommitBudget = time.Second
 	}
 	if cfg.FeatureBudget < 0 {
 		return nil, errors.New("decision: feature budget must be positive")
@@ -463,6 +476,20 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		d.Reasons = append(d.Reasons, Reason{Code: CapReached, Message: fmt.Sprintf(
 			"Only %d of %d offers fit the client's %s cap on %s.", got, len(want), tier.Name, channelWords(req.Channel))})
 	}
+	if e.cfg.DurableOffers {
+		// The offer is given only once its decision is on disk, so that
+		// its outcome is taken even after a crash.
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.CommitBudget)
+		err := e.deps.Log.Commit(cctx, e.logRecord(&d, &req))
+		cancel()
+		d.logged = true
+		if err != nil {
+			// The record may still be written later, with the offers it
+			// reserved: they hold their cap slots, an offer not given.
+			d.Offers, d.Reasons, d.Degraded = nil, nil, true
+			return noOffer(Reason{Code: HistoryUnavailable, Message: "The decision could not be recorded in time; no offer is made."})
+		}
+	}
 	return d
 }
 
@@ -573,7 +600,16 @@ func offer(c *candidate, rank int, rec *features.Record) Offer {
 	}
 }
 
+// record appends the decision to the log, unless it was committed.
 func (e *Engine) record(d *Decision, req *Request) {
+	if d.logged {
+		return
+	}
+	e.deps.Log.Append(e.logRecord(d, req))
+}
+
+// logRecord is the decision as the log keeps it.
+func (e *Engine) logRecord(d *Decision, req *Request) features.DecisionRecord {
 	rec := features.DecisionRecord{
 		ID:           d.ID,
 		ClientID:     req.ClientID,
@@ -589,7 +625,7 @@ func (e *Engine) record(d *Decision, req *Request) {
 		rec.Products = append(rec.Products, o.ProductID)
 	}
 	rec.Reason = d.MainReason()
-	e.deps.Log.Append(rec)
+	return rec
 }
 
 // MainReason is the name of the decision's main reason code (the first

@@ -155,6 +155,8 @@ type memLog struct {
 	saved    map[string]features.DecisionRecord
 	outcomes map[string]features.OutcomeRecord
 	flushes  int
+	// commitErr, when set, fails every Commit.
+	commitErr error
 }
 
 func newMemLog() *memLog {
@@ -166,6 +168,17 @@ func (l *memLog) Append(r features.DecisionRecord) bool {
 	defer l.mu.Unlock()
 	l.pending = append(l.pending, r)
 	return true
+}
+
+// Commit saves at once, as a durable write would; commitErr fails it.
+func (l *memLog) Commit(_ context.Context, r features.DecisionRecord) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.commitErr != nil {
+		return l.commitErr
+	}
+	l.saved[r.ID] = r
+	return nil
 }
 
 func (l *memLog) Flush(context.Context) error {
@@ -445,5 +458,33 @@ func TestNewRejectsMissingModels(t *testing.T) {
 	}
 	if e.Bundle().Version() != "test-1" {
 		t.Errorf("bundle after a rejected swap: %s, want test-1", e.Bundle().Version())
+	}
+}
+
+// TestDurableOffers: with DurableOffers an offer's decision is committed
+// before it is answered (found without a flush), and one that cannot be
+// committed is not given: a degraded NO_OFFER. Other decisions are only
+// appended.
+func TestDurableOffers(t *testing.T) {
+	log := newMemLog()
+	e := newEngine(t, memReader{"c": client(nil)}, log)
+	e.cfg.DurableOffers, e.cfg.CommitBudget = true, time.Second
+	d := e.Decide(t.Context(), Request{ClientID: "c", Channel: catalog.PhoneInbound})
+	if d.Action != OfferNow {
+		t.Fatalf("decision %v %v, want an offer", d.Action, d.Reasons)
+	}
+	if _, err := log.GetDecision(t.Context(), d.ID); err != nil {
+		t.Errorf("the offer's decision is not saved when answered: %v", err)
+	}
+	if len(log.pending) != 0 {
+		t.Errorf("the committed decision was appended again: %d pending", len(log.pending))
+	}
+	if d := e.Decide(t.Context(), Request{ClientID: "unknown", Channel: catalog.PhoneInbound}); d.Action != NoOffer || len(log.pending) != 1 {
+		t.Errorf("a no-offer decision: %v, %d pending; want it appended, not committed", d.Action, len(log.pending))
+	}
+	log.commitErr = errors.New("disk full")
+	d = e.Decide(t.Context(), Request{ClientID: "c", Channel: catalog.Web})
+	if d.Action != NoOffer || !d.Degraded || len(d.Offers) != 0 || d.Reasons[0].Code != HistoryUnavailable {
+		t.Errorf("an offer that cannot be committed: %v degraded=%v offers=%d %v; want a degraded NO_OFFER", d.Action, d.Degraded, len(d.Offers), d.Reasons)
 	}
 }

@@ -218,4 +218,7 @@ type Decision struct {
 	// Candidates is set with Request.Explain: every catalog product, in
 	// catalog order, with the gates it passed or failed.
 	Candidates []Candidate
+
+	// logged: the decision went to the log already (committed).
+	logged bool
 }
