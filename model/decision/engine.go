@@ -54,7 +54,8 @@ type Config struct {
 	// DurableOffers makes an offer's decision durable in the decision log
 	// (Commit) before it is answered, so that its outcome is taken after a
 	// crash. Set it when the contact history does not keep the decision
-	// itself (the embedded store; Redis keeps it with the reservation).
+	// itself (the embedded store); without it the decision goes with the
+	// reservation (Reservation.Decision), which Redis keeps.
 	DurableOffers bool
 	// CommitBudget bounds that wait; past it the answer is a degraded
 	// NO_OFFER. 0 means 1 s.
@@ -448,14 +449,17 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		ids[i] = c.p.ID
 	}
 	_, sp = tr.Start(ctx, "history.reserve")
-	// The decision's record goes with the reservation, so that a store
-	// shared by replicas keeps it for the offers' outcomes.
-	res, err := e.deps.History.Reserve(rctx, features.Reservation{
+	r := features.Reservation{
 		ClientID: req.ClientID, Channel: string(req.Channel), DecisionID: d.ID,
 		Products: ids, At: now, Caps: tier.CapsFor(req.Channel),
-		Decision: &features.DecisionRecord{ID: d.ID, ClientID: req.ClientID, Channel: string(req.Channel), Action: OfferNow.String(),
-			Tier: d.Tier, ModelVersion: d.ModelVersion, At: d.At, Exposures: d.Exposures, Reason: reasonNames[HighPropensity]},
-	})
+	}
+	if !e.cfg.DurableOffers {
+		// The decision's record goes with the reservation, so that a
+		// store shared by replicas keeps it for the offers' outcomes.
+		r.Decision = &features.DecisionRecord{ID: d.ID, ClientID: req.ClientID, Channel: string(req.Channel), Action: OfferNow.String(),
+			Tier: d.Tier, ModelVersion: d.ModelVersion, At: d.At, Exposures: d.Exposures, Reason: reasonNames[HighPropensity]}
+	}
+	res, err := e.deps.History.Reserve(rctx, r)
 	sp.End()
 	if err != nil {
 		d.Degraded = true
