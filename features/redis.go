@@ -28,8 +28,10 @@ type Redis struct {
 	client redis.UniversalClient
 	prefix string
 	window time.Duration // OutcomeWindow
-	where  string        // "redis host:port", for errors
-	logger *slog.Logger
+	// decisionRetention and outcomeRetention trim the shared logs.
+	decisionRetention, outcomeRetention time.Duration
+	where                               string // "redis host:port", for errors
+	logger                              *slog.Logger
 	// cluster: a Redis Cluster, where one transaction spans one slot only.
 	cluster bool
 }
@@ -57,6 +59,10 @@ type RedisConfig struct {
 	// OutcomeWindow is how long a decision's record is kept in Redis for
 	// the outcomes of its offers, which any replica then accepts.
 	OutcomeWindow time.Duration `koanf:"outcome_window" default:"720h" help:"how long after an offer any replica sharing Redis accepts its outcome"`
+	// DecisionRetention and OutcomeRetention are how long the shared
+	// decision log and outcomes are kept (exports, experiment results).
+	DecisionRetention time.Duration `koanf:"decision_retention" default:"48h" help:"how long the shared decision log keeps a decision (Redis)"`
+	OutcomeRetention  time.Duration `koanf:"outcome_retention" default:"9600h" help:"how long the shared outcomes are kept (Redis; 400 days)"`
 	// PoolSize is the connection pool size (default 10 per CPU).
 	PoolSize int `koanf:"-"`
 	// DialTimeout, ReadTimeout and WriteTimeout bound each operation
@@ -118,7 +124,9 @@ func OpenRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (*Redi
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Redis{client: c, prefix: cfg.Prefix, window: orDefault(cfg.OutcomeWindow, 720*time.Hour), where: "redis " + where, logger: logger,
-		cluster: cfg.Mode == "cluster"}, nil
+		cluster:           cfg.Mode == "cluster",
+		decisionRetention: orDefault(cfg.DecisionRetention, 48*time.Hour),
+		outcomeRetention:  orDefault(cfg.OutcomeRetention, 400*24*time.Hour)}, nil
 }
 
 // AddrList returns the addresses to reach Redis by: Addrs when set

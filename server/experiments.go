@@ -20,11 +20,12 @@ import (
 )
 
 // experimentService reports on the experiments running; results are
-// counted from this replica's decision log and outcomes.
+// counted from the decision log and outcomes (logReader: with Redis, every
+// replica's).
 type experimentService struct {
 	tactv1.UnimplementedExperimentServiceServer
 	engine *decision.Engine
-	store  *features.Bolt
+	store  logReader
 	log    *features.DecisionLog
 	logger *slog.Logger
 }

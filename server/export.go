@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"log/slog"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -11,10 +13,22 @@ import (
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
-// exportService serves ExportService from the embedded store.
+// logReader reads the decision log and the outcomes: the embedded store's,
+// or with Redis the shared ones every replica writes.
+type logReader interface {
+	ExportDecisions(ctx context.Context, since time.Time, fn func(*features.DecisionRecord) error) error
+	ExportOutcomes(ctx context.Context, since time.Time, fn func(*features.OutcomeRecord) error) error
+}
+
+var (
+	_ logReader = (*features.Bolt)(nil)
+	_ logReader = (*features.Redis)(nil)
+)
+
+// exportService serves ExportService from the log (see logReader).
 type exportService struct {
 	tactv1.UnimplementedExportServiceServer
-	store  *features.Bolt
+	store  logReader
 	log    *features.DecisionLog
 	logger *slog.Logger
 }

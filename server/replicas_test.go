@@ -1,7 +1,11 @@
 package server
 
 import (
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/features/redistest"
@@ -20,12 +25,13 @@ import (
 // startReplicas starts n tactd sharing one Redis that holds the demo
 // bank's clients: a redis-server of the test's own ("single"), or the
 // package's Redis Cluster ("cluster") under a key prefix of the test's own.
-func startReplicas(t *testing.T, mode string, n int) []*testServer {
+func startReplicas(t *testing.T, mode string, n int, opts ...func(*Config)) []*testServer {
 	t.Helper()
 	rc := features.RedisConfig{Mode: mode, Prefix: "tact:"}
 	if mode == "cluster" {
 		rc.Addrs = redisCluster(t).Seeds()
-		rc.Prefix = strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + ":"
+		// A prefix of this run's own: the cluster outlives the test.
+		rc.Prefix = strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
 	} else {
 		rc.Addr = redistest.Start(t).Addr
 	}
@@ -47,6 +53,9 @@ func startReplicas(t *testing.T, mode string, n int) []*testServer {
 			c.FeatureStore = "redis"
 			c.Redis.Mode, c.Redis.Addr, c.Redis.Addrs, c.Redis.Prefix = rc.Mode, rc.Addr, rc.Addrs, rc.Prefix
 			c.FeatureBudget = time.Second // a loaded CI host must not turn the answers degraded
+			for _, o := range opts {
+				o(c)
+			}
 		}))
 	}
 	return out
@@ -182,5 +191,94 @@ func capsAcrossReplicas(t *testing.T, mode string) {
 	}
 	if offers == 0 || offers > allowed {
 		t.Errorf("50 concurrent decisions over 3 replicas gave %d offers; the %s cap on web allows %d", offers, tier, allowed)
+	}
+}
+
+// TestLogsSharedAcrossReplicas: decisions and outcomes made on three
+// replicas are all in the export of each, and an experiment's results are
+// the same from each and count every replica's decisions (each replica
+// counted its own).
+func TestLogsSharedAcrossReplicas(t *testing.T) { onEachRedis(t, logsSharedAcrossReplicas) }
+
+func logsSharedAcrossReplicas(t *testing.T, mode string) {
+	exps := filepath.Join(t.TempDir(), "experiments.json")
+	if err := os.WriteFile(exps, []byte(`{"features": {"bar": {"defaultValue": {}, "rules": [{"key": "bar-test",
+		"variations": [{}, {"tiers": {"standard": {"min_propensity": 0.2}}}], "weights": [0.5, 0.5], "coverage": 1,
+		"hashAttribute": "id", "hashVersion": 2, "seed": "bar-test"}]}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reps := startReplicas(t, mode, 3, func(c *Config) { c.ExperimentsFile = exps })
+	decisions := map[string]bool{}
+	outcomes := map[string]bool{}
+	exposed := 0
+	for i := range 60 {
+		dec := tactv1.NewDecisionServiceClient(reps[i%3].conn)
+		d, err := dec.Decide(t.Context(), &tactv1.DecideRequest{ClientId: fmt.Sprintf("C%05d", 1+i*7), Channel: tactv1.Channel_CHANNEL_BRANCH})
+		if err != nil {
+			t.Fatal(err)
+		}
+		decisions[d.GetDecisionId()] = true
+		if len(d.GetExperiments()) > 0 {
+			exposed++
+		}
+		if d.GetAction() == tactv1.Action_ACTION_OFFER_NOW {
+			// The outcome on the next replica.
+			p := d.GetOffers()[0].GetProductId()
+			if _, err := tactv1.NewDecisionServiceClient(reps[(i+1)%3].conn).RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: p, Outcome: tactv1.Outcome_OUTCOME_ACCEPTED}); err != nil {
+				t.Fatal(err)
+			}
+			outcomes[d.GetDecisionId()+"/"+p] = true
+		}
+	}
+	if len(outcomes) == 0 || exposed == 0 {
+		t.Fatalf("%d outcomes, %d exposed decisions: the test needs both", len(outcomes), exposed)
+	}
+	// Each replica's log writes its queued decisions every 50 ms: an
+	// export includes other replicas' decisions made before that.
+	time.Sleep(200 * time.Millisecond)
+	var first *tactv1.GetExperimentResultsResponse
+	for i, ts := range reps {
+		exp := tactv1.NewExportServiceClient(ts.conn)
+		got := map[string]bool{}
+		ds, err := exp.ExportDecisions(t.Context(), &tactv1.ExportDecisionsRequest{Since: timestamppb.New(time.Now().Add(-time.Hour))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m, err := ds.Recv(); err == nil; m, err = ds.Recv() {
+			got[m.GetDecision().GetDecisionId()] = true
+		}
+		for id := range decisions {
+			if !got[id] {
+				t.Errorf("replica %d's export lacks decision %s (of %d made over the replicas; it has %d)", i, id, len(decisions), len(got))
+				break
+			}
+		}
+		gotOut := map[string]bool{}
+		os, err := exp.ExportOutcomes(t.Context(), &tactv1.ExportOutcomesRequest{Since: timestamppb.New(time.Now().Add(-time.Hour))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m, err := os.Recv(); err == nil; m, err = os.Recv() {
+			gotOut[m.GetOutcome().GetDecisionId()+"/"+m.GetOutcome().GetProductId()] = true
+		}
+		if len(gotOut) != len(outcomes) {
+			t.Errorf("replica %d exports %d outcomes, want the %d recorded over the replicas", i, len(gotOut), len(outcomes))
+		}
+		r, err := tactv1.NewExperimentServiceClient(ts.conn).GetExperimentResults(t.Context(), &tactv1.GetExperimentResultsRequest{Experiment: "bar-test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := int64(0)
+		for _, v := range r.GetVariations() {
+			n += v.GetDecisions()
+		}
+		if n != int64(exposed) {
+			t.Errorf("replica %d counts %d decisions in the experiment, want all %d", i, n, exposed)
+		}
+		if first == nil {
+			first = r
+		} else if !proto.Equal(first, r) {
+			t.Errorf("replica %d's results differ from replica 0's:\n%v\n%v", i, r, first)
+		}
 	}
 }

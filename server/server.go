@@ -54,6 +54,7 @@ type Server struct {
 	store   *features.Bolt
 	redis   *features.Redis
 	history features.ContactHistory
+	log     logReader // the decision log and outcomes exports read
 	files   *policyFiles
 	polSum  [32]byte
 	polVer  atomic.Pointer[string] // digest of the catalog, policy and experiments in use

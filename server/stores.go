@@ -69,19 +69,21 @@ func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
 	}
 	s.polSum = sum
 	s.setPolicyVersion(sum)
-	s.dlog = features.NewDecisionLog(s.store, s.cfg.DecisionLogBuffer, s.logger)
 	var src features.Source = s.store
-	s.history = s.store
+	var sink features.DecisionSink = s.store
+	s.history, s.log = s.store, s.store
 	if s.cfg.FeatureStore == "redis" {
 		s.redis, err = features.OpenRedis(ctx, s.cfg.Redis, s.logger)
 		if err != nil {
 			return nil, fmt.Errorf("feature_store redis: %w", err)
 		}
-		src = s.redis
-		// Every replica sharing the Redis shares the contact history, so
-		// that the caps hold across them.
-		s.history = s.redis
+		// Every replica sharing the Redis shares the contact history (so
+		// that the caps hold across them), the decision log and the
+		// outcomes.
+		src, sink = s.redis, s.redis
+		s.history, s.log = s.redis, s.redis
 	}
+	s.dlog = features.NewDecisionLog(sink, s.cfg.DecisionLogBuffer, s.logger)
 	storeAttr := attribute.String("store", s.cfg.FeatureStore)
 	src = &timedSource{Source: src, t: s.tel, store: storeAttr}
 	s.tel.storeErrors.Add(ctx, 0, metric.WithAttributes(storeAttr)) // the series exists from the start
@@ -107,9 +109,8 @@ func (s *Server) outcomeStore() decision.OutcomeStore {
 }
 
 // sharedOutcomes finds a decision in Redis, where every replica records
-// its offer decisions, and else in this replica's own log (decisions
-// without a reservation, such as OFFER_LATER, and those made before the
-// shared record existed). Outcomes are stored in the embedded store.
+// its offer decisions, and else in this replica's embedded store
+// (decisions made before they were shared). Outcomes are stored in Redis.
 type sharedOutcomes struct {
 	shared *features.Redis
 	local  *features.Bolt
@@ -126,7 +127,7 @@ func (o *sharedOutcomes) GetDecision(ctx context.Context, id string) (features.D
 }
 
 func (o *sharedOutcomes) PutOutcome(ctx context.Context, rec *features.OutcomeRecord) (bool, error) {
-	return o.local.PutOutcome(ctx, rec)
+	return o.shared.PutOutcome(ctx, rec)
 }
 
 // buildEngine builds the decision engine on the stores, and the services
@@ -165,8 +166,8 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 		decision: &decisionService{engine: s.engine, logger: logger, tel: s.tel},
 		catalog:  &catalogService{engine: s.engine},
 		load:     &loadService{board: board, engine: s.engine, now: deps.Now, logger: logger},
-		export:   &exportService{store: s.store, log: s.dlog, logger: logger},
+		export:   &exportService{store: s.log, log: s.dlog, logger: logger},
 		features: &featureService{cache: s.cache, schema: w.schema, now: deps.Now, logger: logger},
-		exps:     &experimentService{engine: s.engine, store: s.store, log: s.dlog, logger: logger},
+		exps:     &experimentService{engine: s.engine, store: s.log, log: s.dlog, logger: logger},
 	}, nil
 }
