@@ -9,10 +9,15 @@
 //	tactfault run --http localhost:8080 --grpc localhost:9090 --via rest \
 //	    --duration 60s --workers 8 --acked acked.txt [--stop-when-not-ready]
 //	tactfault check --grpc localhost:9090 --acked acked.txt
+//	tactfault run ... --offers-only --acked offers.txt   (no outcomes: the offers are kept)
+//	tactfault settle --grpc localhost:9090 --acked offers.txt
 //
 // run prints a line a second (calls by result, offers) and a JSON summary.
 // With --stop-when-not-ready it acts as a load balancer would: it polls
-// /readyz and sends no new call once it answers 503.
+// /readyz and sends no new call once it answers 503. With --offers-only it
+// records no outcome but keeps every offer answered, and settle then
+// records an outcome for each (after a kill -9 and a restart, say) and
+// counts those refused.
 package main
 
 import (
@@ -67,6 +72,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.clients, "clients", 1000, "clients C00001.. to draw from")
 	fs.StringVar(&o.acked, "acked", "acked.txt", "file of acknowledged outcomes (appended by run, read by check)")
 	fs.BoolVar(&o.stopWhenNotReady, "stop-when-not-ready", false, "stop sending new calls once /readyz answers 503, as a load balancer would")
+	fs.BoolVar(&o.offersOnly, "offers-only", false, "record no outcome; keep each offer answered in --acked (for settle)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -80,6 +86,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return o.run(ctx, conn, out)
 	case "check":
 		return o.check(ctx, conn, out)
+	case "settle":
+		return o.settle(ctx, conn, out)
 	default:
 		return fmt.Errorf("unknown command %q (run or check)", args[0])
 	}
@@ -89,7 +97,7 @@ type opts struct {
 	httpAddr, grpcAddr, via, acked string
 	duration                       time.Duration
 	workers, clients               int
-	stopWhenNotReady               bool
+	stopWhenNotReady, offersOnly   bool
 }
 
 // counts are a run's results, by kind: "decide OK", "outcome 503",
@@ -184,6 +192,10 @@ func (o *opts) call(ctx context.Context, c *counts, dec tactv1.DecisionServiceCl
 	}
 	c.add("offer made", "")
 	product := d.GetOffers()[0].GetProductId()
+	if o.offersOnly {
+		ack(d.GetDecisionId(), product)
+		return
+	}
 	outcome := []tactv1.Outcome{tactv1.Outcome_OUTCOME_ACCEPTED, tactv1.Outcome_OUTCOME_DECLINED, tactv1.Outcome_OUTCOME_PRESENTED}[rand.IntN(3)]
 	if o.via == "grpc" {
 		_, err := dec.RecordOutcome(ctx, &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: product, Outcome: outcome, OccurredAt: timestamppb.Now()})
@@ -292,22 +304,54 @@ func restCall(ctx context.Context, httpc *http.Client, url, body string, into an
 	return resp.StatusCode, "OK", ""
 }
 
-// check reads the acknowledged outcomes and looks each up in tactd's
-// outcome export.
-func (o *opts) check(ctx context.Context, conn *grpc.ClientConn, out io.Writer) error {
-	f, err := os.Open(o.acked)
+// settle records an outcome (presented) for every offer in the file and
+// counts the answers by code: an offer tactd answered must take its
+// outcome, after a crash too.
+func (o *opts) settle(ctx context.Context, conn *grpc.ClientConn, out io.Writer) error {
+	lines, err := readLines(o.acked)
 	if err != nil {
 		return err
 	}
+	dec := tactv1.NewDecisionServiceClient(conn)
+	byCode := map[string]int{}
+	var first string
+	for l := range lines {
+		decision, product, _ := strings.Cut(l, " ")
+		_, err := dec.RecordOutcome(ctx, &tactv1.RecordOutcomeRequest{DecisionId: decision, ProductId: product, Outcome: tactv1.Outcome_OUTCOME_PRESENTED})
+		code, msg := grpcKind(err)
+		byCode[code]++
+		if err != nil && first == "" {
+			first = msg
+		}
+	}
+	fmt.Fprintf(out, "outcomes for %d answered offers: %s\n", len(lines), line(byCode))
+	if byCode["OK"] != len(lines) {
+		return fmt.Errorf("%d of %d answered offers did not take their outcome (first: %s)", len(lines)-byCode["OK"], len(lines), first)
+	}
+	return nil
+}
+
+func readLines(path string) (map[string]bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
 	defer f.Close()
-	want := map[string]bool{}
+	lines := map[string]bool{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if l := strings.TrimSpace(sc.Text()); l != "" {
-			want[l] = true
+			lines[l] = true
 		}
 	}
-	if err := sc.Err(); err != nil {
+	return lines, sc.Err()
+}
+
+// check reads the acknowledged outcomes and looks each up in tactd's
+// outcome export.
+func (o *opts) check(ctx context.Context, conn *grpc.ClientConn, out io.Writer) error {
+	want, err := readLines(o.acked)
+	if err != nil {
 		return err
 	}
 	stream, err := tactv1.NewExportServiceClient(conn).ExportOutcomes(ctx, &tactv1.ExportOutcomesRequest{Since: timestamppb.New(time.Now().Add(-7 * 24 * time.Hour))})
