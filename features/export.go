@@ -18,9 +18,7 @@ const exportBatch = 1000
 // since, oldest first. Decision ids are UUIDv7, so their order is time
 // order and the scan starts at since.
 func (b *Bolt) ExportDecisions(ctx context.Context, since time.Time, fn func(*DecisionRecord) error) error {
-	ms := uint64(max(since.UnixMilli(), 0))
-	start := []byte(fmt.Sprintf("%08x-%04x", ms>>16, ms&0xffff))
-	return b.scan(ctx, bucketDecisions, start, func(v []byte) error {
+	return b.scan(ctx, bucketDecisions, uuidv7Prefix(since), func(v []byte) error {
 		var d DecisionRecord
 		if err := decodeDecision(v, &d); err != nil {
 			return fmt.Errorf("features: decode decision: %w", err)

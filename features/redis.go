@@ -27,11 +27,10 @@ import (
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
-	window time.Duration // OutcomeWindow
-	// decisionRetention and outcomeRetention trim the shared logs.
-	decisionRetention, outcomeRetention time.Duration
-	where                               string // "redis host:port", for errors
-	logger                              *slog.Logger
+	// ret trims the shared logs (defaults filled).
+	ret    Retention
+	where  string // "redis host:port", for errors
+	logger *slog.Logger
 	// cluster: a Redis Cluster, where one transaction spans one slot only.
 	cluster bool
 }
@@ -56,13 +55,9 @@ type RedisConfig struct {
 	DB       int    `koanf:"redis_db" default:"0" help:"Redis database number"`
 	TLS      bool   `koanf:"redis_tls" default:"false" help:"connect to Redis over TLS"`
 	Prefix   string `koanf:"redis_prefix" default:"tact:" help:"prefix of the Redis keys"`
-	// OutcomeWindow is how long a decision's record is kept in Redis for
-	// the outcomes of its offers, which any replica then accepts.
-	OutcomeWindow time.Duration `koanf:"outcome_window" default:"720h" help:"how long after an offer any replica sharing Redis accepts its outcome"`
-	// DecisionRetention and OutcomeRetention are how long the shared
-	// decision log and outcomes are kept (exports, experiment results).
-	DecisionRetention time.Duration `koanf:"decision_retention" default:"48h" help:"how long the shared decision log keeps a decision (Redis)"`
-	OutcomeRetention  time.Duration `koanf:"outcome_retention" default:"9600h" help:"how long the shared outcomes are kept (Redis; 400 days)"`
+	// Retention is how long the shared logs keep what they keep (set by
+	// code from tactd's own retention keys).
+	Retention Retention `koanf:"-"`
 	// PoolSize is the connection pool size (default 10 per CPU).
 	PoolSize int `koanf:"-"`
 	// DialTimeout, ReadTimeout and WriteTimeout bound each operation
@@ -123,10 +118,8 @@ func OpenRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (*Redi
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Redis{client: c, prefix: cfg.Prefix, window: orDefault(cfg.OutcomeWindow, 720*time.Hour), where: "redis " + where, logger: logger,
-		cluster:           cfg.Mode == "cluster",
-		decisionRetention: orDefault(cfg.DecisionRetention, 48*time.Hour),
-		outcomeRetention:  orDefault(cfg.OutcomeRetention, 400*24*time.Hour)}, nil
+	return &Redis{client: c, prefix: cfg.Prefix, where: "redis " + where, logger: logger,
+		cluster: cfg.Mode == "cluster", ret: cfg.Retention.withDefaults()}, nil
 }
 
 // AddrList returns the addresses to reach Redis by: Addrs when set

@@ -173,7 +173,7 @@ func (r *Redis) Reserve(ctx context.Context, res Reservation) (Reserved, error) 
 }
 
 // DecisionKey returns the key of a decision's record, kept for
-// OutcomeWindow (in the decision's own slot: an outcome names only the
+// Retention.OfferDecisions (in the decision's own slot: an outcome names only the
 // decision).
 func (r *Redis) DecisionKey(id string) string { return r.prefix + "decision:{" + id + "}" }
 
@@ -182,7 +182,7 @@ func (r *Redis) putDecision(ctx context.Context, rec *DecisionRecord) error {
 	if err != nil {
 		return err
 	}
-	if err := r.client.Set(ctx, r.DecisionKey(rec.ID), raw, r.window).Err(); err != nil {
+	if err := r.client.Set(ctx, r.DecisionKey(rec.ID), raw, r.ret.OfferDecisions).Err(); err != nil {
 		return r.unavailable("record decision", err)
 	}
 	return nil

@@ -16,13 +16,13 @@ import (
 //
 //	<prefix>decisions                    a stream, one entry per decision
 //	                                     (field r: decisioncodec.go's encoding),
-//	                                     trimmed to DecisionRetention
+//	                                     trimmed to Retention.Decisions
 //	<prefix>outcomes                     a stream, one entry per outcome (field
 //	                                     r: the OutcomeRecord as JSON), trimmed
-//	                                     to OutcomeRetention
+//	                                     to Retention.Outcomes
 //	<prefix>decision:{<id>}:outcomes     a hash, field product|outcome: the
 //	                                     first copy of each outcome (repeats
-//	                                     are duplicates), kept OutcomeRetention
+//	                                     are duplicates), kept Retention.Outcomes
 //
 // Streams are chosen for the logs because their ids are times: an export
 // "since" is one XRANGE from that millisecond, and trimming by age is
@@ -52,7 +52,7 @@ var _ DecisionSink = (*Redis)(nil)
 // OFFER_LATER decision's record is also kept where any replica finds it
 // for an outcome (offers made now are kept with their reservation).
 func (r *Redis) SaveDecisions(ctx context.Context, recs []DecisionRecord) error {
-	minID := streamID(time.Now().Add(-r.decisionRetention))
+	minID := streamID(time.Now().Add(-r.ret.Decisions))
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range recs {
 			raw, err := encodeDecision(&recs[i])
@@ -61,7 +61,7 @@ func (r *Redis) SaveDecisions(ctx context.Context, recs []DecisionRecord) error 
 			}
 			p.XAdd(ctx, &redis.XAddArgs{Stream: r.DecisionsKey(), MinID: minID, Approx: true, Values: []any{"r", raw}})
 			if recs[i].Action == "offer_later" && len(recs[i].Products) > 0 {
-				p.Set(ctx, r.DecisionKey(recs[i].ID), raw, r.window)
+				p.Set(ctx, r.DecisionKey(recs[i].ID), raw, r.ret.OfferDecisions)
 			}
 		}
 		return nil
@@ -151,9 +151,9 @@ func (r *Redis) PutOutcome(ctx context.Context, o *OutcomeRecord) (duplicate boo
 		}
 		return true, nil
 	}
-	minID := streamID(time.Now().Add(-r.outcomeRetention))
+	minID := streamID(time.Now().Add(-r.ret.Outcomes))
 	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.Expire(ctx, set, r.outcomeRetention)
+		p.Expire(ctx, set, r.ret.Outcomes)
 		p.XAdd(ctx, &redis.XAddArgs{Stream: r.OutcomesKey(), MinID: minID, Approx: true, Values: []any{"r", raw}})
 		return nil
 	})

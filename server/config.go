@@ -115,6 +115,9 @@ type Config struct {
 	// FeatureStore is where client features are read: "bolt" (the
 	// embedded file in data_dir) or "redis".
 	FeatureStore string `koanf:"feature_store" default:"bolt" help:"where features are read: bolt or redis"`
+	// Retention is how long the decision log and the outcomes are kept:
+	// decision_retention, outcome_window, outcome_retention.
+	Retention features.Retention `koanf:""`
 	// Redis says how to reach Redis when feature_store is redis:
 	// redis_addr, redis_db, redis_tls, redis_prefix, and the password
 	// from TACT_REDIS_PASSWORD only.
@@ -390,6 +393,14 @@ func (c *Config) problems() problems {
 	}{{"cache_ttl", c.Cache.TTL}, {"cache_stale", c.Cache.StaleFor}, {"cache_negative_ttl", c.Cache.NegativeTTL}, {"store_timeout", c.Cache.StoreTimeout}} {
 		if d.v <= 0 {
 			p.add(d.key, "%v must be positive", d.v)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"decision_retention", c.Retention.Decisions}, {"outcome_window", c.Retention.OfferDecisions}, {"outcome_retention", c.Retention.Outcomes}} {
+		if d.v < time.Minute {
+			p.add(d.key, "%v must be at least 1m", d.v)
 		}
 	}
 	if c.ModelPoll < 100*time.Millisecond {

@@ -160,6 +160,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if s.redis != nil {
 		go s.refreshLoad(ctx)
+	} else {
+		tctx, stopTrim := context.WithCancel(ctx)
+		defer stopTrim()
+		go s.trim(tctx)
 	}
 	pw := &policyWatcher{files: s.files, every: s.cfg.ModelPoll, engine: s.engine, logger: s.logger, inUse: s.polSum, loaded: s.setPolicyVersion}
 	pctx, stopPolicy := context.WithCancel(ctx)
@@ -238,6 +242,29 @@ func (s *Server) refreshLoad(ctx context.Context) {
 			rctx, cancel := context.WithTimeout(ctx, loadRefresh)
 			_ = s.board.Refresh(rctx) // kept on failure; see Board.Refresh
 			cancel()
+		}
+	}
+}
+
+// trim keeps the embedded store's decision log and outcomes to their
+// retention until ctx ends: every minute, or a quarter of
+// decision_retention when that is shorter. (On Redis the streams are
+// trimmed as they are written.)
+func (s *Server) trim(ctx context.Context) {
+	t := time.NewTicker(min(time.Minute, s.cfg.Retention.Decisions/4))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := s.store.Trim(ctx, s.cfg.Retention, time.Now())
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.logger.Warn("trimming the decision log failed", "err", err)
+			case n.Decisions > 0 || n.Outcomes > 0:
+				s.logger.Info("trimmed the decision log", "decisions", n.Decisions, "outcomes", n.Outcomes)
+			}
 		}
 	}
 }

@@ -73,7 +73,9 @@ func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
 	var sink features.DecisionSink = s.store
 	s.history, s.log = s.store, s.store
 	if s.cfg.FeatureStore == "redis" {
-		s.redis, err = features.OpenRedis(ctx, s.cfg.Redis, s.logger)
+		rc := s.cfg.Redis
+		rc.Retention = s.cfg.Retention
+		s.redis, err = features.OpenRedis(ctx, rc, s.logger)
 		if err != nil {
 			return nil, fmt.Errorf("feature_store redis: %w", err)
 		}
