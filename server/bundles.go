@@ -61,18 +61,7 @@ type bundleWatcher struct {
 }
 
 // run polls until ctx ends.
-func (w *bundleWatcher) run(ctx context.Context) {
-	t := time.NewTicker(w.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			w.check()
-		}
-	}
-}
+func (w *bundleWatcher) run(ctx context.Context) { every(ctx, w.every, w.check) }
 
 // check loads the bundle when its manifest names a version other than the
 // one in use.

@@ -111,18 +111,7 @@ type policyWatcher struct {
 	loaded func([32]byte)
 }
 
-func (w *policyWatcher) run(ctx context.Context) {
-	t := time.NewTicker(w.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			w.check()
-		}
-	}
-}
+func (w *policyWatcher) run(ctx context.Context) { every(ctx, w.every, w.check) }
 
 func (w *policyWatcher) check() {
 	_, _, _, sum, err := w.files.read()

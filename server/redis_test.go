@@ -10,7 +10,6 @@ import (
 
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/features/redistest"
-	"github.com/tact-nba/tact/model/demo"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
@@ -20,18 +19,7 @@ import (
 // fails.
 func TestRedisOutage(t *testing.T) {
 	rs := redistest.Start(t)
-	store, err := features.OpenRedis(t.Context(), features.RedisConfig{Addr: rs.Addr}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bank, err := demo.New(demo.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.PutBatch(t.Context(), bank.Clients); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
+	seedRedis(t, features.RedisConfig{Addr: rs.Addr})
 
 	const ttl, stale = 300 * time.Millisecond, 1500 * time.Millisecond
 	logs := &syncBuffer{}

@@ -35,18 +35,7 @@ func startReplicas(t *testing.T, mode string, n int, opts ...func(*Config)) []*t
 	} else {
 		rc.Addr = redistest.Start(t).Addr
 	}
-	store, err := features.OpenRedis(t.Context(), rc, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bank, err := demo.New(demo.Seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.PutBatch(t.Context(), bank.Clients); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
+	seedRedis(t, rc)
 	var out []*testServer
 	for range n {
 		out = append(out, startServer(t, Deps{}, func(c *Config, _ *io.Writer) {
@@ -59,6 +48,23 @@ func startReplicas(t *testing.T, mode string, n int, opts ...func(*Config)) []*t
 		}))
 	}
 	return out
+}
+
+// seedRedis writes the demo bank's clients into the Redis rc names.
+func seedRedis(t *testing.T, rc features.RedisConfig) {
+	t.Helper()
+	store, err := features.OpenRedis(t.Context(), rc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	bank, err := demo.New(demo.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutBatch(t.Context(), bank.Clients); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // onEachRedis runs test against one redis-server and against the

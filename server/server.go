@@ -232,16 +232,24 @@ const loadRefresh = 250 * time.Millisecond
 // until ctx ends. A failed read keeps the copy (Redis outages are logged
 // by the store).
 func (s *Server) refreshLoad(ctx context.Context) {
-	t := time.NewTicker(loadRefresh)
+	every(ctx, loadRefresh, func() {
+		rctx, cancel := context.WithTimeout(ctx, loadRefresh)
+		_ = s.board.Refresh(rctx) // kept on failure; see Board.Refresh
+		cancel()
+	})
+}
+
+// every calls fn every d until ctx ends; a call that runs long delays the
+// next, none overlap.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			rctx, cancel := context.WithTimeout(ctx, loadRefresh)
-			_ = s.board.Refresh(rctx) // kept on failure; see Board.Refresh
-			cancel()
+			fn()
 		}
 	}
 }
@@ -251,22 +259,15 @@ func (s *Server) refreshLoad(ctx context.Context) {
 // decision_retention when that is shorter. (On Redis the streams are
 // trimmed as they are written.)
 func (s *Server) trim(ctx context.Context) {
-	t := time.NewTicker(min(time.Minute, s.cfg.Retention.Decisions/4))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := s.store.Trim(ctx, s.cfg.Retention, time.Now())
-			switch {
-			case err != nil && ctx.Err() == nil:
-				s.logger.Warn("trimming the decision log failed", "err", err)
-			case n.Decisions > 0 || n.Outcomes > 0:
-				s.logger.Info("trimmed the decision log", "decisions", n.Decisions, "outcomes", n.Outcomes)
-			}
+	every(ctx, min(time.Minute, s.cfg.Retention.Decisions/4), func() {
+		n, err := s.store.Trim(ctx, s.cfg.Retention, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.logger.Warn("trimming the decision log failed", "err", err)
+		case n.Decisions > 0 || n.Outcomes > 0:
+			s.logger.Info("trimmed the decision log", "decisions", n.Decisions, "outcomes", n.Outcomes)
 		}
-	}
+	})
 }
 
 // closeResources flushes the decision log and closes the store and any

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -73,6 +74,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.acked, "acked", "acked.txt", "file of acknowledged outcomes (appended by run, read by check)")
 	fs.BoolVar(&o.stopWhenNotReady, "stop-when-not-ready", false, "stop sending new calls once /readyz answers 503, as a load balancer would")
 	fs.BoolVar(&o.offersOnly, "offers-only", false, "record no outcome; keep each offer answered in --acked (for settle)")
+	fs.Float64Var(&o.rate, "rate", 0, "decisions per second in all (0: as fast as the callers go)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -97,6 +99,7 @@ type opts struct {
 	httpAddr, grpcAddr, via, acked string
 	duration                       time.Duration
 	workers, clients               int
+	rate                           float64
 	stopWhenNotReady, offersOnly   bool
 }
 
@@ -144,10 +147,17 @@ func (o *opts) run(ctx context.Context, conn *grpc.ClientConn, out io.Writer) er
 	callCtx := context.WithoutCancel(ctx)
 	dec := tactv1.NewDecisionServiceClient(conn)
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.workers}, Timeout: 10 * time.Second}
+	limit := rate.NewLimiter(rate.Inf, 1)
+	if o.rate > 0 {
+		limit = rate.NewLimiter(rate.Limit(o.rate), 1)
+	}
 	var wg sync.WaitGroup
 	for range o.workers {
 		wg.Go(func() {
 			for ctx.Err() == nil && routed.Load() {
+				if limit.Wait(ctx) != nil {
+					return
+				}
 				ctx, cancel := context.WithTimeout(callCtx, 5*time.Second)
 				o.call(ctx, c, dec, httpc, ack)
 				cancel()
