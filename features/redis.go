@@ -93,11 +93,19 @@ func OpenRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (*Redi
 		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	var c redis.UniversalClient
+	reload := func() {}
 	switch cfg.Mode {
 	case "", "single":
 		c = redis.NewClient(opt.Simple())
 	case "cluster":
-		c = redis.NewClusterClient(opt.Cluster())
+		copt := opt.Cluster()
+		// The slot map is read again every 10 s, and at once when a call
+		// fails (see reachability): after a master's failover the
+		// client must find the promoted replica in seconds, not minutes.
+		copt.ClusterStateReloadInterval = 10 * time.Second
+		cc := redis.NewClusterClient(copt)
+		reload = func() { cc.ReloadState(context.Background()) }
+		c = cc
 	case "sentinel":
 		if cfg.MasterName == "" {
 			return nil, errors.New("features: redis: sentinel mode needs the master's name")
@@ -107,16 +115,15 @@ func OpenRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (*Redi
 		return nil, fmt.Errorf("features: redis: mode %q is not single, cluster or sentinel", cfg.Mode)
 	}
 	where := strings.Join(addrs, ",")
-	if logger != nil {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	} else {
 		redis.SetLogger(redisLogger{logger})
-		c.AddHook(&reachability{logger: logger, where: where, downAfter: time.Second, now: time.Now})
 	}
+	c.AddHook(&reachability{logger: logger, where: where, downAfter: time.Second, now: time.Now, onFailure: reload})
 	if err := c.Ping(ctx).Err(); err != nil {
 		_ = c.Close() // the ping error is the one to report
 		return nil, fmt.Errorf("features: redis %s: %w", where, err)
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Redis{client: c, prefix: cfg.Prefix, where: "redis " + where, logger: logger,
 		cluster: cfg.Mode == "cluster", ret: cfg.Retention.withDefaults()}, nil

@@ -35,6 +35,9 @@ type reachability struct {
 	where     string
 	downAfter time.Duration
 	now       func() time.Time
+	// onFailure runs after every failed call (a cluster reloads its slot
+	// map, so that a failed-over master's replica is found).
+	onFailure func()
 
 	troubled atomic.Bool // a failure since the last success: take the lock
 
@@ -87,6 +90,9 @@ func (r *reachability) observe(err error) {
 		return
 	}
 	r.troubled.Store(true)
+	if r.onFailure != nil {
+		r.onFailure()
+	}
 	if r.failures == 0 {
 		r.firstFailure = now
 	}

@@ -197,6 +197,9 @@ func (o *opts) call(ctx context.Context, c *counts, dec tactv1.DecisionServiceCl
 		d, kind, example = restDecide(ctx, httpc, o.httpAddr, id)
 	}
 	c.add("decide "+kind, example)
+	if d.GetDegraded() {
+		c.add("decide degraded", "")
+	}
 	if d == nil || d.GetAction() != tactv1.Action_ACTION_OFFER_NOW || len(d.GetOffers()) == 0 {
 		return
 	}
@@ -271,6 +274,7 @@ func restDecide(ctx context.Context, httpc *http.Client, addr, id string) (*tact
 	var d struct {
 		DecisionID string `json:"decision_id"`
 		Action     string `json:"action"`
+		Degraded   bool   `json:"degraded"`
 		Offers     []struct {
 			ProductID string `json:"product_id"`
 		} `json:"offers"`
@@ -279,7 +283,7 @@ func restDecide(ctx context.Context, httpc *http.Client, addr, id string) (*tact
 	if kind != "OK" {
 		return nil, kind, example
 	}
-	resp := &tactv1.DecideResponse{DecisionId: d.DecisionID, Action: tactv1.Action(tactv1.Action_value[d.Action])}
+	resp := &tactv1.DecideResponse{DecisionId: d.DecisionID, Action: tactv1.Action(tactv1.Action_value[d.Action]), Degraded: d.Degraded}
 	for _, o := range d.Offers {
 		resp.Offers = append(resp.Offers, &tactv1.Offer{ProductId: o.ProductID})
 	}
