@@ -75,16 +75,16 @@ func onEachRedis(t *testing.T, test func(t *testing.T, mode string)) {
 	}
 }
 
-// TestReplicasShareTheLoadBoard: a busy report to one replica keeps a
-// platinum client unpitched on the other within a second, and a calm
-// report to the other frees it on the first; each replica's GetLoad shows
-// the report the other took. (Each replica had a board of its own: the one
-// that missed the busy report pitched.)
+// TestReplicasShareTheLoadBoard: over three replicas, a busy report to one
+// keeps a platinum client unpitched on the others within a second, and a
+// calm report to another frees it on the rest; each replica's GetLoad
+// shows the report another took. (Each replica had a board of its own: the
+// ones that missed the busy report pitched.)
 func TestReplicasShareTheLoadBoard(t *testing.T) { onEachRedis(t, replicasShareTheLoadBoard) }
 
 func replicasShareTheLoadBoard(t *testing.T, mode string) {
-	reps := startReplicas(t, mode, 2)
-	a, b := reps[0], reps[1]
+	reps := startReplicas(t, mode, 3)
+	a, b, c := reps[0], reps[1], reps[2]
 	report := func(ts *testServer, waiting uint32) {
 		t.Helper()
 		if _, err := tactv1.NewLoadServiceClient(ts.conn).ReportLoad(t.Context(), &tactv1.ReportLoadRequest{Queue: "retail", CallsWaiting: proto.Uint32(waiting)}); err != nil {
@@ -114,27 +114,31 @@ func replicasShareTheLoadBoard(t *testing.T, mode string) {
 		t.Fatal("a calm queue holds a platinum client back")
 	}
 	report(a, 40)
-	if !busyWithin(b, true) {
-		t.Error("a busy report to replica a: replica b still pitches a platinum client after 1 s")
+	for name, ts := range map[string]*testServer{"b": b, "c": c} {
+		if !busyWithin(ts, true) {
+			t.Errorf("a busy report to replica a: replica %s still pitches a platinum client after 1 s", name)
+		}
 	}
 	l, err := tactv1.NewLoadServiceClient(b.conn).GetLoad(t.Context(), &tactv1.GetLoadRequest{Queue: "retail"})
 	if err != nil || l.GetLoad().GetCallsWaiting() != 40 {
 		t.Errorf("GetLoad on b: %v, %v; want a's report of 40 calls waiting", l.GetLoad(), err)
 	}
 	report(b, 2)
-	if busyWithin(a, false) {
-		t.Error("a calm report to replica b: replica a still holds a platinum client back after 1 s")
+	for name, ts := range map[string]*testServer{"a": a, "c": c} {
+		if busyWithin(ts, false) {
+			t.Errorf("a calm report to replica b: replica %s still holds a platinum client back after 1 s", name)
+		}
 	}
 }
 
 // TestOutcomeOnAnyReplica: an outcome recorded on one replica for an offer
 // another replica made is accepted (it was refused "unknown decision"),
-// and the refusal's cool-down then holds on both.
+// and the refusal's cool-down then holds on all three.
 func TestOutcomeOnAnyReplica(t *testing.T) { onEachRedis(t, outcomeOnAnyReplica) }
 
 func outcomeOnAnyReplica(t *testing.T, mode string) {
-	reps := startReplicas(t, mode, 2)
-	a, b := tactv1.NewDecisionServiceClient(reps[0].conn), tactv1.NewDecisionServiceClient(reps[1].conn)
+	reps := startReplicas(t, mode, 3)
+	a, b, c := tactv1.NewDecisionServiceClient(reps[0].conn), tactv1.NewDecisionServiceClient(reps[1].conn), tactv1.NewDecisionServiceClient(reps[2].conn)
 	req := &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_BRANCH}
 	d, err := a.Decide(t.Context(), req)
 	if err != nil || d.GetAction() != tactv1.Action_ACTION_OFFER_NOW {
@@ -148,8 +152,8 @@ func outcomeOnAnyReplica(t *testing.T, mode string) {
 	if again, err := a.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: product, Outcome: tactv1.Outcome_OUTCOME_DECLINED}); err != nil || out.GetDecisionId() != again.GetDecisionId() {
 		t.Errorf("the same outcome on a: %v", err)
 	}
-	for name, c := range map[string]tactv1.DecisionServiceClient{"a": a, "b": b} {
-		d, err := c.Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_WEB, Explain: true})
+	for name, rep := range map[string]tactv1.DecisionServiceClient{"a": a, "b": b, "c": c} {
+		d, err := rep.Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_WEB, Explain: true})
 		if err != nil {
 			t.Fatal(err)
 		}
