@@ -293,17 +293,22 @@ func deleteOffer(bk *bolt.Bucket, veto *Contact) error {
 // which leave the pending set once the transaction commits (done).
 func (b *Bolt) saveReservedOffers(tx *bolt.Tx, recs []DecisionRecord) ([]Contact, error) {
 	bk := tx.Bucket(bucketContacts)
-	var written []Contact
+	var done []Contact
 	for i := range recs {
 		offers := b.contacts.peek(recs[i].ID)
 		for j := range offers {
-			if err := putContact(bk, &offers[j]); err != nil {
-				return written, err
+			// Only the offers the decision says were given are written;
+			// one it withdrew (its answer became NO_OFFER) is dropped
+			// from the pending set with them, and counts no more.
+			if slices.Contains(recs[i].Products, offers[j].ProductID) {
+				if err := putContact(bk, &offers[j]); err != nil {
+					return done, err
+				}
 			}
 		}
-		written = append(written, offers...)
+		done = append(done, offers...)
 	}
-	return written, nil
+	return done, nil
 }
 
 // The value of a contact: the decision, product, channel and agent's

@@ -300,3 +300,67 @@ func TestBoltStorageErrorsAreUnavailable(t *testing.T) {
 		t.Errorf("GetDecision on a closed file: %v, want ErrUnavailable", err)
 	}
 }
+
+// gateSink writes to a Bolt, or fails as storage unavailable while down.
+type gateSink struct {
+	b    *Bolt
+	down atomic.Bool
+}
+
+func (g *gateSink) SaveDecisions(ctx context.Context, recs []DecisionRecord) error {
+	if g.down.Load() {
+		return &StorageError{Op: "write decisions", Where: "test", Err: syscall.ENOSPC}
+	}
+	return g.b.SaveDecisions(ctx, recs)
+}
+
+// TestCommitGivenUpIsWithdrawn: an offer whose commit the caller gave up
+// waiting for (it answered NO_OFFER) is written as what was answered, a
+// degraded no-offer without products, and its reserved offer neither
+// reaches the history nor holds a cap slot; an offer committed in time is
+// written with its offer.
+func TestCommitGivenUpIsWithdrawn(t *testing.T) {
+	b, _ := openTemp(t)
+	defer b.Close()
+	sink := &gateSink{b: b}
+	l := NewDecisionLog(sink, 64, slog.New(slog.DiscardHandler))
+	defer l.Close(t.Context())
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	caps := []Cap{{Window: 7 * 24 * time.Hour, Max: 1}}
+	offer := func(id string) DecisionRecord {
+		t.Helper()
+		got, err := b.Reserve(t.Context(), Reservation{ClientID: "C1", Channel: "web", DecisionID: id, Products: []string{"card"}, At: at, Caps: caps})
+		if err != nil || got.N != 1 {
+			t.Fatalf("Reserve %s: %+v, %v", id, got, err)
+		}
+		return DecisionRecord{ID: id, ClientID: "C1", Channel: "web", Action: "offer_now", Products: []string{"card"}, At: at}
+	}
+	sink.down.Store(true)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	err := l.Commit(ctx, offer(idAt(at, 1)))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Commit while storage is down: %v, want the deadline", err)
+	}
+	sink.down.Store(false)
+	if err := l.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	d, err := b.GetDecision(t.Context(), idAt(at, 1))
+	if err != nil || d.Action != "no_offer" || len(d.Products) != 0 || !d.Degraded {
+		t.Errorf("the given-up decision as written: %+v, %v; want a degraded no_offer without products", d, err)
+	}
+	if cs, _ := b.Contacts(t.Context(), "C1", at.Add(-time.Hour)); countOffers(cs, "web", at.Add(-time.Hour)) != 0 {
+		t.Errorf("the withdrawn offer is in the history: %+v", cs)
+	}
+	// The slot is free: the next offer fits a cap of 1, and is written.
+	if err := l.Commit(t.Context(), offer(idAt(at, 2))); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := b.GetDecision(t.Context(), idAt(at, 2)); err != nil || d.Action != "offer_now" {
+		t.Errorf("a commit in time: %+v, %v", d, err)
+	}
+	if cs, _ := b.Contacts(t.Context(), "C1", at.Add(-time.Hour)); countOffers(cs, "web", at.Add(-time.Hour)) != 1 {
+		t.Errorf("history after the committed offer: %+v, want its offer", cs)
+	}
+}

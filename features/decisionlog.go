@@ -60,7 +60,18 @@ const (
 type logEntry struct {
 	rec  DecisionRecord
 	done chan error
+	// state, for a committed record: pending, claimed by a write under
+	// way, or withdrawn by a Commit that gave up waiting (its answer was
+	// not the offer, and the record is written without it).
+	state *atomic.Int32
 }
+
+// The states of a committed record.
+const (
+	commitPending int32 = iota
+	commitClaimed
+	commitWithdrawn
+)
 
 // ErrLogFull is returned by Commit when the log's buffer is full.
 var ErrLogFull = errors.New("features: decision log buffer full")
@@ -107,8 +118,9 @@ func (l *DecisionLog) Commit(ctx context.Context, rec DecisionRecord) error {
 		return errors.New("features: decision log is closed")
 	}
 	done := make(chan error, 1)
+	state := new(atomic.Int32)
 	select {
-	case l.queue <- logEntry{rec: rec, done: done}:
+	case l.queue <- logEntry{rec: rec, done: done, state: state}:
 	default:
 		l.dropped.Add(1)
 		return ErrLogFull
@@ -117,8 +129,21 @@ func (l *DecisionLog) Commit(ctx context.Context, rec DecisionRecord) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		// The caller will answer without the offer: the record, written
+		// later, must not say it was given (see withdraw). A write under
+		// way already has it: its result is the answer (bounded by the
+		// write's own timeout).
+		if state.CompareAndSwap(commitPending, commitWithdrawn) {
+			return ctx.Err()
+		}
+		return <-done
 	}
+}
+
+// withdraw turns a committed decision whose caller gave up waiting into
+// what was answered: no offer, degraded.
+func withdraw(rec *DecisionRecord) {
+	rec.Action, rec.Products, rec.Degraded, rec.Reason = "no_offer", nil, true, "history_unavailable"
 }
 
 // Flush waits until every record queued before the call is written (or its
@@ -172,7 +197,9 @@ func (l *DecisionLog) Pending() int { return len(l.queue) }
 func (l *DecisionLog) run() {
 	defer close(l.done)
 	batch := make([]DecisionRecord, 0, maxBatch)
-	var dones []chan error // of the batch's committed records
+	var dones []chan error     // of the batch's committed records
+	var states []*atomic.Int32 // the same records' commit states
+	var committedAt []int      // and their places in batch
 	ticker := time.NewTicker(flushEvery)
 	defer ticker.Stop()
 	var failingSince time.Time // zero while writes succeed
@@ -182,6 +209,11 @@ func (l *DecisionLog) run() {
 	write := func(final bool) bool {
 		if len(batch) == 0 {
 			return true
+		}
+		for i, st := range states {
+			if !st.CompareAndSwap(commitPending, commitClaimed) && st.Load() == commitWithdrawn {
+				withdraw(&batch[committedAt[i]])
+			}
 		}
 		// The sink write is bounded so that a stuck disk cannot hold the
 		// log forever.
@@ -196,6 +228,11 @@ func (l *DecisionLog) run() {
 				failingSince, attempts = time.Time{}, 0
 			}
 		case errors.Is(err, ErrUnavailable) && !final:
+			// Held: the waiters may give up (and withdraw) until the
+			// next attempt claims their records again.
+			for _, st := range states {
+				st.CompareAndSwap(commitClaimed, commitPending)
+			}
 			attempts++
 			if failingSince.IsZero() {
 				failingSince = time.Now()
@@ -209,13 +246,14 @@ func (l *DecisionLog) run() {
 		for _, d := range dones {
 			d <- err
 		}
-		batch, dones = batch[:0], dones[:0]
+		batch, dones, states, committedAt = batch[:0], dones[:0], states[:0], committedAt[:0]
 		return true
 	}
 	add := func(e logEntry) (urgent bool) {
 		batch = append(batch, e.rec)
 		if e.done != nil {
 			dones = append(dones, e.done)
+			states, committedAt = append(states, e.state), append(committedAt, len(batch)-1)
 			return true
 		}
 		return false

@@ -488,8 +488,8 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		cancel()
 		d.logged = true
 		if err != nil {
-			// The record may still be written later, with the offers it
-			// reserved: they hold their cap slots, an offer not given.
+			// The log withdraws the record: it is written as a degraded
+			// no-offer, and its reserved offers are dropped.
 			d.Offers, d.Reasons, d.Degraded = nil, nil, true
 			return noOffer(Reason{Code: HistoryUnavailable, Message: "The decision could not be recorded in time; no offer is made."})
 		}
