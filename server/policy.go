@@ -98,7 +98,9 @@ func (p *policyFiles) name(path, embedded string) string {
 
 // policyWatcher polls the catalog, policy and experiments files and swaps
 // a changed, valid set into the engine. A set with errors is logged once,
-// with every error, and the set in use keeps serving.
+// with every error, and the set in use keeps serving. A set is judged
+// invalid only when two polls in a row read the same bytes: an editor or
+// a copy caught mid-write is read again, not reported.
 type policyWatcher struct {
 	files  *policyFiles
 	every  time.Duration
@@ -106,6 +108,8 @@ type policyWatcher struct {
 	logger *slog.Logger
 	inUse  [32]byte
 	failed [32]byte // digest of the set last rejected
+	doubt  [32]byte // digest of a set that failed once; rejected if read again
+	doubts bool     // whether doubt is set
 	logged string   // the error last logged
 	// loaded, when set, is told the digest of each set swapped in.
 	loaded func([32]byte)
@@ -126,17 +130,21 @@ func (w *policyWatcher) check() {
 		err = w.engine.SetPolicy(dc.cat, dc.pol, dc.exps)
 	}
 	if err != nil {
+		if dc != nil && dc.exps != nil {
+			dc.exps.Close()
+		}
+		if !w.doubts || sum != w.doubt {
+			w.doubt, w.doubts = sum, true // perhaps caught mid-write: judge it at the next poll
+			return
+		}
 		if err.Error() != w.logged {
 			w.logger.Error("catalog, policy or experiments rejected; keeping the ones in use", "err", err.Error())
 			w.logged = err.Error()
 		}
 		w.failed = sum
-		if dc != nil && dc.exps != nil {
-			dc.exps.Close()
-		}
 		return
 	}
-	w.inUse, w.failed, w.logged = sum, [32]byte{}, ""
+	w.inUse, w.failed, w.doubts, w.logged = sum, [32]byte{}, false, ""
 	if w.loaded != nil {
 		w.loaded(sum)
 	}

@@ -5,10 +5,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tact-nba/tact/model/demo"
 	"github.com/tact-nba/tact/model/policy"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
@@ -99,5 +101,32 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5 s")
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestPolicyWatcherWaitsOutAHalfWrittenFile: a file caught mid-write is
+// read again at the next poll, not reported; the same bad bytes twice are.
+func TestPolicyWatcherWaitsOutAHalfWrittenFile(t *testing.T) {
+	schema, err := demo.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	logs := &syncBuffer{}
+	w := &policyWatcher{files: &policyFiles{policyPath: path, schema: schema}, logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	full := string(policy.DefaultYAML())
+	for _, n := range []int{len(full) / 3, len(full) / 2} { // an editor saving in pieces
+		if err := os.WriteFile(path, []byte(full[:n]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		w.check()
+		if logs.String() != "" {
+			t.Fatalf("a file read once mid-write (%d of %d bytes) was reported:\n%s", n, len(full), logs.String())
+		}
+	}
+	w.check() // the same bytes again: it is what the file says
+	w.check()
+	if n := strings.Count(logs.String(), "catalog, policy or experiments rejected"); n != 1 {
+		t.Errorf("a bad file read on three polls was reported %d times, want once:\n%s", n, logs.String())
 	}
 }
