@@ -237,6 +237,42 @@ func (b *Bolt) SaveDecisions(ctx context.Context, recs []DecisionRecord) error {
 	return nil
 }
 
+// RestoreDecisions writes decisions read back from the journal after a
+// crash: each one the file does not hold yet, with the offers it gave in
+// the contact history (a decision already in the file is skipped, so that
+// an offer since vetoed stays deleted). It returns how many it wrote.
+func (b *Bolt) RestoreDecisions(ctx context.Context, recs []DecisionRecord) (restored int, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	err = b.update("restore decisions", func(tx *bolt.Tx) error {
+		restored = 0
+		bk, cbk := tx.Bucket(bucketDecisions), tx.Bucket(bucketContacts)
+		for i := range recs {
+			d := &recs[i]
+			if bk.Get([]byte(d.ID)) != nil {
+				continue
+			}
+			raw, err := encodeDecision(d)
+			if err != nil {
+				return err
+			}
+			if err := bk.Put([]byte(d.ID), raw); err != nil {
+				return err
+			}
+			for _, p := range d.Products {
+				c := Contact{ClientID: d.ClientID, Kind: ContactOffered, DecisionID: d.ID, ProductID: p, Channel: d.Channel, At: d.At}
+				if err := putContact(cbk, &c); err != nil {
+					return err
+				}
+			}
+			restored++
+		}
+		return nil
+	})
+	return restored, err
+}
+
 // GetDecision returns a logged decision, or ErrNotFound.
 func (b *Bolt) GetDecision(ctx context.Context, id string) (DecisionRecord, error) {
 	if err := ctx.Err(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,12 @@ var _ DecisionSink = (*Bolt)(nil)
 // answer must survive a crash (an offer, on the embedded store) is on disk
 // before it is given.
 //
+// With a journal (NewJournaledDecisionLog) Commit waits instead for the
+// record to be in the journal, an appended file synced once for every
+// record waiting then; the record reaches the sink in the ordinary
+// batches, and the journal's segments are removed once the sink holds
+// them.
+//
 // It is safe for concurrent use. Close flushes what is queued.
 type DecisionLog struct {
 	sink   DecisionSink
@@ -42,6 +49,11 @@ type DecisionLog struct {
 	queue  chan logEntry
 	flush  chan chan error
 	done   chan struct{}
+
+	journal *Journal      // nil: Commit waits for the sink
+	jqueue  chan logEntry // Commit's records, to the journal writer
+	jdone   chan struct{} // closed when the journal writer ends
+	jfailed atomic.Bool   // the last journal write failed (logged once)
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -53,6 +65,8 @@ type DecisionLog struct {
 const (
 	maxBatch   = 512
 	flushEvery = 50 * time.Millisecond
+	// journaledFlushEvery is flushEvery with a journal.
+	journaledFlushEvery = 250 * time.Millisecond
 )
 
 // logEntry is a queued record; done, when set, takes the result of the
@@ -64,6 +78,8 @@ type logEntry struct {
 	// way, or withdrawn by a Commit that gave up waiting (its answer was
 	// not the offer, and the record is written without it).
 	state *atomic.Int32
+	// seg is the journal segment that holds rec; 0 when none does.
+	seg uint64
 }
 
 // The states of a committed record.
@@ -90,6 +106,53 @@ func NewDecisionLog(sink DecisionSink, size int, logger *slog.Logger) *DecisionL
 	}
 	go l.run()
 	return l
+}
+
+// DecisionRestorer writes decisions read back from a journal, with the
+// offers they gave, skipping those it holds already.
+type DecisionRestorer interface {
+	DecisionSink
+	RestoreDecisions(ctx context.Context, recs []DecisionRecord) (restored int, err error)
+}
+
+var _ DecisionRestorer = (*Bolt)(nil)
+
+// NewJournaledDecisionLog starts a log whose Commit waits for the journal
+// j rather than the sink. The records j holds from an earlier run (a
+// crash) are written to sink first; it returns how many were missing
+// there.
+func NewJournaledDecisionLog(ctx context.Context, sink DecisionRestorer, j *Journal, size int, logger *slog.Logger) (*DecisionLog, int, error) {
+	recs, next, err := j.Records()
+	if err != nil {
+		return nil, 0, err
+	}
+	restored := 0
+	for chunk := range slices.Chunk(recs, 4096) {
+		n, err := sink.RestoreDecisions(ctx, chunk)
+		if err != nil {
+			return nil, restored, fmt.Errorf("features: restore the journal's decisions: %w", err)
+		}
+		restored += n
+	}
+	if err := j.Release(next); err != nil {
+		return nil, restored, &StorageError{Op: "remove journal segments", Where: j.dir, Err: err}
+	}
+	if size < 1 {
+		size = 1
+	}
+	l := &DecisionLog{
+		sink:    sink,
+		logger:  logger,
+		queue:   make(chan logEntry, size),
+		flush:   make(chan chan error),
+		done:    make(chan struct{}),
+		journal: j,
+		jqueue:  make(chan logEntry, size),
+		jdone:   make(chan struct{}),
+	}
+	go l.run()
+	go l.journalWriter()
+	return l, restored, nil
 }
 
 // Append queues a record. It returns false when the record was dropped
@@ -119,8 +182,12 @@ func (l *DecisionLog) Commit(ctx context.Context, rec DecisionRecord) error {
 	}
 	done := make(chan error, 1)
 	state := new(atomic.Int32)
+	queue := l.queue
+	if l.journal != nil {
+		queue = l.jqueue
+	}
 	select {
-	case l.queue <- logEntry{rec: rec, done: done, state: state}:
+	case queue <- logEntry{rec: rec, done: done, state: state}:
 	default:
 		l.dropped.Add(1)
 		return ErrLogFull
@@ -171,6 +238,10 @@ func (l *DecisionLog) Flush(ctx context.Context) error {
 func (l *DecisionLog) Close(ctx context.Context) error {
 	l.closeOnce.Do(func() {
 		l.closed.Store(true)
+		if l.journal != nil {
+			close(l.jqueue)
+			<-l.jdone // its records are in the queue
+		}
 		close(l.queue)
 	})
 	select {
@@ -192,7 +263,86 @@ func (l *DecisionLog) Failed() uint64 { return l.failed.Load() }
 func (l *DecisionLog) Written() uint64 { return l.written.Load() }
 
 // Pending returns how many records wait in the buffer.
-func (l *DecisionLog) Pending() int { return len(l.queue) }
+func (l *DecisionLog) Pending() int { return len(l.queue) + len(l.jqueue) }
+
+// journaled logs the journal's first failure, and its first success after.
+func (l *DecisionLog) journaled(records int, err error) {
+	switch {
+	case err != nil && !l.jfailed.Swap(true):
+		l.logger.Error("decision log: journal cannot be written; offers are withdrawn until it can", "records", records, "err", err)
+	case err == nil && records > 0 && l.jfailed.Swap(false):
+		l.logger.Warn("decision log: journal written again", "records", records)
+	}
+}
+
+// journalWriter writes Commit's records to the journal: every record
+// waiting at once, with one sync; then it passes them to the sink's
+// queue, and then answers their callers (so that a Flush after the answer
+// finds the record queued). A record whose caller gave up waiting first
+// is passed on withdrawn, unjournaled; when the journal cannot be written
+// the records are withdrawn and their callers told the error.
+func (l *DecisionLog) journalWriter() {
+	defer close(l.jdone)
+	var group []logEntry
+	var recs []*DecisionRecord
+	var tick <-chan time.Time
+	if l.journal.syncEvery > 0 {
+		t := time.NewTicker(l.journal.syncEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		var e logEntry
+		select {
+		case <-tick:
+			l.journaled(0, l.journal.Sync())
+			continue
+		case got, ok := <-l.jqueue:
+			if !ok {
+				return
+			}
+			e = got
+		}
+		group = append(group[:0], e)
+	more:
+		for len(group) < maxBatch {
+			select {
+			case e, ok := <-l.jqueue:
+				if !ok {
+					break more
+				}
+				group = append(group, e)
+			default:
+				break more
+			}
+		}
+		recs = recs[:0]
+		for i := range group {
+			if group[i].state.CompareAndSwap(commitPending, commitClaimed) {
+				recs = append(recs, &group[i].rec)
+			} else {
+				withdraw(&group[i].rec)
+			}
+		}
+		seg, err := l.journal.Append(recs)
+		l.journaled(len(recs), err)
+		for i := range group {
+			if group[i].state.Load() == commitClaimed {
+				if err != nil {
+					withdraw(&group[i].rec)
+				} else {
+					group[i].seg = seg
+				}
+			}
+			l.queue <- logEntry{rec: group[i].rec, seg: group[i].seg}
+		}
+		for i := range group {
+			if group[i].state.Load() == commitClaimed {
+				group[i].done <- err
+			}
+		}
+	}
+}
 
 func (l *DecisionLog) run() {
 	defer close(l.done)
@@ -200,7 +350,23 @@ func (l *DecisionLog) run() {
 	var dones []chan error     // of the batch's committed records
 	var states []*atomic.Int32 // the same records' commit states
 	var committedAt []int      // and their places in batch
-	ticker := time.NewTicker(flushEvery)
+	var first, seg uint64      // the oldest and newest journal segments in batch
+	var keep uint64            // the oldest segment of a batch lost: the journal keeps it for the next start
+	lost := false              // a batch was lost
+	defer func() {
+		if l.journal != nil {
+			if err := l.journal.Close(!lost); err != nil {
+				l.logger.Warn("decision log: journal not closed cleanly", "err", err)
+			}
+		}
+	}()
+	every := flushEvery
+	if l.journal != nil {
+		// The records are safe in the journal: larger batches, fewer
+		// commits of the file.
+		every = journaledFlushEvery
+	}
+	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	var failingSince time.Time // zero while writes succeed
 	var attempts int
@@ -223,6 +389,15 @@ func (l *DecisionLog) run() {
 		switch {
 		case err == nil:
 			l.written.Add(uint64(len(batch)))
+			if keep > 0 {
+				seg = min(seg, keep)
+			}
+			if seg > 0 {
+				// Every record of the segments before seg is written.
+				if err := l.journal.Release(seg); err != nil {
+					l.logger.Warn("decision log: journal segments not removed", "err", err)
+				}
+			}
 			if !failingSince.IsZero() {
 				l.logger.Warn("decision log: writing again", "records", len(batch), "failed_attempts", attempts, "down_for", time.Since(failingSince).Round(time.Millisecond).String())
 				failingSince, attempts = time.Time{}, 0
@@ -240,17 +415,28 @@ func (l *DecisionLog) run() {
 			}
 			return false
 		default:
+			lost = true
+			if first > 0 && (keep == 0 || first < keep) {
+				keep = first
+			}
 			l.failed.Add(uint64(len(batch)))
 			l.logger.Error("decision log: write failed; records lost", "records", len(batch), "err", err)
 		}
 		for _, d := range dones {
 			d <- err
 		}
-		batch, dones, states, committedAt = batch[:0], dones[:0], states[:0], committedAt[:0]
+		batch, dones, states, committedAt, seg = batch[:0], dones[:0], states[:0], committedAt[:0], 0
+		first = 0
 		return true
 	}
 	add := func(e logEntry) (urgent bool) {
 		batch = append(batch, e.rec)
+		if e.seg > 0 {
+			seg = max(seg, e.seg)
+			if first == 0 {
+				first = e.seg
+			}
+		}
 		if e.done != nil {
 			dones = append(dones, e.done)
 			states, committedAt = append(states, e.state), append(committedAt, len(batch)-1)

@@ -115,6 +115,10 @@ type Config struct {
 	// FeatureStore is where client features are read: "bolt" (the
 	// embedded file in data_dir) or "redis".
 	FeatureStore string `koanf:"feature_store" default:"bolt" help:"where features are read: bolt or redis"`
+	// JournalSync is when the embedded store's journal of offer decisions
+	// is synced to the disk: "always" (before the offer is answered) or
+	// "everysec" (written before the answer, synced once a second).
+	JournalSync string `koanf:"journal_sync" default:"always" help:"with feature_store bolt, when an offer's decision is synced to the disk: always (before the answer) or everysec (written before the answer, synced each second)"`
 	// Retention is how long the decision log and the outcomes are kept:
 	// decision_retention, outcome_window, outcome_retention.
 	Retention features.Retention `koanf:""`
@@ -377,6 +381,9 @@ func (c *Config) problems() problems {
 		}
 	default:
 		p.add("feature_store", "%q is not bolt or redis", c.FeatureStore)
+	}
+	if c.JournalSync != "always" && c.JournalSync != "everysec" {
+		p.add("journal_sync", "%q is not always or everysec", c.JournalSync)
 	}
 	if c.Cache.MaxBytes < 1<<20 {
 		p.add("cache_bytes", "%d must be at least 1 MiB (1048576)", c.Cache.MaxBytes)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -85,7 +86,28 @@ func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
 		src, sink = s.redis, s.redis
 		s.history, s.log = s.redis, s.redis
 	}
-	s.dlog = features.NewDecisionLog(sink, s.cfg.DecisionLogBuffer, s.logger)
+	if s.redis == nil {
+		// An offer is answered once its decision is in the journal (see
+		// decision.Config.DurableOffers); what a crash left there is
+		// written to the file first.
+		j, err := features.OpenJournal(filepath.Join(s.cfg.DataDir, "journal"))
+		if err != nil {
+			return nil, err
+		}
+		if s.cfg.JournalSync == "everysec" {
+			j.SyncEvery(time.Second)
+		}
+		var restored int
+		s.dlog, restored, err = features.NewJournaledDecisionLog(ctx, s.store, j, s.cfg.DecisionLogBuffer, s.logger)
+		if err != nil {
+			return nil, err
+		}
+		if restored > 0 {
+			s.logger.Warn("decision log: decisions restored from the journal after an unclean stop", "decisions", restored)
+		}
+	} else {
+		s.dlog = features.NewDecisionLog(sink, s.cfg.DecisionLogBuffer, s.logger)
+	}
 	storeAttr := attribute.String("store", s.cfg.FeatureStore)
 	src = &timedSource{Source: src, t: s.tel, store: storeAttr}
 	s.tel.storeErrors.Add(ctx, 0, metric.WithAttributes(storeAttr)) // the series exists from the start

@@ -448,10 +448,17 @@ func TestTwoTactdAssignTheSameVariants(t *testing.T) {
 // TestOfferDecisionsSurviveKill9 kills tactd with SIGKILL in the middle of
 // a load of decisions: every offer it answered takes its outcome after the
 // restart (offers were answered before their decision reached the disk,
-// and 14 to 343 per kill were then refused "unknown decision").
+// and 14 to 343 per kill were then refused "unknown decision"), with the
+// journal synced before each answer and with it synced each second.
 func TestOfferDecisionsSurviveKill9(t *testing.T) {
+	for _, sync := range []string{"always", "everysec"} {
+		t.Run(sync, func(t *testing.T) { offersSurviveKill9(t, "--journal-sync", sync) })
+	}
+}
+
+func offersSurviveKill9(t *testing.T, args ...string) {
 	dataDir := t.TempDir()
-	cmd, grpcAddr, _, _ := startTactdIn(t, dataDir)
+	cmd, grpcAddr, _, _ := startTactdIn(t, dataDir, args...)
 	conn := dial(t, grpcAddr)
 	dc := tactv1.NewDecisionServiceClient(conn)
 	type offer struct{ decision, product string }
@@ -501,7 +508,7 @@ func TestOfferDecisionsSurviveKill9(t *testing.T) {
 		t.Fatal("no offer was made before the kill")
 	}
 
-	_, grpcAddr, _, _ = startTactdIn(t, dataDir)
+	_, grpcAddr, _, _ = startTactdIn(t, dataDir, args...)
 	dc = tactv1.NewDecisionServiceClient(dial(t, grpcAddr))
 	refused := 0
 	for _, o := range offers {

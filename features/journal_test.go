@@ -1,0 +1,261 @@
+package features
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func journalRec(at time.Time, n int, products ...string) DecisionRecord {
+	d := DecisionRecord{ID: idAt(at, n), ClientID: "C1", Channel: "web", Action: "no_offer", Tier: "gold", ModelVersion: "m1", At: at,
+		Exposures: []Exposure{{Experiment: "e", Feature: "f", VariationID: 1, Variation: "challenger"}}}
+	if len(products) > 0 {
+		d.Action, d.Products = "offer_now", products
+	}
+	return d
+}
+
+// TestJournalReadsUpToATear: what was appended is read back in order,
+// across segments; a frame torn by a crash mid-write, or damaged, ends
+// its segment's records without touching the other segments'; Release
+// removes the segments read.
+func TestJournalReadsUpToATear(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "journal")
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.segmentSize = 1 // a segment a group: three segments
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	var want []DecisionRecord
+	for g := range 3 {
+		var group []*DecisionRecord
+		for i := range 4 {
+			d := journalRec(at, g*10+i, "card")
+			want = append(want, d)
+			group = append(group, &d)
+		}
+		if seg, err := j.Append(group); err != nil || seg != uint64(g+1) {
+			t.Fatalf("Append group %d: segment %d, %v", g, seg, err)
+		}
+	}
+	if err := j.Close(false); err != nil {
+		t.Fatal(err)
+	}
+	// A crash mid-write tears the last segment's tail; a damaged byte in
+	// the second segment's last frame.
+	tear := func(seg uint64, edit func([]byte) []byte) {
+		t.Helper()
+		p := filepath.Join(dir, segName(seg))
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, edit(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tear(3, func(b []byte) []byte { return append(b, 0x50, 1, 2, 3) }) // a length, then less than it says
+	tear(2, func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b })
+
+	j, err = OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, next, err := j.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want[:7], want[8:]...) // the damaged frame
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("read back %d records:\n%+v\nwant %d:\n%+v", len(got), got, len(want), want)
+	}
+	if next != 4 {
+		t.Errorf("next = %d, want 4", next)
+	}
+	// New records go to a new segment, which Release(next) keeps.
+	d := journalRec(at, 99)
+	if seg, err := j.Append([]*DecisionRecord{&d}); err != nil || seg != 4 {
+		t.Fatalf("Append after reopening: segment %d, %v; want 4", seg, err)
+	}
+	if err := j.Release(next); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); j.Segments() != 1 || len(entries) != 1 || entries[0].Name() != segName(4) {
+		t.Errorf("after Release: %d segments, files %v; want only %s", j.Segments(), entries, segName(4))
+	}
+	if err := j.Close(true); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("after a clean Close: %v, want no segment", entries)
+	}
+}
+
+func segName(seq uint64) string { return filepath.Base((&Journal{}).path(seq)) }
+
+// restoringGate is a gateSink that restores into its Bolt.
+type restoringGate struct{ gateSink }
+
+func (g *restoringGate) RestoreDecisions(ctx context.Context, recs []DecisionRecord) (int, error) {
+	return g.b.RestoreDecisions(ctx, recs)
+}
+
+// TestJournaledLogRestoresOffersAfterACrash: offers committed to the
+// journal while the bbolt file could not take them (as if tactd had died
+// before its batch) are in the file after the next start, with their
+// offers in the contact history counting against the caps; a decision
+// the file held already is not written again, so an offer vetoed since
+// stays deleted.
+func TestJournaledLogRestoresOffersAfterACrash(t *testing.T) {
+	b, _ := openTemp(t)
+	defer b.Close()
+	dir := filepath.Join(t.TempDir(), "journal")
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	caps := []Cap{{Window: 7 * 24 * time.Hour, Max: 3}}
+	reserve := func(id, client string) DecisionRecord {
+		t.Helper()
+		got, err := b.Reserve(t.Context(), Reservation{ClientID: client, Channel: "web", DecisionID: id, Products: []string{"card"}, At: at, Caps: caps})
+		if err != nil || got.N != 1 {
+			t.Fatalf("Reserve %s: %+v, %v", id, got, err)
+		}
+		d := journalRec(at, 0, "card")
+		d.ID, d.ClientID = id, client
+		return d
+	}
+	// Written and vetoed before the crash.
+	vetoed := reserve(idAt(at, 1), "C2")
+	if err := b.SaveDecisions(t.Context(), []DecisionRecord{vetoed}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddContact(t.Context(), Contact{ClientID: "C2", Kind: ContactNotPresented, DecisionID: vetoed.ID, ProductID: "card", Channel: "web", AgentReason: "busy", At: at.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &restoringGate{gateSink{b: b}}
+	sink.down.Store(true) // nothing reaches the file: as if killed before the batch
+	l, _, err := NewJournaledDecisionLog(t.Context(), sink, j, 64, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 3 {
+		d := reserve(idAt(at, 10+i), "C1")
+		if err := l.Commit(t.Context(), d); err != nil {
+			t.Fatalf("Commit %s: %v", d.ID, err)
+		}
+		ids = append(ids, d.ID)
+	}
+	// The journal has the vetoed decision again too, as if the crash came
+	// between the file's write and the journal's removal.
+	if _, err := j.Append([]*DecisionRecord{&vetoed}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(t.Context()); err != nil { // the final write fails: the journal stays
+		t.Fatal(err)
+	}
+
+	// The next start: a fresh process's store (no pending offers) on the
+	// same file.
+	path := b.Path()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err = OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err = OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, restored, err := NewJournaledDecisionLog(t.Context(), b, j, 64, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(t.Context())
+	if restored != 3 {
+		t.Errorf("restored %d decisions, want the 3 the file missed", restored)
+	}
+	for _, id := range ids {
+		if d, err := b.GetDecision(t.Context(), id); err != nil || d.Action != "offer_now" || d.Exposures[0].Variation != "challenger" {
+			t.Errorf("decision %s after the restart: %+v, %v", id, d, err)
+		}
+	}
+	// C1's three offers fill its cap of 3; C2's vetoed offer stays gone.
+	if got, err := b.Reserve(t.Context(), Reservation{ClientID: "C1", Channel: "web", DecisionID: idAt(at, 20), Products: []string{"card"}, At: at.Add(time.Minute), Caps: caps}); err != nil || got.N != 0 || got.Used != 3 {
+		t.Errorf("C1 after the restart: %+v, %v; want the cap of 3 used by the restored offers", got, err)
+	}
+	if cs, err := b.Contacts(t.Context(), "C2", at.Add(-time.Hour)); err != nil || countOffers(cs, "web", at.Add(-time.Hour)) != 0 {
+		t.Errorf("C2's vetoed offer after the restart: %+v, %v; want it still deleted", cs, err)
+	}
+	if j.Segments() != 0 {
+		t.Errorf("%d journal segments after the restore, want 0", j.Segments())
+	}
+}
+
+// TestJournalFailureWithdrawsTheOffer: when the journal cannot be written
+// Commit says storage is unavailable, the decision reaches the file as
+// the degraded no-offer the caller answered, and its reserved offer holds
+// no cap slot; once the journal can be written, offers commit again.
+func TestJournalFailureWithdrawsTheOffer(t *testing.T) {
+	b, _ := openTemp(t)
+	defer b.Close()
+	dir := filepath.Join(t.TempDir(), "journal")
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.segmentSize = 1 // every write starts a segment: a missing directory fails it
+	l, _, err := NewJournaledDecisionLog(t.Context(), b, j, 64, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(t.Context())
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	caps := []Cap{{Window: 7 * 24 * time.Hour, Max: 1}}
+	offer := func(n int) DecisionRecord {
+		t.Helper()
+		got, err := b.Reserve(t.Context(), Reservation{ClientID: "C1", Channel: "web", DecisionID: idAt(at, n), Products: []string{"card"}, At: at, Caps: caps})
+		if err != nil || got.N != 1 {
+			t.Fatalf("Reserve %d: %+v, %v", n, got, err)
+		}
+		d := journalRec(at, n, "card")
+		return d
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	err = l.Commit(t.Context(), offer(1))
+	var se *StorageError
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &se) || se.Op != "start journal segment" {
+		t.Fatalf("Commit without a journal directory: %v, want a StorageError", err)
+	}
+	if err := l.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := b.GetDecision(t.Context(), idAt(at, 1)); err != nil || d.Action != "no_offer" || !d.Degraded || len(d.Products) != 0 {
+		t.Errorf("the decision whose journal write failed: %+v, %v; want a degraded no_offer", d, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(t.Context(), offer(2)); err != nil { // the cap of 1 is free again
+		t.Fatalf("Commit once the journal can be written: %v", err)
+	}
+	if err := l.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := b.GetDecision(t.Context(), idAt(at, 2)); err != nil || d.Action != "offer_now" {
+		t.Errorf("the decision committed after: %+v, %v", d, err)
+	}
+}
