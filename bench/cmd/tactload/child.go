@@ -53,6 +53,8 @@ func startChild(ctx context.Context, serve string, o *options) (*child, error) {
 	switch serve {
 	case "serve-grpc-echo":
 		args = append(args, g)
+	case "serve-redis-echo":
+		args = append(args, g, o.redisMode, o.redisAddrs)
 	case "serve-http-echo":
 		args = append(args, h)
 	default:

@@ -11,8 +11,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tact-nba/tact/features"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
@@ -87,3 +92,49 @@ func serveHTTPEcho(ctx context.Context, addr string) error {
 
 func runtimeNumCPU() int      { return runtime.NumCPU() }
 func goVersionString() string { return runtime.Version() }
+
+// redisEcho is grpcEcho with one Redis round trip a call: a GET of the
+// client's features key, the read a decision makes on a cache miss. It
+// is the baseline of tactd on Redis.
+type redisEcho struct {
+	tactv1.UnimplementedDecisionServiceServer
+	client redis.UniversalClient
+	key    func(clientID string) string
+}
+
+func (e *redisEcho) Decide(ctx context.Context, req *tactv1.DecideRequest) (*tactv1.DecideResponse, error) {
+	if err := e.client.Get(ctx, e.key(req.GetClientId())).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return echoDecision, nil
+}
+
+// serveRedisEcho serves redisEcho on addr, reading from Redis in mode
+// (single or cluster) at redisAddrs (comma-separated), with tactd's key
+// layout under prefix tact:.
+func serveRedisEcho(ctx context.Context, addr, mode, redisAddrs string) error {
+	cfg := features.RedisConfig{Mode: mode, Addrs: redisAddrs}
+	keys, err := features.OpenRedis(ctx, cfg, nil) // for the key layout only
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	var client redis.UniversalClient
+	if mode == "cluster" {
+		client = redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.AddrList()})
+	} else {
+		client = redis.NewClient(&redis.Options{Addr: cfg.AddrList()[0]})
+	}
+	defer client.Close()
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	s := grpc.NewServer()
+	tactv1.RegisterDecisionServiceServer(s, &redisEcho{client: client, key: keys.Key})
+	go func() { <-ctx.Done(); s.Stop() }()
+	if err := s.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}

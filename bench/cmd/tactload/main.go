@@ -65,6 +65,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return serveGRPCEcho(ctx, args[1])
 		case "serve-http-echo":
 			return serveHTTPEcho(ctx, args[1])
+		case "serve-redis-echo":
+			return serveRedisEcho(ctx, args[1], args[2], args[3])
 		case "serve-tactd":
 			return serveTactd(ctx, args[1:])
 		}
@@ -89,7 +91,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.cpuProfile, "server-cpuprofile", "", "write each server's CPU profile to PREFIX-<server>-<pid>.pprof (read with go tool pprof)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.Float64Var(&o.overload, "overload", 0, "after the open loop, drive tact-grpc at this multiple of its closed-loop QPS for --open-duration, then at half for 10 s (recovery); 0 skips")
-	fs.StringSliceVar(&o.only, "only", nil, "run only these targets: grpc-echo, tact-grpc, http-echo, tact-rest")
+	fs.StringSliceVar(&o.only, "only", nil, "run only these targets: grpc-echo, tact-grpc, http-echo, tact-rest, redis-echo (with --redis-addrs)")
+	fs.StringVar(&o.redisMode, "redis-mode", "single", "redis-echo's Redis: single or cluster")
+	fs.StringVar(&o.redisAddrs, "redis-addrs", "", "redis-echo's Redis (comma-separated; the cluster's seed nodes); the target runs only when set")
 	fs.SetOutput(out)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -112,6 +116,7 @@ type options struct {
 	overload                       float64
 	hotShare                       float64
 	idFormat, tactdArgs, jsonOut   string
+	redisMode, redisAddrs          string
 	serverStderr                   bool
 	serverCPUs                     string
 	cpuProfile                     string
@@ -137,11 +142,12 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 	var targets []*target
 	for _, t := range []*target{
 		{name: "grpc-echo", serve: "serve-grpc-echo", pair: "tact-grpc"},
+		{name: "redis-echo", serve: "serve-redis-echo", pair: "tact-grpc"},
 		{name: "tact-grpc", serve: "serve-tactd", pair: "tact-grpc"},
 		{name: "http-echo", serve: "serve-http-echo", pair: "tact-rest", http: true},
 		{name: "tact-rest", serve: "serve-tactd", pair: "tact-rest", http: true},
 	} {
-		if want(t.name) {
+		if want(t.name) && (t.name != "redis-echo" || o.redisAddrs != "") {
 			targets = append(targets, t)
 		}
 	}
@@ -257,6 +263,8 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 	}
 	ratio("grpc_qps_vs_echo", "tact-grpc", "grpc-echo", func(r Result) float64 { return r.QPS })
 	ratio("grpc_p99_vs_echo", "tact-grpc", "grpc-echo", func(r Result) float64 { return r.P99 })
+	ratio("grpc_qps_vs_redis_echo", "tact-grpc", "redis-echo", func(r Result) float64 { return r.QPS })
+	ratio("redis_echo_qps_vs_echo", "redis-echo", "grpc-echo", func(r Result) float64 { return r.QPS })
 	ratio("rest_qps_vs_echo", "tact-rest", "http-echo", func(r Result) float64 { return r.QPS })
 	ratio("rest_p99_vs_echo", "tact-rest", "http-echo", func(r Result) float64 { return r.P99 })
 	printReport(out, &rep)
