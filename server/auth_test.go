@@ -2,22 +2,17 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,6 +31,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+	"github.com/tact-nba/tact/server/testpki"
 )
 
 // TestAuthorizationTableCoversEveryMethod: every RPC tactd serves has a
@@ -245,48 +241,10 @@ func TestRefusesToListenBeyondLoopbackWithoutAuth(t *testing.T) {
 	}
 }
 
-// testCA is a certificate authority for the mTLS test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue signs a leaf certificate; it returns the PEM certificate and key.
-func (ca *testCA) issue(t *testing.T, cn string, serial int64, server bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
-func clientTLS(t *testing.T, ca *testCA, certPEM, keyPEM []byte) *tls.Config {
+func clientTLS(t *testing.T, ca *testpki.CA, certPEM, keyPEM []byte) *tls.Config {
 	t.Helper()
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca.pem)
+	pool.AppendCertsFromPEM(ca.PEM)
 	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if certPEM != nil {
 		c, err := tls.X509KeyPair(certPEM, keyPEM)
@@ -304,24 +262,15 @@ func clientTLS(t *testing.T, ca *testCA, certPEM, keyPEM []byte) *tls.Config {
 // restart, and a broken CA file does not replace the one in use.
 func TestMTLS(t *testing.T) {
 	dir := t.TempDir()
-	bank, other := newCA(t, "bank CA"), newCA(t, "other CA")
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p+".tmp", data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(p+".tmp", p); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	sc, sk := bank.issue(t, "tactd", 10, true)
-	certFile, keyFile, caFile := write("server.pem", sc), write("server.key", sk), write("ca.pem", bank.pem)
+	bank, other := testpki.NewCA(t, "bank CA"), testpki.NewCA(t, "other CA")
+	write := func(name string, data []byte) string { return testpki.WriteFile(t, dir, name, data) }
+	sc, sk := bank.Issue(t, "tactd", 10, true)
+	certFile, keyFile, caFile := write("server.pem", sc), write("server.key", sk), write("ca.pem", bank.PEM)
 	ts := startServerTLS(t, certFile, keyFile, caFile)
 	good := clientTLS(t, bank, nil, nil)
-	gc, gk := bank.issue(t, "desk", 20, false)
+	gc, gk := bank.Issue(t, "desk", 20, false)
 	good.Certificates = clientTLS(t, bank, gc, gk).Certificates
-	oc, ok := other.issue(t, "intruder", 30, false)
+	oc, ok := other.Issue(t, "intruder", 30, false)
 	bad := clientTLS(t, bank, oc, ok)
 	none := clientTLS(t, bank, nil, nil)
 
@@ -368,7 +317,7 @@ func TestMTLS(t *testing.T) {
 	}
 
 	// Renewal: new files, and the next handshake after a second gets them.
-	nc, nk := bank.issue(t, "tactd", 11, true)
+	nc, nk := bank.Issue(t, "tactd", 11, true)
 	write("server.key", nk)
 	write("server.pem", nc)
 	waitFor(t, func() bool {
@@ -378,7 +327,7 @@ func TestMTLS(t *testing.T) {
 
 	// CA rotation: the client CA file now names the other CA; its
 	// clients get in, the bank's old ones no longer do.
-	write("ca.pem", other.pem)
+	write("ca.pem", other.PEM)
 	waitFor(t, func() bool { return grpcCall(bad) == nil })
 	if _, err := httpsCall(bad); err != nil {
 		t.Errorf("HTTPS with the new CA's certificate: %v", err)

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tact-nba/tact/features"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
@@ -31,7 +29,10 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 	dataDir := fs.String("data-dir", "", "import into the embedded store of this data directory (tactd must not be running on it)")
 	redisAddr := fs.String("redis-addr", "", "import into Redis at host:port (password from TACT_REDIS_PASSWORD)")
 	redisPrefix := fs.String("redis-prefix", "tact:", "prefix of the Redis keys")
-	addr := fs.String("addr", "", "import through a running tactd's admin API (gRPC host:port); rows are checked there against tactd's schema too")
+	var cf connFlags
+	cf.register(fs, "")
+	fs.Lookup("addr").Usage = "import through a running tactd's admin API (gRPC host:port); rows are checked there against tactd's schema too"
+	addr := &cf.addr
 	schemaPath := fs.String("schema", "", "YAML feature schema (required)")
 	format := fs.String("format", "csv", "csv or jsonl")
 	sep := fs.String("sep", ",", "CSV field separator")
@@ -84,12 +85,12 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 	var sink features.Sink
 	switch {
 	case *addr != "":
-		conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := cf.dial()
 		if err != nil {
-			return fmt.Errorf("connect %s: %w", *addr, err)
+			return err
 		}
 		defer conn.Close()
-		sink = &adminSink{client: tactv1.NewFeatureServiceClient(conn)}
+		sink = &adminSink{client: tactv1.NewFeatureServiceClient(conn), conn: &cf}
 		if *batch > 1000 {
 			*batch = 1000 // the API's limit per call
 		}
@@ -147,6 +148,7 @@ func isTerminal(f *os.File) bool {
 // adminSink writes batches through a running tactd's FeatureService.
 type adminSink struct {
 	client tactv1.FeatureServiceClient
+	conn   *connFlags
 }
 
 func (a *adminSink) PutBatch(ctx context.Context, recs []features.Record) error {
@@ -157,7 +159,7 @@ func (a *adminSink) PutBatch(ctx context.Context, recs []features.Record) error 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := a.client.BatchPutClientFeatures(ctx, req); err != nil {
-		return callError("batch put", err)
+		return a.conn.callError("batch put", err)
 	}
 	return nil
 }

@@ -15,8 +15,9 @@
 //	tact eval --model M --data F --label COL [--positive V] [--top K]
 //	tact score --model M --data F --out S [--id COL]
 //
-// decide, products, outcome, load and export take --addr (default localhost:9090, or TACT_ADDR)
-// and --timeout; train, eval and score work on files, without a server. Exit status: 0 on success, 1 when the call fails, 2 on a usage
+// decide, products, outcome, load, export and experiments take --addr (default
+// localhost:9090, or TACT_ADDR), --token (or TACT_TOKEN), --tls, --ca-file,
+// --cert-file and --key-file, and --timeout; train, eval and score work on files, without a server. Exit status: 0 on success, 1 when the call fails, 2 on a usage
 // error.
 package main
 
@@ -34,8 +35,6 @@ import (
 
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -128,9 +127,9 @@ func run(ctx context.Context, args []string, out io.Writer, envAddr string) erro
 	}
 }
 
-// common holds the flags every subcommand has.
+// common holds the flags every subcommand that calls tactd has.
 type common struct {
-	addr    string
+	connFlags
 	timeout time.Duration
 	json    bool
 }
@@ -140,7 +139,7 @@ func (c *common) register(fs *pflag.FlagSet, envAddr string) {
 	if envAddr != "" {
 		def = envAddr
 	}
-	fs.StringVar(&c.addr, "addr", def, "tactd gRPC address (env TACT_ADDR)")
+	c.connFlags.register(fs, def)
 	fs.DurationVar(&c.timeout, "timeout", 5*time.Second, "deadline of the call")
 	fs.BoolVar(&c.json, "json", false, "print the response as JSON")
 }
@@ -149,23 +148,19 @@ func (c *common) register(fs *pflag.FlagSet, envAddr string) {
 // is reported as "what: Code: message".
 func call[T any](ctx context.Context, c *common, what string, fn func(context.Context, *grpc.ClientConn) (T, error)) (T, error) {
 	var zero T
-	conn, err := grpc.NewClient(c.addr, grpcInsecure())
+	conn, err := c.dial()
 	if err != nil {
-		return zero, fmt.Errorf("connect %s: %w", c.addr, err)
+		return zero, err
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	resp, err := fn(ctx, conn)
 	if err != nil {
-		return zero, callError(what, err)
+		return zero, c.callError(what, err)
 	}
 	return resp, nil
 }
-
-// grpcInsecure is the transport of the CLI's calls: plain text, for
-// tactd on a trusted network (the CLI has no TLS options yet).
-func grpcInsecure() grpc.DialOption { return grpc.WithTransportCredentials(insecure.NewCredentials()) }
 
 func parse(fs *pflag.FlagSet, args []string, out io.Writer) error {
 	fs.SetOutput(out)
@@ -287,13 +282,6 @@ func products(ctx context.Context, args []string, out io.Writer, envAddr string)
 		fmt.Fprintf(out, "%-16s %-26s %-12s %5.0f %s  %s\n", p.GetProductId(), p.GetName(), p.GetCategory(), p.GetValue(), p.GetCurrency(), strings.Join(chs, ", "))
 	}
 	return nil
-}
-
-func callError(what string, err error) error {
-	if st, ok := status.FromError(err); ok {
-		return fmt.Errorf("%s: %s: %s", what, st.Code(), st.Message())
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 func printJSON(out io.Writer, m proto.Message) error {

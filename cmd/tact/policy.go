@@ -148,9 +148,9 @@ func export(ctx context.Context, args []string, out io.Writer, envAddr string) e
 	if *experiment != "" && what != "exposures" {
 		return &usageError{"--experiment: only with tact export exposures"}
 	}
-	conn, err := grpc.NewClient(c.addr, grpcInsecure())
+	conn, err := c.dial()
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", c.addr, err)
+		return err
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -159,25 +159,25 @@ func export(ctx context.Context, args []string, out io.Writer, envAddr string) e
 	ts := timestamppb.New(from)
 	switch what {
 	case "decisions":
-		return writeStream(out, func() (grpc.ServerStreamingClient[tactv1.ExportDecisionsResponse], error) {
+		return writeStream(out, &c.connFlags, func() (grpc.ServerStreamingClient[tactv1.ExportDecisionsResponse], error) {
 			return client.ExportDecisions(ctx, &tactv1.ExportDecisionsRequest{Since: ts})
 		}, func(m *tactv1.ExportDecisionsResponse) proto.Message { return m.GetDecision() })
 	case "outcomes":
-		return writeStream(out, func() (grpc.ServerStreamingClient[tactv1.ExportOutcomesResponse], error) {
+		return writeStream(out, &c.connFlags, func() (grpc.ServerStreamingClient[tactv1.ExportOutcomesResponse], error) {
 			return client.ExportOutcomes(ctx, &tactv1.ExportOutcomesRequest{Since: ts})
 		}, func(m *tactv1.ExportOutcomesResponse) proto.Message { return m.GetOutcome() })
 	default:
-		return writeStream(out, func() (grpc.ServerStreamingClient[tactv1.ExportExposuresResponse], error) {
+		return writeStream(out, &c.connFlags, func() (grpc.ServerStreamingClient[tactv1.ExportExposuresResponse], error) {
 			return client.ExportExposures(ctx, &tactv1.ExportExposuresRequest{Since: ts, Experiment: *experiment})
 		}, func(m *tactv1.ExportExposuresResponse) proto.Message { return m.GetExposure() })
 	}
 }
 
 // writeStream writes each message of a server stream as a JSON line.
-func writeStream[M any](out io.Writer, open func() (grpc.ServerStreamingClient[M], error), row func(*M) proto.Message) error {
+func writeStream[M any](out io.Writer, c *connFlags, open func() (grpc.ServerStreamingClient[M], error), row func(*M) proto.Message) error {
 	stream, err := open()
 	if err != nil {
-		return callError("export", err)
+		return c.callError("export", err)
 	}
 	enc := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
 	for n := 0; ; n++ {
@@ -186,7 +186,7 @@ func writeStream[M any](out io.Writer, open func() (grpc.ServerStreamingClient[M
 			return nil
 		}
 		if err != nil {
-			return callError(fmt.Sprintf("export (after %d records)", n), err)
+			return c.callError(fmt.Sprintf("export (after %d records)", n), err)
 		}
 		b, err := enc.Marshal(row(m))
 		if err != nil {
