@@ -21,6 +21,10 @@ func (m gatewayMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	return runtime.DecoderFunc(func(v any) error {
 		req, ok := v.(*tactv1.DecideRequest)
 		if !ok {
+			switch v.(type) {
+			case *tactv1.PutClientFeaturesRequest, *tactv1.BatchPutClientFeaturesRequest:
+				return m.decodeFeatures(r, v)
+			}
 			return m.JSONPb.NewDecoder(r).Decode(v)
 		}
 		body, err := io.ReadAll(r)

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/tact-nba/tact/features"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
@@ -20,6 +21,9 @@ import (
 // JSON (a test checks it against protojson) in a fraction of the time.
 type gatewayMarshaler struct {
 	*runtime.JSONPb
+	// schema types the plain JSON feature values of feature writes (see
+	// typeFeatures).
+	schema *features.Schema
 }
 
 func (m gatewayMarshaler) Marshal(v any) ([]byte, error) {

@@ -15,19 +15,20 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/proto/openapi"
 )
 
 // newGateway builds the HTTP handler: the REST API (grpc-gateway, calling
 // the services in-process through the interceptor chain), /healthz,
 // /readyz and /openapi.json.
-func newGateway(ctx context.Context, table []serviceEntry, ic grpc.UnaryServerInterceptor, maxBody int64, ready *atomic.Bool, tel *telemetry, authn *auth, admit *admission) (http.Handler, error) {
+func newGateway(ctx context.Context, table []serviceEntry, ic grpc.UnaryServerInterceptor, schema *features.Schema, maxBody int64, ready *atomic.Bool, tel *telemetry, authn *auth, admit *admission) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		// No request header becomes gRPC metadata: identity comes from the
 		// Authorization header through the auth middleware only, never
 		// from Grpc-Metadata-* headers.
 		runtime.WithIncomingHeaderMatcher(func(string) (string, bool) { return "", false }),
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, gatewayMarshaler{&runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, gatewayMarshaler{schema: schema, JSONPb: &runtime.JSONPb{
 			MarshalOptions: protojson.MarshalOptions{
 				UseProtoNames:     true,
 				EmitDefaultValues: true,

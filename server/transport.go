@@ -100,7 +100,7 @@ func (s *Server) buildTransport(ctx context.Context, deps Deps, svc *services) e
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 
-	handler, err := newGateway(ctx, table, ic, cfg.MaxBodyBytes, &s.ready, s.tel, authn, s.admit)
+	handler, err := newGateway(ctx, table, ic, svc.features.schema, cfg.MaxBodyBytes, &s.ready, s.tel, authn, s.admit)
 	if err != nil {
 		return err
 	}
