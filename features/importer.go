@@ -99,12 +99,17 @@ func importPass(ctx context.Context, open func() (io.ReadCloser, error), schema 
 		return res, err
 	}
 	defer f.Close()
+	// A UTF-8 byte-order mark (spreadsheets write one) is not data.
+	br := bufio.NewReaderSize(f, 1<<20)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		_, _ = br.Discard(3) // peeked: cannot fail
+	}
 	var rr rowReader
 	switch opt.Format {
 	case "", "csv":
-		rr, err = newCSVRows(bufio.NewReaderSize(f, 1<<20), opt.Sep, schema)
+		rr, err = newCSVRows(br, opt.Sep, schema)
 	case "jsonl":
-		rr = newJSONLRows(f, schema)
+		rr = newJSONLRows(br, schema)
 	default:
 		return res, fmt.Errorf("format %q: want csv or jsonl", opt.Format)
 	}

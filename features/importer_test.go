@@ -162,3 +162,24 @@ func TestEnumeratedStrings(t *testing.T) {
 		t.Errorf("bad values accepted or not named: %v", err)
 	}
 }
+
+// TestImportSkipsAByteOrderMark: a CSV or JSON Lines file that starts with
+// a UTF-8 byte-order mark (as spreadsheets write it) imports as without.
+func TestImportSkipsAByteOrderMark(t *testing.T) {
+	b, _ := openTemp(t)
+	defer b.Close()
+	for format, body := range map[string]string{
+		"csv":   "\ufeffclient_id,age\nB1,41\n",
+		"jsonl": "\ufeff{\"client_id\": \"B2\", \"age\": 42}\n",
+	} {
+		res, err := Import(t.Context(), opener(body), mustSchema(t), b, ImportOptions{Format: format})
+		if err != nil || res.Imported != 1 {
+			t.Errorf("%s with a byte-order mark: %+v, %v", format, res, err)
+		}
+	}
+	for id, age := range map[string]float64{"B1": 41, "B2": 42} {
+		if r, err := b.Get(t.Context(), id); err != nil || r.Values["age"].Num != age {
+			t.Errorf("%s = %+v, %v", id, r, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -34,7 +35,7 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 	fs.Lookup("addr").Usage = "import through a running tactd's admin API (gRPC host:port); rows are checked there against tactd's schema too"
 	addr := &cf.addr
 	schemaPath := fs.String("schema", "", "YAML feature schema (required)")
-	format := fs.String("format", "csv", "csv or jsonl")
+	format := fs.String("format", "auto", "csv, jsonl, or auto: by the file's extension (.csv, .jsonl, .ndjson), else by its first character ({ is JSON Lines)")
 	sep := fs.String("sep", ",", "CSV field separator")
 	skipBad := fs.Bool("skip-bad", false, "import the good rows and list the bad ones, instead of rejecting the file")
 	batch := fs.Int("batch", 5000, "records per store write")
@@ -60,8 +61,8 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 		return &usageError{"give one of --data-dir, --redis-addr or --addr"}
 	case *schemaPath == "":
 		return &usageError{"--schema is required"}
-	case *format != "csv" && *format != "jsonl":
-		return &usageError{fmt.Sprintf("--format %q: want csv or jsonl", *format)}
+	case *format != "csv" && *format != "jsonl" && *format != "auto":
+		return &usageError{fmt.Sprintf("--format %q: want csv, jsonl or auto", *format)}
 	case *batch < 1:
 		return &usageError{"--batch must be at least 1"}
 	}
@@ -80,6 +81,11 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if _, err := os.Stat(file); err != nil {
 		return err
+	}
+	if *format == "auto" {
+		if *format, err = detectFormat(file); err != nil {
+			return err
+		}
 	}
 
 	var sink features.Sink
@@ -162,4 +168,30 @@ func (a *adminSink) PutBatch(ctx context.Context, recs []features.Record) error 
 		return a.conn.callError("batch put", err)
 	}
 	return nil
+}
+
+// detectFormat tells a CSV file from a JSON Lines one: by the extension,
+// else by the first character that is not a space or a byte-order mark.
+func detectFormat(path string) (string, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv", ".tsv":
+		return "csv", nil
+	case ".jsonl", ".ndjson":
+		return "jsonl", nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	text := strings.TrimLeft(strings.TrimPrefix(string(head[:n]), "\ufeff"), " \t\r\n")
+	if strings.HasPrefix(text, "{") {
+		return "jsonl", nil
+	}
+	return "csv", nil
 }

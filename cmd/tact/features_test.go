@@ -87,3 +87,41 @@ func TestFeaturesImport(t *testing.T) {
 		}
 	}
 }
+
+// TestFeaturesImportDetectsFormat: CSV or JSON Lines is told by the
+// extension, else by the first character; --format still decides.
+func TestFeaturesImportDetectsFormat(t *testing.T) {
+	dir := t.TempDir()
+	schema := filepath.Join(dir, "schema.yaml")
+	if err := os.WriteFile(schema, []byte("features:\n  - {name: balance, type: number}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jsonl := "{\"client_id\": \"J1\", \"balance\": 5}\n{\"client_id\": \"J2\", \"balance\": 6}\n"
+	csv := "client_id,balance\nC1,5\nC2,6\n"
+	for _, tt := range []struct {
+		file, content string
+		args          []string
+	}{
+		{"a.jsonl", jsonl, nil},
+		{"a.ndjson", jsonl, nil},
+		{"a.txt", "\ufeff  " + jsonl, nil}, // by content, after a byte-order mark
+		{"a.data", csv, nil},
+		{"a.csv", csv, nil},
+		{"b.txt", jsonl, []string{"--format", "jsonl"}},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join(dir, tt.file)
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := append([]string{"features", "import", "--data-dir", filepath.Join(t.TempDir(), "data"), "--schema", schema}, tt.args...)
+			if out := runOK(t, append(args, path)...); !strings.Contains(out, "imported 2 of 2 rows") {
+				t.Errorf("output: %s", out)
+			}
+		})
+	}
+	var buf bytes.Buffer
+	if err := run(t.Context(), []string{"features", "import", "--data-dir", dir, "--schema", schema, "--format", "xml", filepath.Join(dir, "a.csv")}, &buf, ""); err == nil || !strings.Contains(err.Error(), "want csv, jsonl or auto") {
+		t.Errorf("--format xml: %v", err)
+	}
+}
