@@ -118,19 +118,10 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 
 	start := time.Now()
 	opt := features.ImportOptions{Format: *format, Sep: r, SkipBad: *skipBad, BatchSize: *batch}
-	if isTerminal(os.Stderr) {
-		last := time.Now()
-		opt.Progress = func(rows int64) {
-			if time.Since(last) >= 500*time.Millisecond {
-				last = time.Now()
-				fmt.Fprintf(os.Stderr, "\r%d rows, %.0f rows/s ", rows, float64(rows)/time.Since(start).Seconds())
-			}
-		}
-	}
+	prog := newProgress("rows")
+	opt.Progress = prog.at
 	res, err := features.Import(ctx, func() (io.ReadCloser, error) { return os.Open(file) }, schema, sink, opt)
-	if opt.Progress != nil {
-		fmt.Fprint(os.Stderr, "\r")
-	}
+	prog.done()
 	for _, b := range res.BadRows {
 		fmt.Fprintf(out, "bad row: %s\n", b)
 	}
@@ -144,11 +135,6 @@ func featuresImport(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "imported %d of %d rows from %s in %.1fs (%.0f rows/s); %d bad rows skipped\n",
 		res.Imported, res.Rows, file, secs, float64(res.Rows)/secs, res.Bad)
 	return nil
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // adminSink writes batches through a running tactd's FeatureService.

@@ -180,7 +180,10 @@ func writeStream[M any](out io.Writer, c *connFlags, open func() (grpc.ServerStr
 		return c.callError("export", err)
 	}
 	enc := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+	prog := newProgress("records")
+	defer prog.done()
 	for n := 0; ; n++ {
+		prog.at(int64(n))
 		m, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			return nil
