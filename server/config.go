@@ -72,6 +72,10 @@ type Config struct {
 	// readiness already failed (/readyz 503, gRPC health NOT_SERVING), so
 	// that load balancers stop sending before the listeners close.
 	DrainDelay time.Duration `koanf:"drain_delay" default:"3s" help:"on SIGTERM, how long to keep serving with readiness failed before draining (0: none)"`
+	// MaxConnectionAge closes a gRPC connection (GOAWAY: the client
+	// reconnects, its calls in flight finish) after this long, so that a
+	// replica started later gets a share of long-lived clients.
+	MaxConnectionAge time.Duration `koanf:"max_connection_age" default:"5m" help:"close a gRPC connection after this long (the client reconnects, perhaps to another replica); 0: never"`
 	// ShutdownTimeout bounds the drain that follows DrainDelay; calls
 	// still running then are cut.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" default:"8s" help:"longest drain of the calls in flight, after drain_delay"`
@@ -336,6 +340,9 @@ func (c *Config) problems() problems {
 	}
 	if c.DrainDelay < 0 || c.DrainDelay > 5*time.Minute {
 		p.add("drain_delay", "%v must be in [0, 5m]", c.DrainDelay)
+	}
+	if c.MaxConnectionAge < 0 {
+		p.add("max_connection_age", "%v must not be negative (0: never)", c.MaxConnectionAge)
 	}
 	if c.ShutdownTimeout <= 0 {
 		p.add("shutdown_timeout", "%v must be positive", c.ShutdownTimeout)

@@ -73,7 +73,10 @@ func (s *Server) buildTransport(ctx context.Context, deps Deps, svc *services) e
 		grpc.InTapHandle(s.admit.tap), grpc.StatsHandler(admissionStats{s.admit}),
 		grpc.MaxConcurrentStreams(1000), grpc.MaxRecvMsgSize(1 << 20),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second}),
+		// max_connection_age recycles connections so that a replica
+		// started later gets a share of long-lived clients.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute, Time: time.Minute, Timeout: 20 * time.Second,
+			MaxConnectionAge: cfg.MaxConnectionAge, MaxConnectionAgeGrace: cfg.ShutdownTimeout}),
 	}
 	if tlsConf != nil {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tlsConf)))
