@@ -1,7 +1,7 @@
 # Tact's everyday targets. Each is a few lines; CI (.ci/run) calls them.
 BUF := go tool -modfile=tools/go.mod buf
 
-.PHONY: all generate checkgenerate lint test race bench run ci
+.PHONY: all generate checkgenerate lint test race bench run ci image deploytest
 
 all: generate lint test
 
@@ -36,6 +36,16 @@ bench:
 ## run: the server on its embedded demo.
 run:
 	go run ./cmd/tactd
+
+## image: tactd's container image as an OCI archive, build/tact-image.tar (no container runtime needed).
+image:
+	mkdir -p build
+	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o build/tactd ./cmd/tactd
+	cd deploy && go run ./cmd/mkimage --binary ../build/tactd --out ../build/tact-image.tar --version "$$(git describe --always --dirty)"
+
+## deploytest: the deploy module's tests (the image, the Kustomize manifests), a module of its own.
+deploytest:
+	cd deploy && go vet ./... && go test ./...
 
 ci:
 	bash .ci/run
