@@ -118,7 +118,7 @@ type Config struct {
 	FeatureSchema string `koanf:"feature_schema" help:"YAML feature schema for admin writes (empty: the demo bank's)"`
 	// FeatureStore is where client features are read: "bolt" (the
 	// embedded file in data_dir) or "redis".
-	FeatureStore string `koanf:"feature_store" default:"bolt" help:"where features are read: bolt or redis"`
+	FeatureStore string `koanf:"feature_store" default:"bolt" help:"where features are read: bolt, redis, or feast (Feast's Redis online store, in the Redis of redis_*)"`
 	// JournalSync is when the embedded store's journal of offer decisions
 	// is synced to the disk: "always" (before the offer is answered) or
 	// "everysec" (written before the answer, synced once a second).
@@ -126,6 +126,10 @@ type Config struct {
 	// Retention is how long the decision log and the outcomes are kept:
 	// decision_retention, outcome_window, outcome_retention.
 	Retention features.Retention `koanf:""`
+	// Feast says where Feast's online store keeps the features when
+	// feature_store is feast: feast_project, feast_feature_views,
+	// feast_join_key, feast_key_type.
+	Feast features.FeastConfig `koanf:""`
 	// Redis says how to reach Redis when feature_store is redis:
 	// redis_addr, redis_db, redis_tls, redis_prefix, and the password
 	// from TACT_REDIS_PASSWORD only.
@@ -355,7 +359,22 @@ func (c *Config) problems() problems {
 	}
 	switch c.FeatureStore {
 	case "bolt":
-	case "redis":
+	case "redis", "feast":
+		if c.FeatureStore == "feast" {
+			f := &c.Feast
+			if f.Project == "" {
+				p.add("feast_project", "empty: feature_store feast needs the Feast project")
+			}
+			if len(f.ViewList()) == 0 {
+				p.add("feast_feature_views", "empty: feature_store feast needs the feature views to read")
+			}
+			if f.JoinKey == "" {
+				p.add("feast_join_key", "empty: feature_store feast needs the entity's join key")
+			}
+			if f.KeyType != "string" && f.KeyType != "int64" {
+				p.add("feast_key_type", "%q is not string or int64", f.KeyType)
+			}
+		}
 		r := &c.Redis
 		switch r.Mode {
 		case "single":
@@ -387,7 +406,7 @@ func (c *Config) problems() problems {
 			p.add("redis_db", "%d not in 0..15", r.DB)
 		}
 	default:
-		p.add("feature_store", "%q is not bolt or redis", c.FeatureStore)
+		p.add("feature_store", "%q is not bolt, redis or feast", c.FeatureStore)
 	}
 	if c.JournalSync != "always" && c.JournalSync != "everysec" {
 		p.add("journal_sync", "%q is not always or everysec", c.JournalSync)

@@ -247,6 +247,8 @@ func toStatus(err error) error {
 		return status.Error(codes.NotFound, "decision_id: "+err.Error())
 	case errors.Is(err, features.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, features.ErrReadOnly):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, features.ErrUnavailable):
 		return status.Error(codes.Unavailable, unavailableMsg)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -73,7 +74,7 @@ func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
 	var src features.Source = s.store
 	var sink features.DecisionSink = s.store
 	s.history, s.log = s.store, s.store
-	if s.cfg.FeatureStore == "redis" {
+	if s.cfg.FeatureStore == "redis" || s.cfg.FeatureStore == "feast" {
 		rc := s.cfg.Redis
 		rc.Retention = s.cfg.Retention
 		s.redis, err = features.OpenRedis(ctx, rc, s.logger)
@@ -85,6 +86,13 @@ func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
 		// outcomes.
 		src, sink = s.redis, s.redis
 		s.history, s.log = s.redis, s.redis
+		if s.cfg.FeatureStore == "feast" {
+			// The features are Feast's, in the same Redis; the shared
+			// state is Tact's own.
+			if src, err = features.NewFeast(s.redis, s.cfg.Feast, schema, s.feastMismatch()); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if s.redis == nil {
 		// An offer is answered once its decision is in the journal (see
@@ -194,4 +202,20 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 		features: &featureService{cache: s.cache, schema: w.schema, now: deps.Now, logger: logger},
 		exps:     &experimentService{engine: s.engine, store: s.log, log: s.dlog, logger: logger},
 	}, nil
+}
+
+// feastMismatch logs, once per feature, a Feast value whose type does not
+// fit the feature schema (the feature is then left out of the record).
+func (s *Server) feastMismatch() func(string) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(feature string) {
+		mu.Lock()
+		first := !seen[feature]
+		seen[feature] = true
+		mu.Unlock()
+		if first {
+			s.logger.Warn("feast: a value of another type than the feature schema's is left out", "feature", feature)
+		}
+	}
 }
