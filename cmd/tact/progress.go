@@ -35,6 +35,15 @@ func (p *progress) at(n int64) {
 	fmt.Fprintf(p.w, "\r%d %s, %.0f %s/s ", n, p.unit, float64(n)/time.Since(p.start).Seconds(), p.unit)
 }
 
+// step reports a step of a known number done, each one shown.
+func (p *progress) step(done, of int) {
+	if p.w == nil {
+		return
+	}
+	p.shown = true
+	fmt.Fprintf(p.w, "\r%d of %d %s done, %.0f s ", done, of, p.unit, time.Since(p.start).Seconds())
+}
+
 // done clears the line.
 func (p *progress) done() {
 	if p.shown {

@@ -21,6 +21,12 @@ func TestProgress(t *testing.T) {
 	if !strings.HasSuffix(buf.String(), "\r\033[K") {
 		t.Errorf("not cleared: %q", buf.String())
 	}
+	buf.Reset()
+	s := &progress{w: &buf, unit: "folds", start: time.Now()}
+	s.step(2, 5)
+	if !strings.HasPrefix(buf.String(), "\r2 of 5 folds done, ") {
+		t.Errorf("step shown %q", buf.String())
+	}
 	if q := newProgress("rows"); q.w != nil {
 		t.Error("progress is shown with standard error not a terminal")
 	}

@@ -127,7 +127,9 @@ func train(_ context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "data: %s, %d rows, %d inputs, label %s = %q (%.2f%% positive)\n", d.data, len(ds.Rows), len(specs), *label, pos, 100*share(labels))
 
 	if *cv >= 2 {
-		aucs, err := crossValidate(ds, labels, specs, opt, *cv, *seed)
+		prog := newProgress("folds")
+		aucs, err := crossValidate(ds, labels, specs, opt, *cv, *seed, prog.step)
+		prog.done()
 		if err != nil {
 			return err
 		}
@@ -185,7 +187,7 @@ func evaluate(m *model.Logistic, ds *model.Dataset, labels []bool, top int) (mod
 	return model.Evaluate(scores, labels, top)
 }
 
-func crossValidate(ds *model.Dataset, labels []bool, specs []model.Input, opt model.TrainOptions, k int, seed uint64) ([]float64, error) {
+func crossValidate(ds *model.Dataset, labels []bool, specs []model.Input, opt model.TrainOptions, k int, seed uint64, stepDone func(done, of int)) ([]float64, error) {
 	n := len(ds.Rows)
 	if n < k {
 		return nil, fmt.Errorf("--cv %d: only %d rows", k, n)
@@ -210,6 +212,7 @@ func crossValidate(ds *model.Dataset, labels []bool, specs []model.Input, opt mo
 			return nil, fmt.Errorf("fold %d: %w", f+1, err)
 		}
 		aucs[f] = e.ROCAUC
+		stepDone(f+1, k)
 	}
 	return aucs, nil
 }
