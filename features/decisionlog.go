@@ -94,18 +94,23 @@ var ErrLogFull = errors.New("features: decision log buffer full")
 
 // NewDecisionLog starts a log that buffers up to size records.
 func NewDecisionLog(sink DecisionSink, size int, logger *slog.Logger) *DecisionLog {
+	l := newDecisionLog(sink, size, logger)
+	go l.run()
+	return l
+}
+
+// newDecisionLog makes a log without starting it.
+func newDecisionLog(sink DecisionSink, size int, logger *slog.Logger) *DecisionLog {
 	if size < 1 {
 		size = 1
 	}
-	l := &DecisionLog{
+	return &DecisionLog{
 		sink:   sink,
 		logger: logger,
 		queue:  make(chan logEntry, size),
 		flush:  make(chan chan error),
 		done:   make(chan struct{}),
 	}
-	go l.run()
-	return l
 }
 
 // DecisionRestorer writes decisions read back from a journal, with the
@@ -137,19 +142,8 @@ func NewJournaledDecisionLog(ctx context.Context, sink DecisionRestorer, j *Jour
 	if err := j.Release(next); err != nil {
 		return nil, restored, &StorageError{Op: "remove journal segments", Where: j.dir, Err: err}
 	}
-	if size < 1 {
-		size = 1
-	}
-	l := &DecisionLog{
-		sink:    sink,
-		logger:  logger,
-		queue:   make(chan logEntry, size),
-		flush:   make(chan chan error),
-		done:    make(chan struct{}),
-		journal: j,
-		jqueue:  make(chan logEntry, size),
-		jdone:   make(chan struct{}),
-	}
+	l := newDecisionLog(sink, size, logger)
+	l.journal, l.jqueue, l.jdone = j, make(chan logEntry, cap(l.queue)), make(chan struct{})
 	go l.run()
 	go l.journalWriter()
 	return l, restored, nil

@@ -3,7 +3,6 @@ package readme
 import (
 	"bufio"
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tact-nba/tact/server/servertest"
 )
 
 // step is one command of the README: a line of a ```sh block, with its
@@ -93,16 +94,6 @@ var rules = []rule{
 	{match: regexp.MustCompile(`^kubectl (kustomize|create secret)`)},
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestReadme runs the README's commands in order in a fresh directory:
 // tactd from `go run ./cmd/tactd` (restarted when the README starts it
 // again), the CLI, curl and grpcurl against it, training on the shared
@@ -137,7 +128,7 @@ func TestReadme(t *testing.T) {
 	}
 	shared := filepath.Join(filepath.Dir(repo), "shared")
 	_, sharedErr := os.Stat(filepath.Join(shared, "data"))
-	httpAddr, grpcAddr := freePort(t), freePort(t)
+	httpAddr, grpcAddr := servertest.FreeAddr(t), servertest.FreeAddr(t)
 	env := append(os.Environ(), "TACT_ADDR="+grpcAddr, "REDIS_PASSWORD=readme-test", "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 
 	var tactd *exec.Cmd

@@ -25,20 +25,7 @@ func TestPlainJSONFeatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := startServer(t, Deps{}, func(c *Config, _ *io.Writer) { c.FeatureSchema = schemaPath })
-	do := func(method, path, body string) (int, string) {
-		t.Helper()
-		req, err := http.NewRequest(method, ts.base+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	do := func(method, path, body string) (int, string) { t.Helper(); return ts.rest(t, method, path, body) }
 
 	code, body := do(http.MethodPut, "/v1/clients/P00001/features", `{"features": {"age": 47, "tier": "platinum", "consent_offers": true,
 		"deposit_matures": "2027-01-15", "balance": {"number": 8880}, "income_monthly": 3200.5}}`)

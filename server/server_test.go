@@ -46,6 +46,22 @@ type testServer struct {
 	stop func() error
 }
 
+// rest makes a REST call and returns its status and body.
+func (ts *testServer) rest(t testing.TB, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // startServer runs a real Server on 127.0.0.1:0 with a fresh data dir and
 // returns clients for it. The server is stopped at the end of the test.
 func startServer(t testing.TB, deps Deps, opts ...func(*Config, *io.Writer)) *testServer {
@@ -496,17 +512,7 @@ func TestLoadFeed(t *testing.T) {
 func TestLoadReportJudgesOnlyWhatIsReported(t *testing.T) {
 	ts := startServer(t, Deps{})
 	put := func(queue, body string) (int, string) {
-		req, err := http.NewRequest(http.MethodPut, ts.base+"/v1/queues/"+queue+"/load", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return ts.rest(t, http.MethodPut, "/v1/queues/"+queue+"/load", body)
 	}
 	decide := func(queue string) *tactv1.DecideResponse {
 		d, err := tactv1.NewDecisionServiceClient(ts.conn).Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00074", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND, Queue: queue, Explain: true})

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +29,7 @@ import (
 	"github.com/tact-nba/tact/features/redistest"
 	"github.com/tact-nba/tact/model/demo"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+	"github.com/tact-nba/tact/server/servertest"
 )
 
 // TestMain lets the test binary act as tactd, so that the tests below run
@@ -42,16 +42,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startTactd starts tactd with the args in a child process and waits until
 // /readyz answers 200.
 func startTactd(t *testing.T, args ...string) (cmd *exec.Cmd, grpcAddr, httpAddr string, stderr *bytes.Buffer) {
@@ -62,7 +52,7 @@ func startTactd(t *testing.T, args ...string) (cmd *exec.Cmd, grpcAddr, httpAddr
 // startTactdIn is startTactd with a given data directory.
 func startTactdIn(t *testing.T, dataDir string, args ...string) (cmd *exec.Cmd, grpcAddr, httpAddr string, stderr *bytes.Buffer) {
 	t.Helper()
-	grpcAddr, httpAddr = freeAddr(t), freeAddr(t)
+	grpcAddr, httpAddr = servertest.FreeAddr(t), servertest.FreeAddr(t)
 	cmd = exec.Command(os.Args[0], append([]string{"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--data-dir", dataDir, "--demo=true", "--drain-delay=0s"}, args...)...)
 	cmd.Env = append(os.Environ(), "TACTD_TEST_MAIN=1")
 	stderr = &bytes.Buffer{}

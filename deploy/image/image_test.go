@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/tact-nba/tact/server/servertest"
 )
 
 // TestImage builds tactd statically, writes its image as an OCI archive,
@@ -125,7 +126,7 @@ func TestImage(t *testing.T) {
 	if err := os.WriteFile(run, tactd, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
+	httpAddr, grpcAddr := servertest.FreeAddr(t), servertest.FreeAddr(t)
 	cmd := exec.Command(run, "--data-dir", filepath.Join(dir, "data"), "--http-addr", httpAddr, "--grpc-addr", grpcAddr, "--demo=true", "--drain-delay=0s")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -183,16 +184,6 @@ func untar(t *testing.T, archive, dir string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func keys(m map[string]*tar.Header) []string {

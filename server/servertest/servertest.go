@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"testing"
 
 	"github.com/tact-nba/tact/server"
@@ -40,4 +41,16 @@ func Start(tb testing.TB, deps server.Deps, opts ...func(*server.Config)) *serve
 	})
 	srv.WaitServing()
 	return srv
+}
+
+// FreeAddr returns a 127.0.0.1 address with a port free a moment ago, for
+// a server started in a child process (which cannot be handed a listener).
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
