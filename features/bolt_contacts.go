@@ -212,19 +212,7 @@ func (b *Bolt) Reserve(ctx context.Context, r Reservation) (Reserved, error) {
 			offers = append(offers, p.At)
 		}
 	}
-	res := Reserved{N: len(r.Products)}
-	for _, c := range r.Caps {
-		from := r.At.Add(-c.Window)
-		used := 0
-		for _, t := range offers {
-			if !t.Before(from) {
-				used++
-			}
-		}
-		if room := max(c.Max-used, 0); room < res.N {
-			res = Reserved{N: room, Limit: c, Used: used}
-		}
-	}
+	res := room(offers, &r)
 	n := res.N
 	if n == 0 {
 		return res, nil

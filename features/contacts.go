@@ -157,3 +157,34 @@ func longestWindow(caps []Cap) time.Duration {
 	}
 	return w
 }
+
+// room is how many of r's products the caps allow, given the times of the
+// offers already made on r's channel.
+func room(offers []time.Time, r *Reservation) Reserved {
+	res := Reserved{N: len(r.Products)}
+	for _, c := range r.Caps {
+		from := r.At.Add(-c.Window)
+		used := 0
+		for _, t := range offers {
+			if !t.Before(from) {
+				used++
+			}
+		}
+		if left := max(c.Max-used, 0); left < res.N {
+			res = Reserved{N: left, Limit: c, Used: used}
+		}
+	}
+	return res
+}
+
+// Preview is what Reserve would grant r, counted from contacts (the
+// client's history as read) without reserving anything: a dry run's.
+func Preview(contacts []Contact, r Reservation) Reserved {
+	var offers []time.Time
+	for i := range contacts {
+		if c := &contacts[i]; c.Kind == ContactOffered && c.Channel == r.Channel {
+			offers = append(offers, c.At)
+		}
+	}
+	return room(offers, &r)
+}

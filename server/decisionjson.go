@@ -151,7 +151,9 @@ func appendDecision(b []byte, d *tactv1.DecideResponse) ([]byte, bool) {
 		w.str(e.GetName())
 		w.raw(`}`)
 	}
-	w.raw(`]}`)
+	w.raw(`],"dry_run":`)
+	w.b = strconv.AppendBool(w.b, d.GetDryRun())
+	w.raw(`}`)
 	return w.b, w.ok
 }
 

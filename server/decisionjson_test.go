@@ -37,7 +37,7 @@ func TestAppendDecisionMatchesProtojson(t *testing.T) {
 	for i := range 2000 {
 		d := &tactv1.DecideResponse{
 			DecisionId: str(), Action: tactv1.Action(rng.IntN(6)), Tier: str(), ModelVersion: str(),
-			ExperimentVariant: str(), Degraded: rng.IntN(2) == 0, DecidedAt: ts(),
+			ExperimentVariant: str(), Degraded: rng.IntN(2) == 0, DryRun: rng.IntN(4) == 0, DecidedAt: ts(),
 		}
 		for range rng.IntN(3) {
 			o := &tactv1.Offer{ProductId: str(), Name: str(), Propensity: flt(), Score: flt(), Rank: rng.Uint32()}

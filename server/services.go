@@ -45,7 +45,14 @@ func (s *decisionService) Decide(ctx context.Context, req *tactv1.DecideRequest)
 		AgentID:   req.GetAgentId(),
 		MaxOffers: int(req.GetMaxOffers()),
 		Explain:   req.GetExplain(),
+		DryRun:    req.GetDryRun(),
 	})
+	if req.GetDryRun() {
+		// A tester's question: not a decision of the centre's.
+		resp := decisionToProto(&d)
+		resp.DryRun = true
+		return resp, nil
+	}
 	s.observe(ctx, &d, req.GetClientId(), ch, time.Since(start))
 	return decisionToProto(&d), nil
 }

@@ -459,7 +459,12 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		r.Decision = &features.DecisionRecord{ID: d.ID, ClientID: req.ClientID, Channel: string(req.Channel), Action: OfferNow.String(),
 			Tier: d.Tier, ModelVersion: d.ModelVersion, At: d.At, Exposures: d.Exposures, Reason: reasonNames[HighPropensity]}
 	}
-	res, err := e.deps.History.Reserve(rctx, r)
+	var res features.Reserved
+	if req.DryRun {
+		res = features.Preview(contacts, r)
+	} else {
+		res, err = e.deps.History.Reserve(rctx, r)
+	}
 	sp.End()
 	if err != nil {
 		d.Degraded = true
@@ -480,7 +485,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		d.Reasons = append(d.Reasons, Reason{Code: CapReached, Message: fmt.Sprintf(
 			"Only %d of %d offers fit the client's %s cap on %s.", got, len(want), tier.Name, channelWords(req.Channel))})
 	}
-	if e.cfg.DurableOffers {
+	if e.cfg.DurableOffers && !req.DryRun {
 		// The offer is given only once its decision is on disk, so that
 		// its outcome is taken even after a crash.
 		cctx, cancel := context.WithTimeout(ctx, e.cfg.CommitBudget)
@@ -604,9 +609,10 @@ func offer(c *candidate, rank int, rec *features.Record) Offer {
 	}
 }
 
-// record appends the decision to the log, unless it was committed.
+// record appends the decision to the log, unless it was committed or is
+// a dry run.
 func (e *Engine) record(d *Decision, req *Request) {
-	if d.logged {
+	if d.logged || req.DryRun {
 		return
 	}
 	e.deps.Log.Append(e.logRecord(d, req))

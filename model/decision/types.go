@@ -163,6 +163,10 @@ type Request struct {
 	MaxOffers int
 	// Explain asks for a reason for every product not offered.
 	Explain bool
+	// DryRun makes the decision without reserving cap slots or logging
+	// it (a tester's question); the caps are counted from the history
+	// read.
+	DryRun bool
 }
 
 // Offer is one product to offer.

@@ -578,7 +578,12 @@ type DecideRequest struct {
 	// How many offers to return at most: 1 when 0, at most 10.
 	MaxOffers uint32 `protobuf:"varint,6,opt,name=max_offers,json=maxOffers,proto3" json:"max_offers,omitempty"`
 	// When true, the reasons also explain each product that was not offered.
-	Explain       bool `protobuf:"varint,7,opt,name=explain,proto3" json:"explain,omitempty"`
+	Explain bool `protobuf:"varint,7,opt,name=explain,proto3" json:"explain,omitempty"`
+	// When true, the decision is made as it would be, but no cap slot is
+	// reserved and nothing is logged: a tester's question (the console's
+	// decision tester) that must not use up a real client's caps. Its
+	// decision id takes no outcome.
+	DryRun        bool `protobuf:"varint,8,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -658,6 +663,13 @@ func (x *DecideRequest) GetMaxOffers() uint32 {
 func (x *DecideRequest) GetExplain() bool {
 	if x != nil {
 		return x.Explain
+	}
+	return false
+}
+
+func (x *DecideRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
 	}
 	return false
 }
@@ -1073,7 +1085,9 @@ type DecideResponse struct {
 	Candidates []*Candidate `protobuf:"bytes,11,rep,name=candidates,proto3" json:"candidates,omitempty"`
 	// The experiments the client is in, with the variation that shaped this
 	// decision.
-	Experiments   []*ExperimentExposure `protobuf:"bytes,12,rep,name=experiments,proto3" json:"experiments,omitempty"`
+	Experiments []*ExperimentExposure `protobuf:"bytes,12,rep,name=experiments,proto3" json:"experiments,omitempty"`
+	// The request was a dry run: nothing was reserved or logged.
+	DryRun        bool `protobuf:"varint,13,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1190,6 +1204,13 @@ func (x *DecideResponse) GetExperiments() []*ExperimentExposure {
 		return x.Experiments
 	}
 	return nil
+}
+
+func (x *DecideResponse) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
 }
 
 // ExperimentExposure is a client's assignment to one variation.
@@ -1441,7 +1462,7 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	"\x12InteractionContext\x12<\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x1a.tact.v1.InteractionReasonB\b\xbaH\x05\x82\x01\x02\x10\x01R\x06reason\x129\n" +
 	"\x05stage\x18\x02 \x01(\x0e2\x19.tact.v1.InteractionStageB\b\xbaH\x05\x82\x01\x02\x10\x01R\x05stage\x12:\n" +
-	"\tsentiment\x18\x03 \x01(\x0e2\x12.tact.v1.SentimentB\b\xbaH\x05\x82\x01\x02\x10\x01R\tsentiment\"\xee\x02\n" +
+	"\tsentiment\x18\x03 \x01(\x0e2\x12.tact.v1.SentimentB\b\xbaH\x05\x82\x01\x02\x10\x01R\tsentiment\"\x87\x03\n" +
 	"\rDecideRequest\x12G\n" +
 	"\tclient_id\x18\x01 \x01(\tB*\xbaH'\xc8\x01\x01r\"\x18@2\x1e^[A-Za-z0-9][A-Za-z0-9._:@-]*$R\bclientId\x127\n" +
 	"\achannel\x18\x02 \x01(\x0e2\x10.tact.v1.ChannelB\v\xbaH\b\xc8\x01\x01\x82\x01\x02\x10\x01R\achannel\x12>\n" +
@@ -1451,7 +1472,8 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	"\n" +
 	"max_offers\x18\x06 \x01(\rB\a\xbaH\x04*\x02\x18\n" +
 	"R\tmaxOffers\x12\x18\n" +
-	"\aexplain\x18\a \x01(\bR\aexplain\"j\n" +
+	"\aexplain\x18\a \x01(\bR\aexplain\x12\x17\n" +
+	"\adry_run\x18\b \x01(\bR\x06dryRun\"j\n" +
 	"\x06Reason\x12'\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x13.tact.v1.ReasonCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1d\n" +
@@ -1486,7 +1508,7 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	"propensity\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x1a\n" +
 	"\bpriority\x18\x04 \x01(\x01R\bpriority\x12#\n" +
-	"\x05gates\x18\x05 \x03(\v2\r.tact.v1.GateR\x05gates\"\x8b\x04\n" +
+	"\x05gates\x18\x05 \x03(\v2\r.tact.v1.GateR\x05gates\"\xa4\x04\n" +
 	"\x0eDecideResponse\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12'\n" +
@@ -1504,7 +1526,8 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	"\n" +
 	"candidates\x18\v \x03(\v2\x12.tact.v1.CandidateR\n" +
 	"candidates\x12=\n" +
-	"\vexperiments\x18\f \x03(\v2\x1b.tact.v1.ExperimentExposureR\vexperiments\"\xa3\x01\n" +
+	"\vexperiments\x18\f \x03(\v2\x1b.tact.v1.ExperimentExposureR\vexperiments\x12\x17\n" +
+	"\adry_run\x18\r \x01(\bR\x06dryRun\"\xa3\x01\n" +
 	"\x12ExperimentExposure\x12\x1e\n" +
 	"\n" +
 	"experiment\x18\x01 \x01(\tR\n" +
