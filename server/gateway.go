@@ -21,8 +21,8 @@ import (
 
 // newGateway builds the HTTP handler: the REST API (grpc-gateway, calling
 // the services in-process through the interceptor chain), /healthz,
-// /readyz and /openapi.json.
-func newGateway(ctx context.Context, table []serviceEntry, ic grpc.UnaryServerInterceptor, schema *features.Schema, maxBody int64, ready *atomic.Bool, tel *telemetry, authn *auth, admit *admission) (http.Handler, error) {
+// /readyz, /openapi.json and what pages registers (the console).
+func newGateway(ctx context.Context, table []serviceEntry, ic grpc.UnaryServerInterceptor, schema *features.Schema, maxBody int64, ready *atomic.Bool, tel *telemetry, authn *auth, admit *admission, pages func(*http.ServeMux)) (http.Handler, error) {
 	gw := runtime.NewServeMux(
 		// No request header becomes gRPC metadata: identity comes from the
 		// Authorization header through the auth middleware only, never
@@ -56,6 +56,9 @@ func newGateway(ctx context.Context, table []serviceEntry, ic grpc.UnaryServerIn
 		_, _ = w.Write(openapi.JSON)
 	})
 	mux.Handle(metricsPath, authn.requireHTTP(metricsPath, tel.metricsHandler()))
+	if pages != nil {
+		pages(mux) // the console, with its own login
+	}
 	mux.Handle("/", admit.httpMiddleware(authn.httpMiddleware(limitBody(gw, maxBody))))
 	// Each API call gets a span (its trace id reaches the access log);
 	// health checks and scrapes do not.

@@ -103,7 +103,11 @@ func (s *Server) buildTransport(ctx context.Context, deps Deps, svc *services) e
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
 
-	handler, err := newGateway(ctx, table, ic, svc.features.schema, cfg.MaxBodyBytes, &s.ready, s.tel, authn, s.admit)
+	con, err := newConsole(s, svc, authn, ic)
+	if err != nil {
+		return err
+	}
+	handler, err := newGateway(ctx, table, ic, svc.features.schema, cfg.MaxBodyBytes, &s.ready, s.tel, authn, s.admit, con.register)
 	if err != nil {
 		return err
 	}

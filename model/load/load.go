@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -365,4 +366,16 @@ func (b *Board) Get(queue string) (Report, bool) {
 	defer b.mu.RUnlock()
 	q, ok := b.queues[queue]
 	return q.r, ok
+}
+
+// Queues returns the names of the queues with a report, sorted.
+func (b *Board) Queues() []string {
+	b.mu.RLock()
+	names := make([]string, 0, len(b.queues))
+	for name := range b.queues {
+		names = append(names, name)
+	}
+	b.mu.RUnlock()
+	slices.Sort(names)
+	return names
 }
