@@ -50,6 +50,7 @@ type queueView struct {
 	Source   string
 	Why      string
 	AsOf     time.Time
+	Since    time.Time // when it turned busy or calm (zero: not from the feed)
 	Stale    bool
 	Pressure float64
 }
@@ -60,7 +61,7 @@ func (c *console) queues() []queueView {
 	var out []queueView
 	for _, name := range c.s.board.Queues() {
 		st := c.s.board.Status(name, now, &pol.Load)
-		q := queueView{Name: name, Busy: st.Busy, Pressure: st.Pressure}
+		q := queueView{Name: name, Busy: st.Busy, Pressure: st.Pressure, Since: st.Since}
 		switch st.Source {
 		case load.FromFeed:
 			q.Source, q.State = "the telephony feed", "calm"
@@ -78,29 +79,14 @@ func (c *console) queues() []queueView {
 		if r := st.Report; r != nil {
 			q.AsOf = r.AsOf
 			q.Stale = now.Sub(r.AsOf) > pol.Load.StaleAfter
-			q.Why = measures(r)
+			q.Why = r.Describe()
+			if r.Has&load.HasAgentsAvailable != 0 {
+				q.Why += fmt.Sprintf(", %d agents available", r.AgentsAvailable)
+			}
 		}
 		out = append(out, q)
 	}
 	return out
-}
-
-// measures says what a report measured.
-func measures(r *load.Report) string {
-	var parts []string
-	if r.Has&load.HasCallsWaiting != 0 {
-		parts = append(parts, fmt.Sprintf("%d calls waiting", r.CallsWaiting))
-	}
-	if r.Has&load.HasLongestWait != 0 {
-		parts = append(parts, fmt.Sprintf("longest wait %.0f s", r.LongestWaitSeconds))
-	}
-	if r.Has&load.HasServiceLevel != 0 {
-		parts = append(parts, fmt.Sprintf("service level %.0f%%", 100*r.ServiceLevel))
-	}
-	if r.Has&load.HasAgentsAvailable != 0 {
-		parts = append(parts, fmt.Sprintf("%d agents available", r.AgentsAvailable))
-	}
-	return strings.Join(parts, ", ")
 }
 
 func (c *console) centre(w http.ResponseWriter, r *http.Request) {

@@ -232,4 +232,7 @@ type Status struct {
 	Pressure float64
 	// Report is the latest report, if any.
 	Report *Report
+	// Since, from the feed, is when the queue turned busy or calm (the
+	// report that turned it), or when its state was first judged.
+	Since time.Time
 }

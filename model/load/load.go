@@ -113,6 +113,9 @@ type queue struct {
 	// busy after hysteresis as of r, per pair of busy and calm thresholds
 	// (a policy's, and each experiment variant's that overrides them).
 	busy map[hysteresis]bool
+	// since is when each busy state turned (or was first judged): the
+	// as_of of the report that turned it.
+	since map[hysteresis]time.Time
 }
 
 // ErrContention is returned when a report could not be stored because
@@ -212,17 +215,22 @@ func advance(old queue, exists bool, r Report, cfg *Config) (queue, bool) {
 	// A queue whose last report went stale starts again from the new one.
 	fresh := exists && r.AsOf.Sub(old.r.AsOf) <= cfg.StaleAfter
 	busy := make(map[hysteresis]bool, len(old.busy)+1)
+	since := make(map[hysteresis]time.Time, len(old.busy)+1)
 	for h, was := range old.busy {
 		busy[h] = h.next(fresh && was, &r)
+		since[h] = old.since[h]
+		if busy[h] != was || since[h].IsZero() {
+			since[h] = r.AsOf
+		}
 	}
 	// The thresholds of this report's policy are tracked from now on (the
 	// loop above moved them if they were already).
 	if h := hysteresisOf(cfg); len(busy) < maxHysteresis {
 		if _, tracked := busy[h]; !tracked {
-			busy[h] = h.next(false, &r)
+			busy[h], since[h] = h.next(false, &r), r.AsOf
 		}
 	}
-	return queue{r: r, busy: busy}, true
+	return queue{r: r, busy: busy, since: since}, true
 }
 
 func (b *Board) count() int {
@@ -266,12 +274,13 @@ type wireBusy struct {
 	BusyWhen Thresholds `json:"busy_when"`
 	CalmWhen Thresholds `json:"calm_when"`
 	Busy     bool       `json:"busy"`
+	Since    time.Time  `json:"since,omitzero"`
 }
 
 func encodeQueue(q *queue) []byte {
 	w := wireQueue{Report: q.r, Busy: make([]wireBusy, 0, len(q.busy))}
 	for h, busy := range q.busy {
-		w.Busy = append(w.Busy, wireBusy{BusyWhen: h.busy, CalmWhen: h.calm, Busy: busy})
+		w.Busy = append(w.Busy, wireBusy{BusyWhen: h.busy, CalmWhen: h.calm, Busy: busy, Since: q.since[h]})
 	}
 	raw, err := json.Marshal(&w)
 	if err != nil {
@@ -289,9 +298,10 @@ func decodeQueue(raw []byte) (queue, bool, error) {
 	if err := json.Unmarshal(raw, &w); err != nil {
 		return queue{}, false, fmt.Errorf("load: decode a queue's state: %w", err)
 	}
-	q := queue{r: w.Report, busy: make(map[hysteresis]bool, len(w.Busy))}
+	q := queue{r: w.Report, busy: make(map[hysteresis]bool, len(w.Busy)), since: make(map[hysteresis]time.Time, len(w.Busy))}
 	for _, b := range w.Busy {
-		q.busy[hysteresis{b.BusyWhen, b.CalmWhen}] = b.Busy
+		h := hysteresis{b.BusyWhen, b.CalmWhen}
+		q.busy[h], q.since[h] = b.Busy, b.Since
 	}
 	return q, true, nil
 }
@@ -303,12 +313,13 @@ func (b *Board) Status(name string, now time.Time, cfg *Config) Status {
 	b.mu.RLock()
 	q, ok := b.queues[name]
 	busy, known := q.busy[h]
+	since := q.since[h]
 	b.mu.RUnlock()
 	if ok && now.Sub(q.r.AsOf) <= cfg.StaleAfter {
 		if !known {
-			busy = b.track(name, h)
+			busy, since = b.track(name, h), q.r.AsOf
 		}
-		st := Status{Busy: busy, Source: FromFeed, Report: &q.r}
+		st := Status{Busy: busy, Source: FromFeed, Report: &q.r, Since: since}
 		switch t := cfg.BusyWhen; {
 		case t.CallsWaiting > 0 && q.r.Has&HasCallsWaiting != 0:
 			st.Pressure = float64(q.r.CallsWaiting) / float64(t.CallsWaiting)
@@ -355,6 +366,12 @@ func (b *Board) track(name string, h hysteresis) bool {
 		}
 		m[h] = busy
 		q.busy = m
+		sm := maps.Clone(q.since)
+		if sm == nil {
+			sm = map[hysteresis]time.Time{}
+		}
+		sm[h] = q.r.AsOf
+		q.since = sm
 		b.queues[name] = q
 	}
 	return busy

@@ -286,3 +286,27 @@ func TestSharedBoardOneState(t *testing.T) {
 		t.Errorf("stored report: %d calls waiting, want the later report's 40", got.CallsWaiting)
 	}
 }
+
+// TestStatusSaysWhenTheQueueTurned: Since is the report that turned the
+// queue busy or calm, not the latest one; it survives a shared board's
+// round trip.
+func TestStatusSaysWhenTheQueueTurned(t *testing.T) {
+	cfg := DefaultConfig() // busy at 20 waiting, calm below 10
+	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	b := NewBoard()
+	for i, waiting := range []uint32{3, 25, 15, 12, 4, 5} {
+		at := t0.Add(time.Duration(i) * 10 * time.Second)
+		if _, _, err := b.Put(t.Context(), Report{Has: HasCallsWaiting, Queue: "q", CallsWaiting: waiting, AsOf: at, ReceivedAt: at}, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		st := b.Status("q", at, &cfg)
+		want := map[int]time.Duration{0: 0, 1: 10 * time.Second, 2: 10 * time.Second, 3: 10 * time.Second, 4: 40 * time.Second, 5: 40 * time.Second}[i]
+		if !st.Since.Equal(t0.Add(want)) {
+			t.Errorf("after report %d (%d waiting, busy %v): since %v, want %v", i, waiting, st.Busy, st.Since.Sub(t0), want)
+		}
+	}
+	q, ok, err := decodeQueue(encodeQueue(&queue{r: Report{Queue: "q"}, busy: map[hysteresis]bool{hysteresisOf(&cfg): true}, since: map[hysteresis]time.Time{hysteresisOf(&cfg): t0}}))
+	if err != nil || !ok || !q.since[hysteresisOf(&cfg)].Equal(t0) {
+		t.Errorf("since after a round trip: %v, %v, %v", q.since, ok, err)
+	}
+}

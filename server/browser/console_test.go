@@ -189,6 +189,9 @@ func TestCentreTurnsBusy(t *testing.T) {
 		if took := time.Since(start); took > 5*time.Second {
 			t.Errorf("the queue turned %s on the page %v after the report; the refresh is 2 s", tt.state, took)
 		}
+		if row := tb.text(t, `tr[data-queue="retail"]`); !strings.Contains(row, "since") || !strings.Contains(row, fmt.Sprintf("%d calls waiting", tt.waiting)) {
+			t.Errorf("the %s row does not say since when and why: %q", tt.state, row)
+		}
 	}
 	tb.clean(t, "Centre")
 }
