@@ -45,6 +45,16 @@ func TestConsolePages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// C00015 declines the offer it is given: a cool-down for the client page.
+	d, err := dc.Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00015", Channel: tactv1.Channel_CHANNEL_BRANCH})
+	if err != nil || len(d.GetOffers()) == 0 {
+		t.Fatalf("C00015 on branch: %v, %v", d.GetAction(), err)
+	}
+	for _, o := range []tactv1.Outcome{tactv1.Outcome_OUTCOME_PRESENTED, tactv1.Outcome_OUTCOME_DECLINED} {
+		if _, err := dc.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: d.GetOffers()[0].GetProductId(), Outcome: o}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := tactv1.NewLoadServiceClient(conn).ReportLoad(t.Context(), &tactv1.ReportLoadRequest{Queue: "retail", CallsWaiting: ptr[uint32](3), ServiceLevel: ptr(0.92)}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +100,14 @@ func TestConsolePages(t *testing.T) {
 	tb.clean(t, "Decision tester")
 
 	tb.run(t, chromedp.Navigate(base+"/console/client"), chromedp.WaitVisible(chromedp.CSS("#client")),
-		chromedp.SendKeys(chromedp.CSS("#client"), "C00074"),
+		chromedp.SendKeys(chromedp.CSS("#client"), "C00015"),
 		chromedp.Click(chromedp.CSS(`form.inline button`)),
 		chromedp.WaitVisible(chromedp.CSS("#tier")))
-	if got := tb.text(t, "#tier"); got != "platinum" {
-		t.Errorf("C00074's tier on the client page: %q", got)
+	if got := tb.text(t, "#tier"); got != "standard" {
+		t.Errorf("C00015's tier on the client page: %q", got)
+	}
+	if got := tb.text(t, "main"); !strings.Contains(got, "-day cool-down") || !strings.Contains(got, "declined") || !strings.Contains(got, "presented") {
+		t.Errorf("the client page does not show C00015's decline and cool-down: %q", got)
 	}
 	tb.shot(t, "client")
 	tb.clean(t, "Client")
