@@ -224,7 +224,10 @@ func TestConsoleLogin(t *testing.T) {
 	login := func(tb *tab, token string) {
 		t.Helper()
 		tb.run(t, chromedp.Navigate(base+"/console/login"), chromedp.WaitVisible(chromedp.CSS("#token")),
-			chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Submit(chromedp.CSS("#token")), chromedp.WaitVisible(chromedp.CSS("h1")))
+			chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Submit(chromedp.CSS("#token")),
+			// The next page: the Centre's queues, or the login page again
+			// with its error (the login page's own h1 is there already).
+			chromedp.WaitVisible(chromedp.CSS("#queues, p.error")))
 	}
 
 	tb := newTab(t)
