@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"html"
 	"html/template"
 	"math"
 	"net/http"
@@ -91,7 +92,7 @@ func (c *console) queues() []queueView {
 
 func (c *console) centre(w http.ResponseWriter, r *http.Request) {
 	a := c.stats.get(r.Context(), c.s.log)
-	c.render(w, r, "centre", map[string]any{"Queues": c.queues(), "Activity": a, "Chart": activitySVG(a)})
+	c.render(w, r, "centre", map[string]any{"Queues": c.queues(), "Activity": a, "Chart": activitySVG(a), "HeldChart": heldBackSVG(a)})
 }
 
 func (c *console) queuesFragment(w http.ResponseWriter, r *http.Request) {
@@ -100,20 +101,25 @@ func (c *console) queuesFragment(w http.ResponseWriter, r *http.Request) {
 
 func (c *console) activityFragment(w http.ResponseWriter, r *http.Request) {
 	a := c.stats.get(r.Context(), c.s.log)
-	c.render(w, r, "activity", map[string]any{"Activity": a, "Chart": activitySVG(a)})
+	c.render(w, r, "activity", map[string]any{"Activity": a, "Chart": activitySVG(a), "HeldChart": heldBackSVG(a)})
 }
 
 // activity is the last hour's decisions by minute and action, the main
 // reasons, and today's offers and outcomes by tier, read from the
 // decision log (every replica's, with Redis).
 type activity struct {
-	At        time.Time
-	Minutes   [60][3]int // per minute (oldest first): offer now, offer later, no offer
-	Total     int
-	Reasons   []reasonCount
-	Tiers     []tierCount
-	Truncated bool // more decisions than maxActivity: the oldest of the hour are left out
-	Err       string
+	At      time.Time
+	Minutes [60][3]int // per minute (oldest first): offer now, offer later, no offer
+	// HeldBack counts the decisions without an offer now, per minute, by
+	// main reason: the four most frequent of the hour, then the rest.
+	HeldBack     [60][5]int
+	HeldBackWhy  [5]string
+	HeldBackSize int
+	Total        int
+	Reasons      []reasonCount
+	Tiers        []tierCount
+	Truncated    bool // more decisions than maxActivity: the oldest of the hour are left out
+	Err          string
 }
 
 type reasonCount struct {
@@ -171,6 +177,12 @@ func readActivity(ctx context.Context, lr logReader, now time.Time) *activity {
 		}
 		return t
 	}
+	type heldBack struct {
+		minute int
+		reason string
+	}
+	var held []heldBack
+	heldCount := map[string]int{}
 	n := 0
 	err := lr.ExportDecisions(ctx, since, func(d *features.DecisionRecord) error {
 		if n++; n > maxActivity {
@@ -198,8 +210,39 @@ func readActivity(ctx context.Context, lr logReader, now time.Time) *activity {
 		a.Minutes[m][col]++
 		a.Total++
 		reasons[[2]string{d.Action, d.Reason}]++
+		if col != 0 {
+			held = append(held, heldBack{m, d.Reason})
+			heldCount[d.Reason]++
+		}
 		return nil
 	})
+	// The four main reasons of the hour's decisions without an offer now.
+	var why []string
+	for r := range heldCount {
+		why = append(why, r)
+	}
+	sort.Slice(why, func(i, j int) bool {
+		if heldCount[why[i]] != heldCount[why[j]] {
+			return heldCount[why[i]] > heldCount[why[j]]
+		}
+		return why[i] < why[j]
+	})
+	slot := map[string]int{}
+	for i, r := range why {
+		if i < 4 {
+			slot[r], a.HeldBackWhy[i] = i, strings.ReplaceAll(r, "_", " ")
+			a.HeldBackSize = i + 1
+		} else {
+			a.HeldBackWhy[4], a.HeldBackSize = "other reasons", 5
+		}
+	}
+	for _, h := range held {
+		k, ok := slot[h.reason]
+		if !ok {
+			k = 4
+		}
+		a.HeldBack[h.minute][k]++
+	}
 	if err != nil && err != errEnough {
 		a.Err = "The decision log could not be read: " + err.Error()
 	}
@@ -241,25 +284,51 @@ func readActivity(ctx context.Context, lr logReader, now time.Time) *activity {
 	return a
 }
 
-// activitySVG draws the hour as stacked bars, one a minute: offers now,
-// offers later, no offers (also told apart by pattern and a legend, not
-// colour alone), each bar titled with its counts.
+// activitySVG draws the hour's decisions as stacked bars, one a minute:
+// offers now, offers later, no offers.
 func activitySVG(a *activity) string {
-	const w, h, left, bottom = 720, 180, 40, 24
+	series := make([][]int, 60)
+	for i := range a.Minutes {
+		series[i] = a.Minutes[i][:]
+	}
+	return stackedSVG("chart-actions", fmt.Sprintf("Decisions a minute over the last hour, by action: %d in all", a.Total),
+		series, []string{"s1", "s2", "s3"}, []string{"offers now", "offers later", "no offer"})
+}
+
+// heldBackSVG draws the hour's decisions without an offer now by main
+// reason.
+func heldBackSVG(a *activity) string {
+	series := make([][]int, 60)
+	for i := range a.HeldBack {
+		series[i] = a.HeldBack[i][:a.HeldBackSize]
+	}
+	return stackedSVG("chart-reasons", "Decisions without an offer now, a minute over the last hour, by main reason",
+		series, []string{"s1", "s2", "s3", "s4", "s5"}[:a.HeldBackSize], a.HeldBackWhy[:a.HeldBackSize])
+}
+
+// stackedSVG draws 60 stacked bars (one a minute, oldest first) of the
+// series' values in order, each segment classed (its colour and pattern in
+// the stylesheet) and titled with its count and label, and the labels as a
+// legend: colour is not the only thing that tells them apart.
+func stackedSVG(id, title string, series [][]int, classes, labels []string) string {
+	const w, h, left, bottom, legend = 720, 200, 40, 24, 20
 	peak := 1
-	for _, m := range a.Minutes {
-		peak = max(peak, m[0]+m[1]+m[2])
+	for _, m := range series {
+		sum := 0
+		for _, n := range m {
+			sum += n
+		}
+		peak = max(peak, sum)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="chart-title"><title id="chart-title">Decisions a minute over the last hour: %d in all</title>`, w, h, a.Total)
+	fmt.Fprintf(&b, `<svg class="chart" id="%s" viewBox="0 0 %d %d" role="img" aria-labelledby="%s-title"><title id="%s-title">%s</title>`, id, w, h+legend, id, id, html.EscapeString(title))
 	plotH := float64(h - bottom - 8)
 	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, left, h-bottom, w, h-bottom)
 	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="8" x2="%d" y2="%d"/>`, left, left, h-bottom)
 	fmt.Fprintf(&b, `<text class="tick" x="%d" y="14" text-anchor="end">%d</text><text class="tick" x="%d" y="%d" text-anchor="end">0</text>`, left-4, peak, left-4, h-bottom)
 	fmt.Fprintf(&b, `<text class="tick" x="%d" y="%d">60 min ago</text><text class="tick" x="%d" y="%d" text-anchor="end">now</text>`, left, h-6, w, h-6)
 	bw := float64(w-left) / 60
-	classes := [3]string{"offer-now", "offer-later", "no-offer"}
-	for i, m := range a.Minutes {
+	for i, m := range series {
 		y := float64(h - bottom)
 		x := float64(left) + float64(i)*bw
 		for k, n := range m {
@@ -269,8 +338,13 @@ func activitySVG(a *activity) string {
 			bh := math.Max(1, plotH*float64(n)/float64(peak))
 			y -= bh
 			fmt.Fprintf(&b, `<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%d %s</title></rect>`,
-				classes[k], x+0.5, y, bw-1, bh, n, strings.ReplaceAll(classes[k], "-", " "))
+				classes[k], x+0.5, y, bw-1, bh, n, html.EscapeString(labels[k]))
 		}
+	}
+	x := left
+	for k, l := range labels {
+		fmt.Fprintf(&b, `<rect class="%s" x="%d" y="%d" width="12" height="12"/><text class="tick" x="%d" y="%d">%s</text>`, classes[k], x, h+4, x+16, h+14, html.EscapeString(l))
+		x += 24 + 7*len(l)
 	}
 	b.WriteString(`</svg>`)
 	return b.String()

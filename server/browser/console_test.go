@@ -75,8 +75,12 @@ func TestConsolePages(t *testing.T) {
 	if got := tb.text(t, "h1"); got != "Centre" {
 		t.Errorf("the first page is %q", got)
 	}
-	if n := tb.count(t, "svg.chart rect"); n == 0 {
-		t.Error("the Centre's chart drew no bar after 60 decisions")
+	// Bars carry a title with their count (the legend's swatches do not).
+	if n := tb.count(t, "#chart-actions rect title"); n == 0 {
+		t.Error("the Centre's chart by action drew no bar after 60 decisions")
+	}
+	if n := tb.count(t, "#chart-reasons rect title"); n == 0 {
+		t.Error("the Centre's chart of what held offers back drew no bar")
 	}
 	if got := tb.text(t, `tr[data-queue="retail"]`); !strings.Contains(got, "calm") || !strings.Contains(got, "3 calls waiting") {
 		t.Errorf("the retail queue's row: %q", got)
