@@ -2,9 +2,9 @@ package adaptive
 
 import (
 	"encoding/csv"
-	"math"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
