@@ -18,6 +18,7 @@ var (
 	bucketClients   = []byte("clients")
 	bucketDecisions = []byte("decisions")
 	bucketOutcomes  = []byte("outcomes")
+	bucketLearning  = []byte("learning")
 )
 
 // Bolt is the embedded store: client features, the decision log and the
@@ -59,7 +60,7 @@ func OpenBolt(path string) (*Bolt, error) {
 	}
 	var names *nameTable
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketClients, bucketDecisions, bucketOutcomes, bucketContacts, bucketNames} {
+		for _, b := range [][]byte{bucketClients, bucketDecisions, bucketOutcomes, bucketContacts, bucketNames, bucketLearning} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -271,6 +272,38 @@ func (b *Bolt) RestoreDecisions(ctx context.Context, recs []DecisionRecord) (res
 		return nil
 	})
 	return restored, err
+}
+
+// SaveLearning stores the learned models' states (learning: adaptive),
+// one value per product, durably and in one transaction.
+func (b *Bolt) SaveLearning(ctx context.Context, states map[string][]byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return b.update("save learning", func(tx *bolt.Tx) error {
+		bk := tx.Bucket(bucketLearning)
+		for product, raw := range states {
+			if err := bk.Put([]byte(product), raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// LoadLearning returns the learned models' states, by product.
+func (b *Bolt) LoadLearning(ctx context.Context) (map[string][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	err := b.view("load learning", func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLearning).ForEach(func(k, v []byte) error {
+			out[string(k)] = bytes.Clone(v)
+			return nil
+		})
+	})
+	return out, err
 }
 
 // GetDecision returns a logged decision, or ErrNotFound.

@@ -119,6 +119,12 @@ type Config struct {
 	// FeatureStore is where client features are read: "bolt" (the
 	// embedded file in data_dir) or "redis".
 	FeatureStore string `koanf:"feature_store" default:"bolt" help:"where features are read: bolt, redis, or feast (Feast's Redis online store, in the Redis of redis_*)"`
+	// Learning is "adaptive" to make each product's propensity learn from
+	// every accepted or declined offer (model/adaptive), or "off".
+	Learning string `koanf:"learning" default:"off" help:"off, or adaptive: each product's propensity learns online from every accepted or declined offer (state in the embedded store)"`
+	// LearningPrior is the propensity a product without a model in the
+	// bundle starts from when learning.
+	LearningPrior float64 `koanf:"learning_prior" default:"0.05" help:"with learning adaptive, the propensity a product without a model in the bundle starts from"`
 	// JournalSync is when the embedded store's journal of offer decisions
 	// is synced to the disk: "always" (before the offer is answered) or
 	// "everysec" (written before the answer, synced once a second).
@@ -407,6 +413,18 @@ func (c *Config) problems() problems {
 		}
 	default:
 		p.add("feature_store", "%q is not bolt, redis or feast", c.FeatureStore)
+	}
+	switch c.Learning {
+	case "off":
+	case "adaptive":
+		if c.FeatureStore != "bolt" {
+			p.add("learning", "adaptive keeps its state in the embedded store, one replica's: with feature_store %s the replicas would learn apart (shared learning is not built yet)", c.FeatureStore)
+		}
+	default:
+		p.add("learning", "%q is not off or adaptive", c.Learning)
+	}
+	if c.LearningPrior <= 0 || c.LearningPrior >= 1 {
+		p.add("learning_prior", "%v must be between 0 and 1", c.LearningPrior)
 	}
 	if c.JournalSync != "always" && c.JournalSync != "everysec" {
 		p.add("journal_sync", "%q is not always or everysec", c.JournalSync)

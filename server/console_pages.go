@@ -514,10 +514,15 @@ func (c *console) experiments(w http.ResponseWriter, r *http.Request) {
 type modelView struct {
 	Product, Type, Calibration, Trained string
 	Metrics                             []string
+	Learned                             string // learning adaptive: the outcomes learned
 }
 
 func (c *console) models(w http.ResponseWriter, r *http.Request) {
 	b := c.s.engine.Bundle()
+	var evidence map[string][2]float64
+	if c.s.learner != nil {
+		evidence = c.s.learner.Evidence()
+	}
 	var ms []modelView
 	for _, p := range b.Products() {
 		mm := b.Manifest.Models[p]
@@ -538,9 +543,13 @@ func (c *console) models(w http.ResponseWriter, r *http.Request) {
 				v.Metrics = append(v.Metrics, fmt.Sprintf("%s %.3f", strings.ReplaceAll(k, "_", " "), meta.Metrics[k]))
 			}
 		}
+		if c.s.learner != nil {
+			e := evidence[p]
+			v.Learned = fmt.Sprintf("%.0f accepted, %.0f declined", e[0], e[1])
+		}
 		ms = append(ms, v)
 	}
-	c.render(w, r, "models", map[string]any{"Bundle": b.Manifest, "Models": ms})
+	c.render(w, r, "models", map[string]any{"Bundle": b.Manifest, "Models": ms, "Learning": c.s.learner != nil})
 }
 
 // httpStatusOf is the HTTP status of an API error, as REST answers it.

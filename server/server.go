@@ -26,6 +26,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/model/adaptive"
 	"github.com/tact-nba/tact/model/decision"
 	"github.com/tact-nba/tact/model/demo"
 	"github.com/tact-nba/tact/model/load"
@@ -65,6 +66,7 @@ type Server struct {
 	dlog    *features.DecisionLog
 	engine  *decision.Engine
 	board   *load.Board
+	learner *adaptive.Set // learning: adaptive; nil when off
 
 	grpcLis, httpLis net.Listener
 	grpc             *grpc.Server
@@ -164,6 +166,11 @@ func (s *Server) Run(ctx context.Context) error {
 		tctx, stopTrim := context.WithCancel(ctx)
 		defer stopTrim()
 		go s.trim(tctx)
+	}
+	if s.learner != nil {
+		lctx, stopLearning := context.WithCancel(ctx)
+		defer stopLearning()
+		go every(lctx, 5*time.Second, func() { s.saveLearning(lctx) })
 	}
 	pw := &policyWatcher{files: s.files, every: s.cfg.ModelPoll, engine: s.engine, logger: s.logger, inUse: s.polSum, loaded: s.setPolicyVersion}
 	pctx, stopPolicy := context.WithCancel(ctx)
@@ -280,6 +287,9 @@ func (s *Server) closeResources(ctx context.Context) {
 		if n := s.dlog.Dropped(); n > 0 {
 			s.logger.Warn("decision log dropped records", "dropped", n)
 		}
+	}
+	if s.learner != nil && s.store != nil {
+		s.saveLearning(ctx)
 	}
 	if s.cache != nil {
 		s.cache.Close()

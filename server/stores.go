@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model"
+	"github.com/tact-nba/tact/model/adaptive"
 	"github.com/tact-nba/tact/model/decision"
 	"github.com/tact-nba/tact/model/demo"
 	"github.com/tact-nba/tact/model/load"
@@ -173,7 +175,14 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 	}
 	s.board = board
 	var err error
-	s.engine, err = decision.New(decision.Config{FeatureBudget: s.cfg.FeatureBudget, DurableOffers: s.redis == nil}, decision.Deps{
+	var learner decision.Learner
+	if s.cfg.Learning == "adaptive" {
+		if s.learner, err = s.openLearning(w.schema); err != nil {
+			return nil, err
+		}
+		learner = s.learner
+	}
+	s.engine, err = decision.New(decision.Config{FeatureBudget: s.cfg.FeatureBudget, DurableOffers: s.redis == nil, LearningPrior: s.cfg.LearningPrior}, decision.Deps{
 		Catalog:  w.dc.cat,
 		Policy:   w.dc.pol,
 		Bundle:   w.bundle,
@@ -182,6 +191,7 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 		Load:     board,
 		Log:      s.dlog,
 		Outcomes: s.outcomeStore(),
+		Learner:  learner,
 		Now:      deps.Now,
 		Tracer:   s.tel.tracer,
 	})
@@ -217,5 +227,57 @@ func (s *Server) feastMismatch() func(string) {
 		if first {
 			s.logger.Warn("feast: a value of another type than the feature schema's is left out", "feature", feature)
 		}
+	}
+}
+
+// openLearning makes the adaptive models (one per product, learning from
+// the feature schema's numbers, booleans and strings) and restores what
+// they learned before from the embedded store.
+func (s *Server) openLearning(schema *features.Schema) (*adaptive.Set, error) {
+	var preds []adaptive.Predictor
+	for _, f := range schema.Fields {
+		switch f.Kind() {
+		case features.KindNumber, features.KindBool:
+			preds = append(preds, adaptive.Predictor{Name: f.Name, Numeric: true})
+		case features.KindString:
+			preds = append(preds, adaptive.Predictor{Name: f.Name})
+		}
+	}
+	set := adaptive.NewSet(adaptive.Config{Predictors: preds})
+	raws, err := s.store.LoadLearning(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("learning: %w", err)
+	}
+	states := make(map[string]adaptive.State, len(raws))
+	for product, raw := range raws {
+		var st adaptive.State
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return nil, fmt.Errorf("learning: the stored state of %s: %w", product, err)
+		}
+		states[product] = st
+	}
+	set.Restore(states)
+	s.logger.Info("learning: adaptive", "products_with_evidence", len(states), "predictors", len(preds))
+	return set, nil
+}
+
+// saveLearning writes what the adaptive models learned, when they learned
+// anything since the last save.
+func (s *Server) saveLearning(ctx context.Context) {
+	if s.learner == nil || !s.learner.Changed() {
+		return
+	}
+	raws := map[string][]byte{}
+	for product, st := range s.learner.States() {
+		raw, err := json.Marshal(st)
+		if err != nil {
+			s.logger.Error("learning: encode state", "product", product, "err", err)
+			continue
+		}
+		raws[product] = raw
+	}
+	if err := s.store.SaveLearning(ctx, raws); err != nil {
+		s.learner.MarkChanged() // try again at the next save
+		s.logger.Warn("learning: state not saved; will retry", "err", err)
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tact-nba/tact/model"
 )
@@ -266,4 +267,90 @@ func cutSuffix(s, suffix string) (string, bool) {
 		return s[:len(s)-len(suffix)], true
 	}
 	return s, false
+}
+
+// Set is one Model per product, each made at its first outcome; it is the
+// decision engine's Learner. A product without a model scores its prior.
+type Set struct {
+	cfg     Config
+	mu      sync.RWMutex
+	models  map[string]*Model
+	changed atomic.Bool
+}
+
+// NewSet returns a set whose models learn from cfg's predictors.
+func NewSet(cfg Config) *Set {
+	cfg.defaults()
+	return &Set{cfg: cfg, models: map[string]*Model{}}
+}
+
+func (s *Set) model(product string, make bool) *Model {
+	s.mu.RLock()
+	m := s.models[product]
+	s.mu.RUnlock()
+	if m != nil || !make {
+		return m
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m = s.models[product]; m == nil {
+		m = New(s.cfg)
+		s.models[product] = m
+	}
+	return m
+}
+
+// Score returns a product's propensity for f from prior.
+func (s *Set) Score(product string, f model.Features, prior float64) float64 {
+	if m := s.model(product, false); m != nil {
+		return m.Score(f, prior)
+	}
+	return prior
+}
+
+// Learn teaches a product's model one outcome.
+func (s *Set) Learn(product string, f model.Features, prior float64, accepted bool) {
+	s.model(product, true).Learn(f, prior, accepted)
+	s.changed.Store(true)
+}
+
+// Changed reports whether anything was learned since the last call.
+func (s *Set) Changed() bool { return s.changed.Swap(false) }
+
+// MarkChanged makes the next Changed true (a save that failed).
+func (s *Set) MarkChanged() { s.changed.Store(true) }
+
+// Evidence returns each product's outcomes learned: accepted, refused.
+func (s *Set) Evidence() map[string][2]float64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string][2]float64, len(s.models))
+	for p, m := range s.models {
+		a, r := m.Evidence()
+		out[p] = [2]float64{a, r}
+	}
+	return out
+}
+
+// States returns every product's state.
+func (s *Set) States() map[string]State {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]State, len(s.models))
+	for p, m := range s.models {
+		out[p] = m.State()
+	}
+	return out
+}
+
+// Restore replaces the products' states with states.
+func (s *Set) Restore(states map[string]State) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.models = make(map[string]*Model, len(states))
+	for p, st := range states {
+		m := New(s.cfg)
+		m.Restore(st)
+		s.models[p] = m
+	}
 }

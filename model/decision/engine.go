@@ -60,6 +60,17 @@ type Config struct {
 	// CommitBudget bounds that wait; past it the answer is a degraded
 	// NO_OFFER. 0 means 1 s.
 	CommitBudget time.Duration
+	// LearningPrior is, with a Learner, the propensity a product without a
+	// model in the bundle starts from. 0 means 0.05.
+	LearningPrior float64
+}
+
+// Learner adjusts each product's propensity by what the outcomes taught
+// it (see model/adaptive), from a prior: the bundle's propensity, or the
+// configured one for a product the bundle has no model for.
+type Learner interface {
+	Score(product string, f model.Features, prior float64) float64
+	Learn(product string, f model.Features, prior float64, accepted bool)
 }
 
 // Deps are what the engine works with. All are required but Now.
@@ -73,6 +84,9 @@ type Deps struct {
 	Load     *load.Board
 	Log      DecisionRecorder
 	Outcomes OutcomeStore
+	// Learner, when set, learns from each accepted or declined offer and
+	// adjusts the propensities (learning: adaptive); nil: off.
+	Learner Learner
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Tracer makes the decision's child spans (experiments, features,
@@ -95,7 +109,9 @@ type state struct {
 	cat    *catalog.Catalog
 	pol    *policy.Policy
 	bundle *model.Bundle
-	pos    []int // per catalog product (catalog order)
+	pos    []int // per catalog product (catalog order); -1: no model (learning only)
+	// learning: a Learner adjusts the propensities
+	learning bool
 	// exps are the experiments running, nil when none; variantPos holds
 	// the positions for each bundle a variant names.
 	exps       *experiment.Set
@@ -109,6 +125,9 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	if cfg.CommitBudget == 0 {
 		cfg.CommitBudget = time.Second
+	}
+	if cfg.LearningPrior == 0 {
+		cfg.LearningPrior = 0.05
 	}
 	if cfg.FeatureBudget < 0 {
 		return nil, errors.New("decision: feature budget must be positive")
@@ -138,7 +157,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 		deps.Tracer = noTracer
 	}
 	e := &Engine{cfg: cfg, deps: deps}
-	st, err := newState(deps.Catalog, deps.Policy, deps.Bundle)
+	st, err := newState(deps.Catalog, deps.Policy, deps.Bundle, deps.Learner != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -146,28 +165,33 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	return e, nil
 }
 
-func newState(cat *catalog.Catalog, pol *policy.Policy, b *model.Bundle) (*state, error) {
-	pos, err := Positions(cat, b)
+func newState(cat *catalog.Catalog, pol *policy.Policy, b *model.Bundle, learning bool) (*state, error) {
+	pos, err := positions(cat, b, learning)
 	if err != nil {
 		return nil, err
 	}
-	return &state{cat: cat, pol: pol, bundle: b, pos: pos}, nil
+	return &state{cat: cat, pol: pol, bundle: b, pos: pos, learning: learning}, nil
 }
 
 // Positions returns where each catalog product (in catalog order) is
 // scored in the bundle, or an error naming the products it has no model
 // for.
-func Positions(cat *catalog.Catalog, b *model.Bundle) ([]int, error) {
+func Positions(cat *catalog.Catalog, b *model.Bundle) ([]int, error) { return positions(cat, b, false) }
+
+// positions is Positions; with learning, a product without a model is -1
+// (the learner scores it from its prior).
+func positions(cat *catalog.Catalog, b *model.Bundle, learning bool) ([]int, error) {
 	pos := make([]int, len(cat.Products()))
 	var missing []string
 	for i, p := range cat.Products() {
 		j, ok := b.Index(p.ID)
 		if !ok {
 			missing = append(missing, p.ID)
+			j = -1
 		}
 		pos[i] = j
 	}
-	if len(missing) > 0 {
+	if len(missing) > 0 && !learning {
 		return nil, fmt.Errorf("decision: bundle %s has no model for %s", b.Version(), strings.Join(missing, ", "))
 	}
 	return pos, nil
@@ -183,7 +207,7 @@ func (st *state) withExperiments(exps *experiment.Set) (*state, error) {
 	}
 	n.variantPos = map[*model.Bundle][]int{}
 	for _, b := range exps.Bundles() {
-		pos, err := Positions(st.cat, b)
+		pos, err := positions(st.cat, b, st.learning)
 		if err != nil {
 			return nil, err
 		}
@@ -218,7 +242,7 @@ func (e *Engine) SetBundle(b *model.Bundle) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	old := e.state.Load()
-	st, err := newState(old.cat, old.pol, b)
+	st, err := newState(old.cat, old.pol, b, old.learning)
 	if err != nil {
 		return err
 	}
@@ -238,7 +262,7 @@ func (e *Engine) SetPolicy(cat *catalog.Catalog, pol *policy.Policy, exps *exper
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st, err := newState(cat, pol, e.state.Load().bundle)
+	st, err := newState(cat, pol, e.state.Load().bundle, e.state.Load().learning)
 	if err != nil {
 		return err
 	}
@@ -379,6 +403,23 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	g := gates{req: &req, rec: &rec, tier: tier, pol: pol, contacts: contacts, now: now, pressure: ls.Pressure,
 		verdicts: st.cat.Verdicts(&rec)}
 	products := st.cat.Products()
+	// Each catalog product's propensity: the bundle's, adjusted by the
+	// learner when learning.
+	var propBuf [32]float64
+	props := propBuf[:0]
+	if len(products) > len(propBuf) {
+		props = make([]float64, 0, len(products))
+	}
+	for i := range products {
+		p := e.cfg.LearningPrior
+		if pos[i] >= 0 {
+			p = scores[pos[i]]
+		}
+		if e.deps.Learner != nil {
+			p = e.deps.Learner.Score(products[i].ID, &rec, p)
+		}
+		props = append(props, p)
+	}
 	if req.Explain {
 		d.Candidates = make([]Candidate, 0, len(products))
 	}
@@ -389,7 +430,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	stopped := -1
 	for i := range products {
 		p := &products[i]
-		c := candidate{p: p, propensity: scores[pos[i]]}
+		c := candidate{p: p, propensity: props[i]}
 		var ex *Candidate
 		if req.Explain {
 			d.Candidates = append(d.Candidates, Candidate{ProductID: p.ID, Propensity: round(c.propensity, 6), Value: p.Value})
@@ -401,7 +442,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		}
 		if ok {
 			cands = append(cands, c)
-		} else if wasEligible && (stopped < 0 || c.propensity > scores[pos[stopped]]) {
+		} else if wasEligible && (stopped < 0 || c.propensity > props[stopped]) {
 			stopped = i
 		}
 	}
@@ -413,7 +454,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		// Run the product again to have the gate's reason (not kept
 		// unless explaining).
 		var ex Candidate
-		c := candidate{p: &products[stopped], propensity: scores[pos[stopped]]}
+		c := candidate{p: &products[stopped], propensity: props[stopped]}
 		g.run(stopped, &c, &ex)
 		return noOffer(ex.Gates[len(ex.Gates)-1].Reason)
 	}

@@ -101,5 +101,28 @@ func (e *Engine) RecordOutcome(ctx context.Context, req OutcomeRequest) (feature
 	if err != nil {
 		return features.OutcomeRecord{}, false, fmt.Errorf("decision: contact history: %w", err)
 	}
+	if !dup && e.deps.Learner != nil && (o.Outcome == features.ContactAccepted || o.Outcome == features.ContactDeclined) {
+		e.learn(ctx, &o)
+	}
 	return o, dup, nil
+}
+
+// learn teaches the learner an answered offer: accepted is 1, declined 0;
+// an offer not presented, or presented without an answer, teaches nothing.
+// The client's features are read now (the decision log does not keep
+// them), and the prior is the bundle's propensity now.
+func (e *Engine) learn(ctx context.Context, o *features.OutcomeRecord) {
+	rec, err := e.deps.Features.Get(ctx, o.ClientID)
+	if err != nil {
+		return // nothing to learn from; the outcome itself is stored
+	}
+	st := e.state.Load()
+	prior := e.cfg.LearningPrior
+	if j, ok := st.bundle.Index(o.ProductID); ok {
+		n := len(st.bundle.Products())
+		scores := make([]float64, 2*n)
+		st.bundle.ScoreAll(&rec, scores[:n], scores[n:])
+		prior = scores[j]
+	}
+	e.deps.Learner.Learn(o.ProductID, &rec, prior, o.Outcome == features.ContactAccepted)
 }

@@ -1,0 +1,93 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"testing"
+
+	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+)
+
+// propensityOf is a product's propensity for a client, from an explained
+// dry run.
+func propensityOf(t *testing.T, dc tactv1.DecisionServiceClient, client, product string) float64 {
+	t.Helper()
+	d, err := dc.Decide(t.Context(), &tactv1.DecideRequest{ClientId: client, Channel: tactv1.Channel_CHANNEL_WEB, Explain: true, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range d.GetCandidates() {
+		if c.GetProductId() == product {
+			return c.GetPropensity()
+		}
+	}
+	t.Fatalf("%s is not among %s's candidates", product, client)
+	return 0
+}
+
+// TestAdaptiveLearning: with learning adaptive, a product whose offers are
+// all accepted rises in propensity for a client who was not in the
+// outcomes, one whose offers are all declined falls; what was learned
+// survives a restart; with learning off, outcomes change nothing.
+func TestAdaptiveLearning(t *testing.T) {
+	dir := t.TempDir()
+	run := func(learning string) (*testServer, func()) {
+		srv := startServer(t, Deps{}, func(c *Config, _ *io.Writer) { c.DataDir, c.Learning = dir, learning })
+		return srv, func() {
+			if err := srv.stop(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	srv, stop := run("adaptive")
+	dc := tactv1.NewDecisionServiceClient(srv.conn)
+	const probe = "C00003"
+	before := map[string]float64{"savings_account": propensityOf(t, dc, probe, "savings_account"), "credit_card": propensityOf(t, dc, probe, "credit_card")}
+	learned := map[string]int{}
+	for i := 4; i <= 900; i++ {
+		d, err := dc.Decide(t.Context(), &tactv1.DecideRequest{ClientId: fmt.Sprintf("C%05d", i), Channel: tactv1.Channel_CHANNEL_BRANCH, MaxOffers: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range d.GetOffers() {
+			var outcome tactv1.Outcome
+			switch o.GetProductId() {
+			case "savings_account":
+				outcome = tactv1.Outcome_OUTCOME_ACCEPTED
+			case "credit_card":
+				outcome = tactv1.Outcome_OUTCOME_DECLINED
+			default:
+				continue
+			}
+			if _, err := dc.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: o.GetProductId(), Outcome: outcome}); err != nil {
+				t.Fatal(err)
+			}
+			learned[o.GetProductId()]++
+		}
+	}
+	after := map[string]float64{"savings_account": propensityOf(t, dc, probe, "savings_account"), "credit_card": propensityOf(t, dc, probe, "credit_card")}
+	t.Logf("outcomes learned %v; %s's propensities before %v, after %v", learned, probe, before, after)
+	if learned["savings_account"] < 20 || learned["credit_card"] < 10 {
+		t.Fatalf("too few outcomes to learn from: %v", learned)
+	}
+	if after["savings_account"] <= before["savings_account"]+0.05 || after["credit_card"] >= before["credit_card"] {
+		t.Errorf("after the outcomes: savings %.3f -> %.3f (all accepted), card %.3f -> %.3f (all declined)",
+			before["savings_account"], after["savings_account"], before["credit_card"], after["credit_card"])
+	}
+	stop()
+
+	srv, stop = run("adaptive")
+	dc = tactv1.NewDecisionServiceClient(srv.conn)
+	if p := propensityOf(t, dc, probe, "savings_account"); p != after["savings_account"] {
+		t.Errorf("after a restart: %.6f, before it %.6f (the learning was not kept)", p, after["savings_account"])
+	}
+	stop()
+
+	// With learning off the bundle's propensity is served as it is.
+	srv, stop = run("off")
+	defer stop()
+	dc = tactv1.NewDecisionServiceClient(srv.conn)
+	if p := propensityOf(t, dc, probe, "savings_account"); p != before["savings_account"] {
+		t.Errorf("with learning off: %.6f, the bundle's %.6f", p, before["savings_account"])
+	}
+}
