@@ -121,7 +121,7 @@ type Config struct {
 	FeatureStore string `koanf:"feature_store" default:"bolt" help:"where features are read: bolt, redis, or feast (Feast's Redis online store, in the Redis of redis_*)"`
 	// Learning is "adaptive" to make each product's propensity learn from
 	// every accepted or declined offer (model/adaptive), or "off".
-	Learning string `koanf:"learning" default:"off" help:"off, or adaptive: each product's propensity learns online from every accepted or declined offer (state in the embedded store)"`
+	Learning string `koanf:"learning" default:"off" help:"off, or adaptive: each product's propensity learns online from every accepted or declined offer (state in the embedded store, or in Redis shared by the replicas)"`
 	// LearningPrior is the propensity a product without a model in the
 	// bundle starts from when learning.
 	LearningPrior float64 `koanf:"learning_prior" default:"0.05" help:"with learning adaptive, the propensity a product without a model in the bundle starts from"`
@@ -417,9 +417,6 @@ func (c *Config) problems() problems {
 	switch c.Learning {
 	case "off":
 	case "adaptive":
-		if c.FeatureStore != "bolt" {
-			p.add("learning", "adaptive keeps its state in the embedded store, one replica's: with feature_store %s the replicas would learn apart (shared learning is not built yet)", c.FeatureStore)
-		}
 	default:
 		p.add("learning", "%q is not off or adaptive", c.Learning)
 	}

@@ -91,3 +91,40 @@ func TestAdaptiveLearning(t *testing.T) {
 		t.Errorf("with learning off: %.6f, the bundle's %.6f", p, before["savings_account"])
 	}
 }
+
+// TestSharedLearningAcrossReplicas: two replicas on one Redis, decisions
+// made on either and outcomes recorded on the other: once both have read
+// the shared state back, both give the same propensity for the same
+// client, and it moved with the outcomes.
+func TestSharedLearningAcrossReplicas(t *testing.T) {
+	rs := startReplicas(t, "single", 2, func(c *Config) { c.Learning = "adaptive" })
+	a, b := tactv1.NewDecisionServiceClient(rs[0].conn), tactv1.NewDecisionServiceClient(rs[1].conn)
+	const probe = "C00003"
+	before := propensityOf(t, a, probe, "savings_account")
+	n := 0
+	for i := 4; i <= 600; i++ {
+		decider, recorder := a, b
+		if i%2 == 0 {
+			decider, recorder = b, a
+		}
+		d, err := decider.Decide(t.Context(), &tactv1.DecideRequest{ClientId: fmt.Sprintf("C%05d", i), Channel: tactv1.Channel_CHANNEL_BRANCH, MaxOffers: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range d.GetOffers() {
+			if o.GetProductId() != "savings_account" {
+				continue
+			}
+			if _, err := recorder.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: o.GetProductId(), Outcome: tactv1.Outcome_OUTCOME_ACCEPTED}); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	var pa, pb float64
+	waitFor(t, func() bool {
+		pa, pb = propensityOf(t, a, probe, "savings_account"), propensityOf(t, b, probe, "savings_account")
+		return pa == pb && pa > before+0.05
+	})
+	t.Logf("%d acceptances over two replicas: %s's savings propensity %.4f -> %.4f on both", n, probe, before, pa)
+}

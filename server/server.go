@@ -170,7 +170,13 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.learner != nil {
 		lctx, stopLearning := context.WithCancel(ctx)
 		defer stopLearning()
-		go every(lctx, 5*time.Second, func() { s.saveLearning(lctx) })
+		// Saved every 5 s on the embedded store; read back every second
+		// from Redis, where every replica adds its outcomes.
+		period := 5 * time.Second
+		if s.redis != nil {
+			period = time.Second
+		}
+		go every(lctx, period, func() { s.saveLearning(lctx) })
 	}
 	pw := &policyWatcher{files: s.files, every: s.cfg.ModelPoll, engine: s.engine, logger: s.logger, inUse: s.polSum, loaded: s.setPolicyVersion}
 	pctx, stopPolicy := context.WithCancel(ctx)
@@ -288,7 +294,7 @@ func (s *Server) closeResources(ctx context.Context) {
 			s.logger.Warn("decision log dropped records", "dropped", n)
 		}
 	}
-	if s.learner != nil && s.store != nil {
+	if s.learner != nil && s.store != nil && s.redis == nil {
 		s.saveLearning(ctx)
 	}
 	if s.cache != nil {

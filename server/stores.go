@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
@@ -181,6 +182,11 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 			return nil, err
 		}
 		learner = s.learner
+		if s.redis != nil {
+			// Every replica adds its outcomes to the state in Redis and
+			// reads the sum back (refreshLearning).
+			learner = &sharedLearner{set: s.learner, redis: s.redis, logger: s.logger}
+		}
 	}
 	s.engine, err = decision.New(decision.Config{FeatureBudget: s.cfg.FeatureBudget, DurableOffers: s.redis == nil, LearningPrior: s.cfg.LearningPrior}, decision.Deps{
 		Catalog:  w.dc.cat,
@@ -244,6 +250,13 @@ func (s *Server) openLearning(schema *features.Schema) (*adaptive.Set, error) {
 		}
 	}
 	set := adaptive.NewSet(adaptive.Config{Predictors: preds})
+	if s.redis != nil {
+		if err := s.refreshLearning(context.Background(), set); err != nil {
+			return nil, fmt.Errorf("learning: %w", err)
+		}
+		s.logger.Info("learning: adaptive, shared in redis", "predictors", len(preds))
+		return set, nil
+	}
 	raws, err := s.store.LoadLearning(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("learning: %w", err)
@@ -264,6 +277,15 @@ func (s *Server) openLearning(schema *features.Schema) (*adaptive.Set, error) {
 // saveLearning writes what the adaptive models learned, when they learned
 // anything since the last save.
 func (s *Server) saveLearning(ctx context.Context) {
+	if s.redis != nil {
+		// Shared: every outcome went to Redis as it was learned.
+		if s.learner != nil {
+			if err := s.refreshLearning(ctx, s.learner); err != nil && ctx.Err() == nil {
+				s.logger.Warn("learning: reading the shared state failed; scoring from the last one read", "err", err)
+			}
+		}
+		return
+	}
 	if s.learner == nil || !s.learner.Changed() {
 		return
 	}
@@ -279,5 +301,46 @@ func (s *Server) saveLearning(ctx context.Context) {
 	if err := s.store.SaveLearning(ctx, raws); err != nil {
 		s.learner.MarkChanged() // try again at the next save
 		s.logger.Warn("learning: state not saved; will retry", "err", err)
+	}
+}
+
+// refreshLearning replaces set's state with the replicas' shared one.
+func (s *Server) refreshLearning(ctx context.Context, set *adaptive.Set) error {
+	shared, err := s.redis.LoadLearning(ctx)
+	if err != nil {
+		return err
+	}
+	states := make(map[string]adaptive.State, len(shared))
+	for product, st := range shared {
+		coords := make(map[string]adaptive.Coord, len(st.Coords))
+		for label, c := range st.Coords {
+			coords[label] = adaptive.Coord{Z: c[0], N: c[1], Seen: c[2]}
+		}
+		states[product] = adaptive.State{Accepted: st.Accepted, Refused: st.Refused, Coords: coords}
+	}
+	set.Restore(states)
+	return nil
+}
+
+// sharedLearner learns locally and adds each outcome's deltas to the
+// state the replicas share in Redis; refreshLearning reads the sum back.
+type sharedLearner struct {
+	set    *adaptive.Set
+	redis  *features.Redis
+	logger *slog.Logger
+}
+
+func (l *sharedLearner) Score(product string, f model.Features, prior float64) float64 {
+	return l.set.Score(product, f, prior)
+}
+
+func (l *sharedLearner) Learn(product string, f model.Features, prior float64, accepted bool) {
+	deltas := l.set.LearnDeltas(product, f, prior, accepted)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := l.redis.AddLearning(ctx, product, deltas, accepted); err != nil {
+		// The outcome itself is stored; this replica learned it, the
+		// others will not.
+		l.logger.Warn("learning: an outcome was not shared", "product", product, "err", err)
 	}
 }

@@ -69,6 +69,9 @@ func (c *Config) defaults() {
 	}
 }
 
+// Coord is one coordinate's FTRL state.
+type Coord = coord
+
 // coord is one coordinate's FTRL state.
 type coord struct {
 	Z, N float64
@@ -165,7 +168,17 @@ func (m *Model) Score(f model.Features, prior float64) float64 {
 
 // Learn takes one outcome: the client's features when the offer was made,
 // the prior propensity then, and whether it was accepted.
-func (m *Model) Learn(f model.Features, prior float64, accepted bool) {
+func (m *Model) Learn(f model.Features, prior float64, accepted bool) { m.learn(f, prior, accepted, nil) }
+
+// LearnDeltas is Learn, also returning what it added to each coordinate
+// (by its label): z, n and one outcome, for a store that sums them.
+func (m *Model) LearnDeltas(f model.Features, prior float64, accepted bool) map[string][3]float64 {
+	deltas := map[string][3]float64{}
+	m.learn(f, prior, accepted, deltas)
+	return deltas
+}
+
+func (m *Model) learn(f model.Features, prior float64, accepted bool, deltas map[string][3]float64) {
 	var buf [32]uint64
 	var labels []string
 	keys := m.keys(f, buf[:0], &labels)
@@ -185,10 +198,14 @@ func (m *Model) Learn(f model.Features, prior float64, accepted bool) {
 	for i, k := range keys {
 		c := m.coords[k]
 		sigma := (math.Sqrt(c.N+g*g) - math.Sqrt(c.N)) / m.cfg.Alpha
-		c.Z += g - sigma*m.weight(c)
+		dz := g - sigma*m.weight(c)
+		c.Z += dz
 		c.N += g * g
 		c.Seen++
 		m.coords[k] = c
+		if deltas != nil {
+			deltas[labels[i]] = [3]float64{dz, g * g, 1}
+		}
 		if _, ok := m.labels[k]; !ok {
 			m.labels[k] = labels[i]
 		}
@@ -312,6 +329,13 @@ func (s *Set) Score(product string, f model.Features, prior float64) float64 {
 func (s *Set) Learn(product string, f model.Features, prior float64, accepted bool) {
 	s.model(product, true).Learn(f, prior, accepted)
 	s.changed.Store(true)
+}
+
+// LearnDeltas is Learn, returning what it added (see Model.LearnDeltas).
+func (s *Set) LearnDeltas(product string, f model.Features, prior float64, accepted bool) map[string][3]float64 {
+	d := s.model(product, true).LearnDeltas(f, prior, accepted)
+	s.changed.Store(true)
+	return d
 }
 
 // Changed reports whether anything was learned since the last call.
