@@ -168,7 +168,9 @@ func (m *Model) Score(f model.Features, prior float64) float64 {
 
 // Learn takes one outcome: the client's features when the offer was made,
 // the prior propensity then, and whether it was accepted.
-func (m *Model) Learn(f model.Features, prior float64, accepted bool) { m.learn(f, prior, accepted, nil) }
+func (m *Model) Learn(f model.Features, prior float64, accepted bool) {
+	m.learn(f, prior, accepted, nil)
+}
 
 // LearnDeltas is Learn, also returning what it added to each coordinate
 // (by its label): z, n and one outcome, for a store that sums them.
