@@ -364,3 +364,56 @@ func TestCommitGivenUpIsWithdrawn(t *testing.T) {
 		t.Errorf("history after the committed offer: %+v, want its offer", cs)
 	}
 }
+
+// heldSink blocks each write until released, then says storage is
+// unavailable.
+type heldSink struct {
+	entered chan struct{}
+	release chan struct{}
+	up      atomic.Bool
+}
+
+func (s *heldSink) SaveDecisions(context.Context, []DecisionRecord) error {
+	if s.up.Load() {
+		return nil
+	}
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-s.release
+	return &StorageError{Op: "write decisions", Where: "test", Err: syscall.ENOSPC}
+}
+
+// TestCommitGivenUpWhileAWriteIsHeld: a Commit whose caller gives up while
+// a write of its record is under way, a write that then finds storage
+// unavailable and holds the batch, returns that error (the record is
+// withdrawn) instead of waiting for storage to come back: CI once hung in
+// TestCommitGivenUpIsWithdrawn when a retry claimed the record just as its
+// caller gave up.
+func TestCommitGivenUpWhileAWriteIsHeld(t *testing.T) {
+	sink := &heldSink{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	l := NewDecisionLog(sink, 16, slog.New(slog.DiscardHandler))
+	defer func() {
+		sink.up.Store(true)
+		close(sink.release)
+		l.Close(t.Context())
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	res := make(chan error, 1)
+	go func() { res <- l.Commit(ctx, DecisionRecord{ID: "d1", Action: "offer_now", Products: []string{"card"}}) }()
+	<-sink.entered // the write has claimed the record
+	<-ctx.Done()   // the caller gives up meanwhile
+	time.Sleep(20 * time.Millisecond)
+	sink.release <- struct{}{} // the write finds storage unavailable and holds the batch
+	select {
+	case err := <-res:
+		// Withdrawn by the held write: the caller answers without the offer.
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("Commit: %v, want storage unavailable (the record withdrawn)", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Commit still waits for a held write after its caller gave up")
+	}
+}

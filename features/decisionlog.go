@@ -87,6 +87,9 @@ const (
 	commitPending int32 = iota
 	commitClaimed
 	commitWithdrawn
+	// commitAbandoned: claimed by a write under way when the caller gave
+	// up; a write that holds its batch withdraws it and answers the caller.
+	commitAbandoned
 )
 
 // ErrLogFull is returned by Commit when the log's buffer is full.
@@ -193,11 +196,33 @@ func (l *DecisionLog) Commit(ctx context.Context, rec DecisionRecord) error {
 		// The caller will answer without the offer: the record, written
 		// later, must not say it was given (see withdraw). A write under
 		// way already has it: its result is the answer (bounded by the
-		// write's own timeout).
-		if state.CompareAndSwap(commitPending, commitWithdrawn) {
-			return ctx.Err()
+		// write's own timeout), unless storage is unavailable and the
+		// write holds the batch, which hands the record back (pending)
+		// and it can be withdrawn after all.
+		for {
+			if state.CompareAndSwap(commitPending, commitWithdrawn) {
+				return ctx.Err()
+			}
+			if state.CompareAndSwap(commitClaimed, commitAbandoned) {
+				// The write's result is the answer; a write that holds
+				// the batch withdraws the record and says so.
+				return <-done
+			}
+			select {
+			case err := <-done: // the write finished between the two
+				return err
+			default:
+			}
 		}
-		return <-done
+	}
+}
+
+// answer gives a Commit its result, once: a waiter told already has its
+// answer in the channel's one slot or has read it.
+func answer(done chan error, err error) {
+	select {
+	case done <- err:
+	default:
 	}
 }
 
@@ -398,9 +423,14 @@ func (l *DecisionLog) run() {
 			}
 		case errors.Is(err, ErrUnavailable) && !final:
 			// Held: the waiters may give up (and withdraw) until the
-			// next attempt claims their records again.
-			for _, st := range states {
-				st.CompareAndSwap(commitClaimed, commitPending)
+			// next attempt claims their records again; one that gave up
+			// during this attempt is withdrawn now and told.
+			for i, st := range states {
+				if st.CompareAndSwap(commitAbandoned, commitWithdrawn) {
+					answer(dones[i], err)
+				} else {
+					st.CompareAndSwap(commitClaimed, commitPending)
+				}
 			}
 			attempts++
 			if failingSince.IsZero() {
@@ -417,7 +447,7 @@ func (l *DecisionLog) run() {
 			l.logger.Error("decision log: write failed; records lost", "records", len(batch), "err", err)
 		}
 		for _, d := range dones {
-			d <- err
+			answer(d, err) // a withdrawn one was told already
 		}
 		batch, dones, states, committedAt, seg = batch[:0], dones[:0], states[:0], committedAt[:0], 0
 		first = 0
