@@ -402,7 +402,9 @@ func TestCommitGivenUpWhileAWriteIsHeld(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	res := make(chan error, 1)
-	go func() { res <- l.Commit(ctx, DecisionRecord{ID: "d1", Action: "offer_now", Products: []string{"card"}}) }()
+	go func() {
+		res <- l.Commit(ctx, DecisionRecord{ID: "d1", Action: "offer_now", Products: []string{"card"}})
+	}()
 	<-sink.entered // the write has claimed the record
 	<-ctx.Done()   // the caller gives up meanwhile
 	time.Sleep(20 * time.Millisecond)
