@@ -17,12 +17,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/model/adaptive"
 	"github.com/tact-nba/tact/model/load"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
 var consoleFuncs = template.FuncMap{
 	"mul100": func(x float64) float64 { return 100 * x },
+	"inc":    func(i int) int { return i + 1 },
 	"pct":    func(x float64) string { return strconv.FormatFloat(100*x, 'f', 1, 64) + "%" },
 	"num":    func(x float64) string { return strconv.FormatFloat(x, 'f', 2, 64) },
 	"ago": func(t time.Time) string {
@@ -515,13 +517,15 @@ type modelView struct {
 	Product, Type, Calibration, Trained string
 	Metrics                             []string
 	Learned                             string // learning adaptive: the outcomes learned
+	RecentAUC                           string
+	Deciles                             []adaptive.Decile
 }
 
 func (c *console) models(w http.ResponseWriter, r *http.Request) {
 	b := c.s.engine.Bundle()
-	var evidence map[string][2]float64
+	var health map[string]adaptive.Health
 	if c.s.learner != nil {
-		evidence = c.s.learner.Evidence()
+		health = c.s.learner.Health()
 	}
 	var ms []modelView
 	for _, p := range b.Products() {
@@ -544,8 +548,12 @@ func (c *console) models(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if c.s.learner != nil {
-			e := evidence[p]
-			v.Learned = fmt.Sprintf("%.0f accepted, %.0f declined", e[0], e[1])
+			h := health[p]
+			v.Learned = fmt.Sprintf("%.0f accepted, %.0f declined", h.Accepted, h.Refused)
+			if h.AUC > 0 {
+				v.RecentAUC = fmt.Sprintf("%.3f over the last %d", h.AUC, h.Recent)
+			}
+			v.Deciles = h.Deciles
 		}
 		ms = append(ms, v)
 	}

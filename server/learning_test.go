@@ -3,6 +3,8 @@ package server
 import (
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"testing"
 
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
@@ -26,7 +28,7 @@ func propensityOf(t *testing.T, dc tactv1.DecisionServiceClient, client, product
 }
 
 // TestAdaptiveLearning: with learning adaptive, a product whose offers are
-// all accepted rises in propensity for a client who was not in the
+// mostly accepted rises in propensity for a client who was not in the
 // outcomes, one whose offers are all declined falls; what was learned
 // survives a restart; with learning off, outcomes change nothing.
 func TestAdaptiveLearning(t *testing.T) {
@@ -44,6 +46,7 @@ func TestAdaptiveLearning(t *testing.T) {
 	const probe = "C00003"
 	before := map[string]float64{"savings_account": propensityOf(t, dc, probe, "savings_account"), "credit_card": propensityOf(t, dc, probe, "credit_card")}
 	learned := map[string]int{}
+	accepted := 0
 	for i := 4; i <= 900; i++ {
 		d, err := dc.Decide(t.Context(), &tactv1.DecideRequest{ClientId: fmt.Sprintf("C%05d", i), Channel: tactv1.Channel_CHANNEL_BRANCH, MaxOffers: 3})
 		if err != nil {
@@ -52,8 +55,14 @@ func TestAdaptiveLearning(t *testing.T) {
 		for _, o := range d.GetOffers() {
 			var outcome tactv1.Outcome
 			switch o.GetProductId() {
-			case "savings_account":
+			case "savings_account": // three in four accept
 				outcome = tactv1.Outcome_OUTCOME_ACCEPTED
+				if i%4 == 0 {
+					outcome = tactv1.Outcome_OUTCOME_DECLINED
+				}
+				if outcome == tactv1.Outcome_OUTCOME_ACCEPTED {
+					accepted++
+				}
 			case "credit_card":
 				outcome = tactv1.Outcome_OUTCOME_DECLINED
 			default:
@@ -73,6 +82,15 @@ func TestAdaptiveLearning(t *testing.T) {
 	if after["savings_account"] <= before["savings_account"]+0.05 || after["credit_card"] >= before["credit_card"] {
 		t.Errorf("after the outcomes: savings %.3f -> %.3f (all accepted), card %.3f -> %.3f (all declined)",
 			before["savings_account"], after["savings_account"], before["credit_card"], after["credit_card"])
+	}
+	// Its health, in the metrics and on the console.
+	code, metrics := srv.rest(t, http.MethodGet, "/metrics", "")
+	want := fmt.Sprintf(`product="savings_account"} %d`, accepted)
+	if code != http.StatusOK || !strings.Contains(grepLines(metrics, `tact_learning_outcomes_total{answer="accepted"`), want) || !strings.Contains(metrics, "tact_learning_recent_auc") {
+		t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "tact_learning"))
+	}
+	if _, page := srv.rest(t, http.MethodGet, "/console/models", ""); !strings.Contains(page, fmt.Sprintf("%d accepted, %d declined", accepted, learned["savings_account"]-accepted)) || !strings.Contains(page, "calibration over its recent outcomes") {
+		t.Errorf("the console's Models page does not show what savings_account learned")
 	}
 	stop()
 
@@ -127,4 +145,14 @@ func TestSharedLearningAcrossReplicas(t *testing.T) {
 		return pa == pb && pa > before+0.05
 	})
 	t.Logf("%d acceptances over two replicas: %s's savings propensity %.4f -> %.4f on both", n, probe, before, pa)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

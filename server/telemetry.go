@@ -253,6 +253,35 @@ func (t *telemetry) observe(s *Server) error {
 	if err != nil {
 		return fmt.Errorf("telemetry: %w", err)
 	}
+	if s.learner != nil {
+		return t.observeLearning(s)
+	}
+	return nil
+}
+
+// observeLearning publishes each adaptive model's health: the outcomes
+// learned, and the ROC AUC over its last outcomes, each scored before it
+// was learned.
+func (t *telemetry) observeLearning(s *Server) error {
+	m := t.meter
+	outcomes, err1 := m.Float64ObservableCounter("tact.learning.outcomes", metric.WithDescription("Outcomes the adaptive models learned, by product and answer."))
+	auc, err2 := m.Float64ObservableGauge("tact.learning.recent_auc", metric.WithDescription("ROC AUC of each adaptive model over its last 1,000 outcomes, each scored before it was learned."))
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for product, h := range s.learner.Health() {
+			o.ObserveFloat64(outcomes, h.Accepted, metric.WithAttributes(attribute.String("product", product), attribute.String("answer", "accepted")))
+			o.ObserveFloat64(outcomes, h.Refused, metric.WithAttributes(attribute.String("product", product), attribute.String("answer", "declined")))
+			if h.AUC > 0 {
+				o.ObserveFloat64(auc, h.AUC, metric.WithAttributes(attribute.String("product", product)))
+			}
+		}
+		return nil
+	}, outcomes, auc)
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
 	return nil
 }
 

@@ -30,7 +30,9 @@
 package adaptive
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -88,6 +90,19 @@ type Model struct {
 	coords   map[uint64]coord
 	labels   map[uint64]string // "name=value", for audits and snapshots
 	pos, neg float64
+	// recent are the last outcomes with the propensity the model gave
+	// just before learning each (prequential): its health.
+	recent [healthWindow]scored
+	next   int
+	filled bool
+}
+
+// healthWindow is how many recent outcomes Health judges the model by.
+const healthWindow = 1000
+
+type scored struct {
+	p        float64
+	accepted bool
 }
 
 // New returns a model with no evidence: it scores the prior.
@@ -190,6 +205,9 @@ func (m *Model) learn(f model.Features, prior float64, accepted bool, deltas map
 	for _, k := range keys {
 		s += m.weight(m.coords[k])
 	}
+	m.recent[m.next] = scored{sigmoid(s), accepted}
+	m.next = (m.next + 1) % healthWindow
+	m.filled = m.filled || m.next == 0
 	g := sigmoid(s) // the log loss's gradient in the score: p - y
 	if accepted {
 		g--
@@ -379,4 +397,79 @@ func (s *Set) Restore(states map[string]State) {
 		m.Restore(st)
 		s.models[p] = m
 	}
+}
+
+// Health is how a model does on its recent outcomes, each scored before
+// it was learned (so the model had not seen it).
+type Health struct {
+	Accepted, Refused float64 // every outcome learned
+	Recent            int     // outcomes in the window
+	AUC               float64 // ROC AUC over the window; 0 with no positive or negative
+	// Deciles compare, over the window, the mean propensity given with
+	// the acceptance observed, by tenth of the propensities (low first).
+	Deciles []Decile
+}
+
+// Decile is one tenth of the recent outcomes by propensity.
+type Decile struct {
+	N                   int
+	Predicted, Observed float64
+}
+
+// Health returns the model's health.
+func (m *Model) Health() Health {
+	m.mu.RLock()
+	n := m.next
+	if m.filled {
+		n = healthWindow
+	}
+	win := slices.Clone(m.recent[:n])
+	h := Health{Accepted: m.pos, Refused: m.neg, Recent: n}
+	m.mu.RUnlock()
+	slices.SortFunc(win, func(a, b scored) int { return cmp.Compare(a.p, b.p) })
+	var pos, neg, area, negBelow float64
+	for i := 0; i < len(win); {
+		j := i
+		var tp, tn float64
+		for ; j < len(win) && win[j].p == win[i].p; j++ { // ties share the rank
+			if win[j].accepted {
+				tp++
+			} else {
+				tn++
+			}
+		}
+		area += tp * (negBelow + tn/2)
+		negBelow += tn
+		pos, neg = pos+tp, neg+tn
+		i = j
+	}
+	if pos > 0 && neg > 0 {
+		h.AUC = area / (pos * neg)
+	}
+	for d := range 10 {
+		part := win[d*len(win)/10 : (d+1)*len(win)/10]
+		if len(part) == 0 {
+			continue
+		}
+		var p, o float64
+		for _, x := range part {
+			p += x.p
+			if x.accepted {
+				o++
+			}
+		}
+		h.Deciles = append(h.Deciles, Decile{N: len(part), Predicted: p / float64(len(part)), Observed: o / float64(len(part))})
+	}
+	return h
+}
+
+// Health returns each product's health.
+func (s *Set) Health() map[string]Health {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]Health, len(s.models))
+	for p, m := range s.models {
+		out[p] = m.Health()
+	}
+	return out
 }

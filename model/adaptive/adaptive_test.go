@@ -109,6 +109,19 @@ func TestBankMarketingPrequential(t *testing.T) {
 	if e.ROCAUC < 0.75 {
 		t.Errorf("prequential AUC %.4f, want >= 0.75", e.ROCAUC)
 	}
+	// Health judges the last 1,000 outcomes the same way.
+	h := m.Health()
+	last, err := model.Evaluate(scores[len(scores)-1000:], tail[len(tail)-1000:], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Recent != 1000 || math.Abs(h.AUC-last.ROCAUC) > 1e-9 || len(h.Deciles) != 10 {
+		t.Errorf("health: %d recent, AUC %.6f (the last 1,000 scored: %.6f), %d deciles", h.Recent, h.AUC, last.ROCAUC, len(h.Deciles))
+	}
+	if top, bottom := h.Deciles[9], h.Deciles[0]; top.Observed <= bottom.Observed || top.Predicted <= bottom.Predicted {
+		t.Errorf("deciles do not rise: bottom %+v, top %+v", bottom, top)
+	}
+	t.Logf("health over the last 1,000: AUC %.4f; deciles %+v", h.AUC, h.Deciles)
 }
 
 // TestLearnsFromNothing: a model with no evidence answers its prior; after
