@@ -18,7 +18,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:])
+	err := server.Main(ctx, os.Args[1:])
 	stop()
 	if errors.Is(err, pflag.ErrHelp) {
 		return
@@ -27,18 +27,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tactd:", err)
 		os.Exit(1)
 	}
-}
-
-func run(ctx context.Context, args []string) error {
-	cfg, err := server.LoadConfig(args, os.Environ())
-	if err != nil {
-		return err
-	}
-	logger := cfg.Logger(os.Stderr)
-	server.ApplyMemoryLimit(cfg, logger)
-	srv, err := server.New(ctx, cfg, logger, server.Deps{})
-	if err != nil {
-		return err
-	}
-	return srv.Run(ctx)
 }

@@ -17,8 +17,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/tact-nba/tact/server"
 )
 
 // child is a server process started by tactload.
@@ -188,10 +186,10 @@ func machine() (cpus int, model, goVersion, kernel string) {
 	return cpus, model, goVersionString(), kernel
 }
 
-// serveTactd runs tactd as cmd/tactd does.
 // cpuProfileEnv tells a child server where to write its CPU profile.
 const cpuProfileEnv = "TACTLOAD_CPUPROFILE"
 
+// startCPUProfile writes this process's CPU profile to path until stop.
 func startCPUProfile(path string) (stop func(), err error) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -202,20 +200,6 @@ func startCPUProfile(path string) (stop func(), err error) {
 		return nil, fmt.Errorf("--server-cpuprofile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
-}
-
-func serveTactd(ctx context.Context, args []string) error {
-	cfg, err := server.LoadConfig(args, os.Environ())
-	if err != nil {
-		return err
-	}
-	logger := cfg.Logger(os.Stderr)
-	server.ApplyMemoryLimit(cfg, logger)
-	srv, err := server.New(ctx, cfg, logger, server.Deps{})
-	if err != nil {
-		return err
-	}
-	return srv.Run(ctx)
 }
 
 // countCPUs counts the CPUs of a taskset list such as "0", "0,2" or "1-3".

@@ -38,6 +38,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/tact-nba/tact/server"
 )
 
 func main() {
@@ -68,7 +70,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		case "serve-redis-echo":
 			return serveRedisEcho(ctx, args[1], args[2], args[3])
 		case "serve-tactd":
-			return serveTactd(ctx, args[1:])
+			return server.Main(ctx, args[1:]) // tactd, as cmd/tactd runs it
 		}
 	}
 	var o options
