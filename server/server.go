@@ -176,7 +176,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if s.redis != nil {
 			period = time.Second
 		}
-		go every(lctx, period, func() { s.saveLearning(lctx) })
+		go every(lctx, period, func() { s.syncLearning(lctx) })
 	}
 	pw := &policyWatcher{files: s.files, every: s.cfg.ModelPoll, engine: s.engine, logger: s.logger, inUse: s.polSum, loaded: s.setPolicyVersion}
 	pctx, stopPolicy := context.WithCancel(ctx)

@@ -277,16 +277,7 @@ func (s *Server) openLearning(schema *features.Schema) (*adaptive.Set, error) {
 // saveLearning writes what the adaptive models learned, when they learned
 // anything since the last save.
 func (s *Server) saveLearning(ctx context.Context) {
-	if s.redis != nil {
-		// Shared: every outcome went to Redis as it was learned.
-		if s.learner != nil {
-			if err := s.refreshLearning(ctx, s.learner); err != nil && ctx.Err() == nil {
-				s.logger.Warn("learning: reading the shared state failed; scoring from the last one read", "err", err)
-			}
-		}
-		return
-	}
-	if s.learner == nil || !s.learner.Changed() {
+	if !s.learner.Changed() {
 		return
 	}
 	raws := map[string][]byte{}
@@ -301,6 +292,18 @@ func (s *Server) saveLearning(ctx context.Context) {
 	if err := s.store.SaveLearning(ctx, raws); err != nil {
 		s.learner.MarkChanged() // try again at the next save
 		s.logger.Warn("learning: state not saved; will retry", "err", err)
+	}
+}
+
+// syncLearning keeps the learned state: saved to the embedded store, or
+// with Redis (where every outcome went as it was learned) read back.
+func (s *Server) syncLearning(ctx context.Context) {
+	if s.redis == nil {
+		s.saveLearning(ctx)
+		return
+	}
+	if err := s.refreshLearning(ctx, s.learner); err != nil && ctx.Err() == nil {
+		s.logger.Warn("learning: reading the shared state failed; scoring from the last one read", "err", err)
 	}
 }
 

@@ -112,9 +112,6 @@ func New(cfg Config) *Model {
 	return m
 }
 
-// Config returns the model's configuration.
-func (m *Model) Config() Config { return m.cfg }
-
 // keys appends the client's coordinates to dst; with labels, their names
 // too.
 func (m *Model) keys(f model.Features, dst []uint64, labels *[]string) []uint64 {
@@ -230,13 +227,6 @@ func (m *Model) learn(f model.Features, prior float64, accepted bool, deltas map
 			m.labels[k] = labels[i]
 		}
 	}
-}
-
-// Evidence returns the outcomes learned: accepted and not.
-func (m *Model) Evidence() (accepted, refused float64) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.pos, m.neg
 }
 
 // State is a model's learned state, for storage and snapshots: per
@@ -363,18 +353,6 @@ func (s *Set) Changed() bool { return s.changed.Swap(false) }
 
 // MarkChanged makes the next Changed true (a save that failed).
 func (s *Set) MarkChanged() { s.changed.Store(true) }
-
-// Evidence returns each product's outcomes learned: accepted, refused.
-func (s *Set) Evidence() map[string][2]float64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make(map[string][2]float64, len(s.models))
-	for p, m := range s.models {
-		a, r := m.Evidence()
-		out[p] = [2]float64{a, r}
-	}
-	return out
-}
 
 // States returns every product's state.
 func (s *Set) States() map[string]State {

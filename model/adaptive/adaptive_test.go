@@ -103,14 +103,13 @@ func TestBankMarketingPrequential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, ref := m.Evidence()
+	h := m.Health()
 	t.Logf("prequential ROC AUC over the last 20%% (%d calls): %.4f; log loss %.4f, Brier %.4f; evidence %.0f accepted, %.0f not",
-		len(tail), e.ROCAUC, e.LogLoss, e.Brier, acc, ref)
+		len(tail), e.ROCAUC, e.LogLoss, e.Brier, h.Accepted, h.Refused)
 	if e.ROCAUC < 0.75 {
 		t.Errorf("prequential AUC %.4f, want >= 0.75", e.ROCAUC)
 	}
 	// Health judges the last 1,000 outcomes the same way.
-	h := m.Health()
 	last, err := model.Evaluate(scores[len(scores)-1000:], tail[len(tail)-1000:], 0)
 	if err != nil {
 		t.Fatal(err)
