@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -21,6 +22,17 @@ func randomDecision(rng *rand.Rand) DecisionRecord {
 	for range rng.IntN(3) {
 		d.Exposures = append(d.Exposures, Exposure{Experiment: w(), Feature: w(), VariationID: rng.IntN(5) - 1, Variation: w(), Name: w()})
 	}
+	if rng.IntN(2) == 0 {
+		dt := &DecisionDetail{Reason: w(), Stage: w(), Sentiment: w(), Queue: w(), QueueState: w(), Pressure: rng.Float64()}
+		for range rng.IntN(4) {
+			dt.Candidates = append(dt.Candidates, CandidateRecord{Product: w(), Propensity: rng.Float64(), Value: 100 * rng.Float64(),
+				Cost: rng.Float64(), Gate: w(), Prob: rng.Float64()})
+		}
+		if rng.IntN(2) == 0 {
+			dt.Features = PackFeatures(&Record{Values: map[string]Value{"age": Number(rng.Float64()), "tier": String(w()), "x": Bool(true)}})
+		}
+		d.Detail = dt
+	}
 	return d
 }
 
@@ -32,7 +44,7 @@ func TestDecisionCodecRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if raw[0] != decisionV1 {
+		if raw[0] != decisionV2 {
 			t.Fatalf("record %d written as %q, not the binary form", i, raw[:1])
 		}
 		var got DecisionRecord
@@ -62,6 +74,59 @@ func TestDecisionCodecRoundTrip(t *testing.T) {
 	}
 }
 
+// A record of the first binary form (before details were kept) reads as
+// it did: no detail.
+func TestDecisionCodecReadsV1(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for i := range 200 {
+		d := randomDecision(rng)
+		d.Detail = nil
+		raw, _ := encodeDecision(&d)
+		v1 := append([]byte{decisionV1}, raw[1:len(raw)-1]...) // no detail byte
+		var got DecisionRecord
+		if err := decodeDecision(v1, &got); err != nil || !reflect.DeepEqual(got, d) {
+			t.Fatalf("record %d of v1: %v\n%+v\nwant %+v", i, err, got, d)
+		}
+	}
+}
+
+func TestPackedFeaturesRoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	r := Record{ClientID: "C1", Values: map[string]Value{"age": Number(41), "segment": String("mass"), "consent_offers": Bool(true),
+		"digital": Bool(false), "deposit_maturity": Time(at)}}
+	b := PackFeatures(&r)
+	got, err := UnpackFeatures("C1", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range r.Values {
+		g, ok := got.Value(name)
+		if !ok || g.Kind != v.Kind || g.Num != v.Num || g.Str != v.Str || g.Bool != v.Bool || !g.Time.Equal(v.Time) {
+			t.Errorf("%s: read back %+v, want %+v", name, g, v)
+		}
+	}
+	if got.Len() != len(r.Values) {
+		t.Errorf("read back %d features, want %d", got.Len(), len(r.Values))
+	}
+	// A packed record (from the cache) packs to the same bytes.
+	packed := r.pack()
+	if string(PackFeatures(&packed)) != string(b) {
+		t.Error("a cached record packs differently")
+	}
+	// Every truncation and every flipped byte is an error or a record,
+	// never a panic.
+	for n := range len(b) {
+		if _, err := UnpackFeatures("C1", b[:n]); err == nil && n < len(b) {
+			t.Errorf("cut to %d of %d bytes unpacked", n, len(b))
+		}
+		for _, x := range []byte{0xff, 0x01} {
+			c := slices.Clone(b)
+			c[n] ^= x
+			_, _ = UnpackFeatures("C1", c)
+		}
+	}
+}
+
 func TestDecisionCodecOutOfRangeTimeIsJSON(t *testing.T) {
 	d := DecisionRecord{ID: "d1", ClientID: "C1", Action: "no_offer", At: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}
 	raw, err := encodeDecision(&d)
@@ -84,7 +149,7 @@ func FuzzDecodeDecision(f *testing.F) {
 	f.Add([]byte(`{"id":"d1","at":"2026-11-23T10:00:00Z"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var d DecisionRecord
-		if err := decodeDecision(raw, &d); err != nil || len(raw) == 0 || raw[0] != decisionV1 {
+		if err := decodeDecision(raw, &d); err != nil || len(raw) == 0 || raw[0] == '{' {
 			return
 		}
 		// What decodes from the binary form writes and reads back the

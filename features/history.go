@@ -19,6 +19,10 @@ type DecisionRecord struct {
 	At     time.Time `json:"at"`
 	// Exposures are the experiments the decision was made in.
 	Exposures []Exposure `json:"exposures,omitempty"`
+	// Detail is what the decision weighed, for training and off-policy
+	// evaluation; nil when it stopped before the products were weighed
+	// (or was written before details were kept).
+	Detail *DecisionDetail `json:"detail,omitempty"`
 }
 
 // Exposure is a client's assignment to one variation of an experiment.

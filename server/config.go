@@ -17,6 +17,11 @@ import (
 	"github.com/tact-nba/tact/features"
 )
 
+// Exploring reports whether the policy explores (see decision.Config).
+func (c *Config) Exploring() bool {
+	return c.Exploration == "on" || (c.Exploration == "auto" && c.Learning == "adaptive")
+}
+
 // Config is tactd's configuration. It is read, lowest precedence first,
 // from the defaults, a YAML file (--config or TACT_CONFIG), environment
 // variables (TACT_ and the key in upper case, e.g. TACT_GRPC_ADDR) and
@@ -125,6 +130,17 @@ type Config struct {
 	// LearningPrior is the propensity a product without a model in the
 	// bundle starts from when learning.
 	LearningPrior float64 `koanf:"learning_prior" default:"0.05" help:"with learning adaptive, the propensity a product without a model in the bundle starts from"`
+	// Exploration makes the policy try, now and then, another product
+	// that passed every gate than the best (auto: on with learning
+	// adaptive).
+	Exploration string `koanf:"exploration" default:"auto" help:"auto (on with learning adaptive), on or off: now and then offer first another product that passed every gate than the best, so that new and little-known products are tried; every choice's probability is logged"`
+	// ExplorationRate is the share of decisions that explore at least.
+	ExplorationRate float64 `koanf:"exploration_rate" default:"0.05" help:"with exploration, the share of decisions (with two or more products to offer now) whose first offer is drawn at random among those that passed every gate"`
+	// ExplorationRamp is the share added for a product with no evidence.
+	ExplorationRamp float64 `koanf:"exploration_ramp" default:"0.5" help:"with exploration and learning, the share added for a product with no evidence, falling to none at exploration_maturity outcomes"`
+	// ExplorationMaturity is the evidence after which a product is only
+	// explored at the floor rate.
+	ExplorationMaturity int `koanf:"exploration_maturity" default:"500" help:"with exploration and learning, how many outcomes make a product's model mature (explored at exploration_rate only)"`
 	// JournalSync is when the embedded store's journal of offer decisions
 	// is synced to the disk: "always" (before the offer is answered) or
 	// "everysec" (written before the answer, synced once a second).
@@ -422,6 +438,20 @@ func (c *Config) problems() problems {
 	}
 	if c.LearningPrior <= 0 || c.LearningPrior >= 1 {
 		p.add("learning_prior", "%v must be between 0 and 1", c.LearningPrior)
+	}
+	switch c.Exploration {
+	case "auto", "on", "off":
+	default:
+		p.add("exploration", "%q is not auto, on or off", c.Exploration)
+	}
+	if c.ExplorationRate < 0 || c.ExplorationRate > 1 {
+		p.add("exploration_rate", "%v must be between 0 and 1", c.ExplorationRate)
+	}
+	if c.ExplorationRamp < 0 || c.ExplorationRamp+c.ExplorationRate > 1 {
+		p.add("exploration_ramp", "%v must be at least 0, and with exploration_rate (%v) at most 1", c.ExplorationRamp, c.ExplorationRate)
+	}
+	if c.ExplorationMaturity < 1 {
+		p.add("exploration_maturity", "%d must be at least 1", c.ExplorationMaturity)
 	}
 	if c.JournalSync != "always" && c.JournalSync != "everysec" {
 		p.add("journal_sync", "%q is not always or everysec", c.JournalSync)

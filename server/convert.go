@@ -104,16 +104,11 @@ func decisionToProto(d *decision.Decision) *tactv1.DecideResponse {
 	if len(d.Offers) > 0 {
 		resp.Offers = make([]*tactv1.Offer, len(d.Offers))
 		for i := range d.Offers {
-			o := &d.Offers[i]
-			resp.Offers[i] = &tactv1.Offer{
-				ProductId:     o.ProductID,
-				Name:          o.Name,
-				Propensity:    o.Propensity,
-				Score:         o.Score,
-				Rank:          uint32(o.Rank),
-				TalkingPoints: o.TalkingPoints,
-			}
+			resp.Offers[i] = offerProto(&d.Offers[i])
 		}
+	}
+	if d.LaterOffer != nil {
+		resp.LaterOffer = offerProto(d.LaterOffer)
 	}
 	if d.Later != nil {
 		resp.Later = &tactv1.LaterWindow{
@@ -149,4 +144,15 @@ func decisionToProto(d *decision.Decision) *tactv1.DecideResponse {
 
 func reasonProto(r *decision.Reason) *tactv1.Reason {
 	return &tactv1.Reason{Code: reasonToProto[r.Code], Message: r.Message, ProductId: r.ProductID}
+}
+
+func offerProto(o *decision.Offer) *tactv1.Offer {
+	return &tactv1.Offer{
+		ProductId:     o.ProductID,
+		Name:          o.Name,
+		Propensity:    o.Propensity,
+		Score:         o.Score,
+		Rank:          uint32(o.Rank),
+		TalkingPoints: o.TalkingPoints,
+	}
 }

@@ -48,22 +48,7 @@ func appendDecision(b []byte, d *tactv1.DecideResponse) ([]byte, bool) {
 	w.raw(`,"offers":[`)
 	for i, o := range d.GetOffers() {
 		w.comma(i)
-		w.raw(`{"product_id":`)
-		w.str(o.GetProductId())
-		w.raw(`,"name":`)
-		w.str(o.GetName())
-		w.raw(`,"propensity":`)
-		w.float(o.GetPropensity())
-		w.raw(`,"score":`)
-		w.float(o.GetScore())
-		w.raw(`,"rank":`)
-		w.b = strconv.AppendUint(w.b, uint64(o.GetRank()), 10)
-		w.raw(`,"talking_points":[`)
-		for j, tp := range o.GetTalkingPoints() {
-			w.comma(j)
-			w.str(tp)
-		}
-		w.raw(`]}`)
+		w.offer(o)
 	}
 	w.raw(`]`)
 	if l := d.GetLater(); l != nil {
@@ -92,6 +77,10 @@ func appendDecision(b []byte, d *tactv1.DecideResponse) ([]byte, bool) {
 		w.raw(`,"time_zone":`)
 		w.str(l.GetTimeZone())
 		w.raw(`}`)
+	}
+	if o := d.GetLaterOffer(); o != nil {
+		w.raw(`,"later_offer":`)
+		w.offer(o)
 	}
 	w.raw(`,"reasons":[`)
 	for i, r := range d.GetReasons() {
@@ -281,4 +270,23 @@ func (w *jsonWriter) time(ts *timestamppb.Timestamp) {
 		w.b = append(w.b, frac...)
 	}
 	w.b = append(w.b, 'Z', '"')
+}
+
+func (w *jsonWriter) offer(o *tactv1.Offer) {
+	w.raw(`{"product_id":`)
+	w.str(o.GetProductId())
+	w.raw(`,"name":`)
+	w.str(o.GetName())
+	w.raw(`,"propensity":`)
+	w.float(o.GetPropensity())
+	w.raw(`,"score":`)
+	w.float(o.GetScore())
+	w.raw(`,"rank":`)
+	w.b = strconv.AppendUint(w.b, uint64(o.GetRank()), 10)
+	w.raw(`,"talking_points":[`)
+	for j, tp := range o.GetTalkingPoints() {
+		w.comma(j)
+		w.str(tp)
+	}
+	w.raw(`]}`)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model/decision"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+	"github.com/tact-nba/tact/server/wire"
 )
 
 // logReader reads the decision log and the outcomes: the embedded store's,
@@ -53,6 +54,7 @@ func (s *exportService) ExportDecisions(req *tactv1.ExportDecisionsRequest, stre
 			Reason:       d.Reason,
 			DecidedAt:    timestamppb.New(d.At),
 			Experiments:  exposureNames(d.Exposures),
+			Detail:       detailProto(d),
 		}})
 	})
 	return failure(ctx, s.logger, "export", err)
@@ -84,6 +86,29 @@ func exposureNames(exps []features.Exposure) []string {
 	out := make([]string, len(exps))
 	for i, e := range exps {
 		out[i] = e.Experiment + ":" + e.Variation
+	}
+	return out
+}
+
+// detailProto is the decision's detail for the export; nil without one.
+func detailProto(d *features.DecisionRecord) *tactv1.DecisionDetail {
+	dt := d.Detail
+	if dt == nil {
+		return nil
+	}
+	out := &tactv1.DecisionDetail{Reason: dt.Reason, Stage: dt.Stage, Sentiment: dt.Sentiment, Queue: dt.Queue,
+		QueueState: dt.QueueState, Pressure: dt.Pressure, Candidates: make([]*tactv1.DecisionCandidate, len(dt.Candidates))}
+	for i := range dt.Candidates {
+		c := &dt.Candidates[i]
+		out.Candidates[i] = &tactv1.DecisionCandidate{ProductId: c.Product, Propensity: c.Propensity, Value: c.Value, Cost: c.Cost,
+			Priority: c.Priority(), Gate: c.Gate, Probability: c.Prob}
+	}
+	if len(dt.Features) > 0 {
+		// Stored by this process's own codec: a record that does not
+		// unpack is exported without its features.
+		if rec, err := features.UnpackFeatures(d.ClientID, dt.Features); err == nil {
+			out.Features = wire.ClientToProto(&rec).GetFeatures()
+		}
 	}
 	return out
 }

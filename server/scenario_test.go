@@ -441,8 +441,9 @@ func TestPolicyScenarios(t *testing.T) {
 
 		// Timing.
 		{name: "need moment ahead: later, by outbound call in the client's hours",
-			client: map[string]*tactv1.FeatureValue{"z_fund": z(0.6), "days_to_maturity": num(40), "consent_outbound": fbool(true), "contact_hours_phone_outbound": text("17:00-20:00")},
-			req:    &tactv1.DecideRequest{Channel: inbound},
+			client: map[string]*tactv1.FeatureValue{"z_fund": z(0.6), "days_to_maturity": num(40), "consent_outbound": fbool(true), "contact_hours_phone_outbound": text("17:00-20:00"),
+				"z_card": z(0.1)},
+			req: &tactv1.DecideRequest{Channel: inbound},
 			want: want{action: later, reason: tactv1.ReasonCode_REASON_CODE_NEED_NOT_YET, offers: []string{"fund"}, check: func(t *testing.T, d *tactv1.DecideResponse) {
 				l := d.GetLater()
 				// Matures 2027-01-02 14:00: from 14 days before, at 17:00.
@@ -458,11 +459,27 @@ func TestPolicyScenarios(t *testing.T) {
 			req:    &tactv1.DecideRequest{Channel: inbound},
 			want:   want{action: now, reason: high, offers: []string{"fund"}}},
 		{name: "payday ahead: later, from payday",
-			client: map[string]*tactv1.FeatureValue{"z_upgrade": z(0.9), "payday": num(25)},
+			client: map[string]*tactv1.FeatureValue{"z_upgrade": z(0.9), "payday": num(25), "z_card": z(0.1)},
 			req:    &tactv1.DecideRequest{Channel: web},
 			want: want{action: later, reason: tactv1.ReasonCode_REASON_CODE_NEED_NOT_YET, offers: []string{"upgrade"}, check: func(t *testing.T, d *tactv1.DecideResponse) {
 				if got := d.GetLater().GetNotBefore().AsTime(); !got.Equal(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)) {
 					t.Errorf("not_before %v, want payday 2026-11-25", got)
+				}
+			}}},
+		// Two answers at once: the card fits now (0.88, worth more than a
+		// quarter of the upgrade's priority), the upgrade from payday.
+		{name: "payday ahead, the card fits now: both",
+			client: map[string]*tactv1.FeatureValue{"z_upgrade": z(0.9), "payday": num(25)},
+			req:    &tactv1.DecideRequest{Channel: web},
+			want: want{action: now, reason: high, offers: []string{"card"}, check: func(t *testing.T, d *tactv1.DecideResponse) {
+				if got := d.GetLaterOffer().GetProductId(); got != "upgrade" {
+					t.Errorf("later offer %q, want upgrade", got)
+				}
+				if got := d.GetLater().GetNotBefore().AsTime(); !got.Equal(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)) {
+					t.Errorf("later not_before %v, want payday 2026-11-25", got)
+				}
+				if rs := d.GetReasons(); len(rs) != 2 || rs[1].GetCode() != tactv1.ReasonCode_REASON_CODE_NEED_NOT_YET {
+					t.Errorf("reasons %v, want the card's then the upgrade's need", rs)
 				}
 			}}},
 		{name: "just after payday: now",

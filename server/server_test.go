@@ -154,6 +154,7 @@ func TestDecideGRPC(t *testing.T) {
 		wantAction tactv1.Action
 		wantReason tactv1.ReasonCode
 		wantOffers int
+		wantLater  string
 	}{
 		{
 			name:       "offer now",
@@ -172,10 +173,18 @@ func TestDecideGRPC(t *testing.T) {
 		},
 		{
 			name:       "later: deposit matures",
-			req:        &tactv1.DecideRequest{ClientId: "C00009", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND},
+			req:        &tactv1.DecideRequest{ClientId: "C00073", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND},
 			wantAction: tactv1.Action_ACTION_OFFER_LATER,
 			wantReason: tactv1.ReasonCode_REASON_CODE_NEED_NOT_YET,
 			wantOffers: 1,
+		},
+		{
+			name:       "now, and later when the deposit matures",
+			req:        &tactv1.DecideRequest{ClientId: "C00009", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND},
+			wantAction: tactv1.Action_ACTION_OFFER_NOW,
+			wantReason: tactv1.ReasonCode_REASON_CODE_HIGH_PROPENSITY,
+			wantOffers: 1,
+			wantLater:  "investment_fund",
 		},
 		{
 			name:       "unknown client is not an error",
@@ -252,8 +261,11 @@ func TestDecideGRPC(t *testing.T) {
 					t.Errorf("offer %d = %v: want rank %d and propensity in (0,1)", i, o, i+1)
 				}
 			}
-			if (resp.GetAction() == tactv1.Action_ACTION_OFFER_LATER) != (resp.GetLater() != nil) {
+			if (resp.GetAction() == tactv1.Action_ACTION_OFFER_LATER || tt.wantLater != "") != (resp.GetLater() != nil) {
 				t.Errorf("later = %v with action %v", resp.GetLater(), resp.GetAction())
+			}
+			if got := resp.GetLaterOffer().GetProductId(); got != tt.wantLater {
+				t.Errorf("later offer %q, want %q", got, tt.wantLater)
 			}
 		})
 	}
@@ -265,7 +277,8 @@ func TestDecideRESTGolden(t *testing.T) {
 	ts := startServer(t, Deps{Now: func() time.Time { return fixedNow }})
 	for _, tc := range []struct{ name, body string }{
 		{"decide_offer_now", `{"client_id":"C00003","channel":"CHANNEL_PHONE_INBOUND","context":{"reason":"INTERACTION_REASON_SALES_ENQUIRY"},"max_offers":2,"explain":true}`},
-		{"decide_offer_later", `{"clientId":"C00009","channel":"CHANNEL_BRANCH"}`},
+		{"decide_offer_later", `{"clientId":"C00073","channel":"CHANNEL_BRANCH"}`},
+		{"decide_now_and_later", `{"clientId":"C00009","channel":"CHANNEL_BRANCH"}`},
 		{"decide_unknown_client", `{"client_id":"C99999","channel":"CHANNEL_WEB"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -188,7 +188,7 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 			learner = &sharedLearner{set: s.learner, redis: s.redis, logger: s.logger}
 		}
 	}
-	s.engine, err = decision.New(decision.Config{FeatureBudget: s.cfg.FeatureBudget, DurableOffers: s.redis == nil, LearningPrior: s.cfg.LearningPrior}, decision.Deps{
+	s.engine, err = decision.New(s.decisionConfig(), decision.Deps{
 		Catalog:  w.dc.cat,
 		Policy:   w.dc.pol,
 		Bundle:   w.bundle,
@@ -325,6 +325,18 @@ func (s *Server) refreshLearning(ctx context.Context, set *adaptive.Set) error {
 	return nil
 }
 
+// decisionConfig is the engine's configuration.
+func (s *Server) decisionConfig() decision.Config {
+	dc := decision.Config{FeatureBudget: s.cfg.FeatureBudget, DurableOffers: s.redis == nil, LearningPrior: s.cfg.LearningPrior}
+	if s.cfg.Exploring() {
+		dc.Exploration, dc.ExplorationMaturity = s.cfg.ExplorationRate, float64(s.cfg.ExplorationMaturity)
+		if s.cfg.Learning == "adaptive" {
+			dc.ExplorationRamp = s.cfg.ExplorationRamp
+		}
+	}
+	return dc
+}
+
 // sharedLearner learns locally and adds each outcome's deltas to the
 // state the replicas share in Redis; refreshLearning reads the sum back.
 type sharedLearner struct {
@@ -336,6 +348,8 @@ type sharedLearner struct {
 func (l *sharedLearner) Score(product string, f model.Features, prior float64) float64 {
 	return l.set.Score(product, f, prior)
 }
+
+func (l *sharedLearner) Evidence(product string) float64 { return l.set.Evidence(product) }
 
 func (l *sharedLearner) Learn(product string, f model.Features, prior float64, accepted bool) {
 	deltas := l.set.LearnDeltas(product, f, prior, accepted)

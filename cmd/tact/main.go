@@ -312,19 +312,22 @@ func printDecision(out io.Writer, d *tactv1.DecideResponse) {
 	if d.GetDegraded() {
 		fmt.Fprintln(out, "DEGRADED: the answer was made without everything it needed")
 	}
+	for _, o := range d.GetOffers() {
+		fmt.Fprintf(out, "\n  %d. %s [%s]  propensity %.2f, score %.2f\n", o.GetRank(), o.GetName(), o.GetProductId(), o.GetPropensity(), o.GetScore())
+		for _, tp := range o.GetTalkingPoints() {
+			fmt.Fprintf(out, "     - %s\n", tp)
+		}
+	}
 	if l := d.GetLater(); l != nil {
+		if lo := d.GetLaterOffer(); lo != nil {
+			fmt.Fprintf(out, "\nLater as well: %s [%s]  propensity %.2f, score %.2f\n", lo.GetName(), lo.GetProductId(), lo.GetPropensity(), lo.GetScore())
+		}
 		fmt.Fprintf(out, "When: from %s to %s, by %s",
 			l.GetNotBefore().AsTime().Format(time.DateOnly), l.GetNotAfter().AsTime().Format(time.DateOnly), words(l.GetChannel().String(), "CHANNEL_"))
 		if h := l.GetPreferredHours(); h != "" {
 			fmt.Fprintf(out, ", between %s (%s)", h, l.GetTimeZone())
 		}
 		fmt.Fprintln(out)
-	}
-	for _, o := range d.GetOffers() {
-		fmt.Fprintf(out, "\n  %d. %s [%s]  propensity %.2f, score %.2f\n", o.GetRank(), o.GetName(), o.GetProductId(), o.GetPropensity(), o.GetScore())
-		for _, tp := range o.GetTalkingPoints() {
-			fmt.Fprintf(out, "     - %s\n", tp)
-		}
 	}
 	fmt.Fprintln(out, "\nWhy:")
 	for _, r := range d.GetReasons() {

@@ -25,7 +25,8 @@ func TestCommands(t *testing.T) {
 		want []string
 	}{
 		{"decide now", []string{"decide", "--client", "C00003", "--addr", addr}, []string{"OFFER NOW", "Home insurance", "high propensity:", "Decision "}},
-		{"decide later", []string{"decide", "--client", "C00009", "--addr", addr}, []string{"OFFER LATER", "When: from 2", "Balanced investment fund", "need not yet:"}},
+		{"decide later", []string{"decide", "--client", "C00073", "--addr", addr}, []string{"OFFER LATER", "When: from 2", "Balanced investment fund", "need not yet:"}},
+		{"decide now and later", []string{"decide", "--client", "C00009", "--addr", addr}, []string{"OFFER NOW", "1. Online savings account", "Later as well: Balanced investment fund", "When: from 2", "need not yet:"}},
 		{"decide protected", []string{"decide", "--client", "C00074", "--reason", "service", "--stage", "in-progress", "--addr", addr}, []string{"NO OFFER", "client tier platinum", "protected tier service call:"}},
 		{"explain", []string{"decide", "--client", "C00003", "--explain", "--max-offers", "2", "--addr", addr}, []string{"Candidates:", "already held:", "passed every gate"}},
 		{"products", []string{"products", "--addr", addr}, []string{"PRODUCT", "credit_card", "Classic credit card", "120 EUR"}},

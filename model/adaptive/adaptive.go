@@ -335,6 +335,17 @@ func (s *Set) Score(product string, f model.Features, prior float64) float64 {
 	return prior
 }
 
+// Evidence returns how many outcomes a product's model has learned from.
+func (s *Set) Evidence(product string) float64 {
+	m := s.model(product, false)
+	if m == nil {
+		return 0
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.pos + m.neg
+}
+
 // Learn teaches a product's model one outcome.
 func (s *Set) Learn(product string, f model.Features, prior float64, accepted bool) {
 	s.model(product, true).Learn(f, prior, accepted)

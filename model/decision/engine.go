@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,6 +64,17 @@ type Config struct {
 	// LearningPrior is, with a Learner, the propensity a product without a
 	// model in the bundle starts from. 0 means 0.05.
 	LearningPrior float64
+	// Exploration is the share of decisions, among those with two or more
+	// products to offer now, whose first offer is drawn at random from
+	// the products that passed every gate instead of being the best; 0:
+	// never. ExplorationRamp is the share added for a product with no
+	// evidence, falling to nothing as its evidence (the Learner's) reaches
+	// ExplorationMaturity outcomes (0 means 500); without a Learner every
+	// product counts as mature. Their sum is at most 1. See explore.
+	Exploration, ExplorationRamp, ExplorationMaturity float64
+	// Rand returns a number in [0, 1) for the explorations; nil means
+	// math/rand/v2's.
+	Rand func() float64
 }
 
 // Learner adjusts each product's propensity by what the outcomes taught
@@ -71,6 +83,8 @@ type Config struct {
 type Learner interface {
 	Score(product string, f model.Features, prior float64) float64
 	Learn(product string, f model.Features, prior float64, accepted bool)
+	// Evidence is how many outcomes the product's model learned from.
+	Evidence(product string) float64
 }
 
 // Deps are what the engine works with. All are required but Now.
@@ -129,8 +143,17 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	if cfg.LearningPrior == 0 {
 		cfg.LearningPrior = 0.05
 	}
+	if cfg.ExplorationMaturity == 0 {
+		cfg.ExplorationMaturity = 500
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
 	if cfg.FeatureBudget < 0 {
 		return nil, errors.New("decision: feature budget must be positive")
+	}
+	if cfg.Exploration < 0 || cfg.ExplorationRamp < 0 || cfg.Exploration+cfg.ExplorationRamp > 1 || cfg.ExplorationMaturity < 0 {
+		return nil, fmt.Errorf("decision: exploration %g and its ramp %g must be shares that sum to at most 1, over a positive maturity", cfg.Exploration, cfg.ExplorationRamp)
 	}
 	switch {
 	case deps.Catalog == nil:
@@ -282,11 +305,15 @@ func (e *Engine) Catalog() *catalog.Catalog { return e.state.Load().cat }
 // Policy returns the policy in use.
 func (e *Engine) Policy() *policy.Policy { return e.state.Load().pol }
 
-// candidate is a product that passed every gate, with its score.
+// candidate is a catalog product being weighed, with its score.
 type candidate struct {
 	p          *catalog.Product
+	idx        int // in catalog order
 	propensity float64
 	priority   float64
+	value      float64 // priority per unit of propensity
+	cost       float64 // the pitch's handling cost
+	gate       string  // the gate that stopped it (or "timing"), "" none
 	window     *Window // set when the moment of need is not reached yet
 	need       string  // what the window waits for
 }
@@ -423,6 +450,13 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	if req.Explain {
 		d.Candidates = make([]Candidate, 0, len(products))
 	}
+	if !req.DryRun {
+		// What the decision weighed, for training and off-policy
+		// evaluation.
+		d.detail = &features.DecisionDetail{Reason: req.Reason.String(), Stage: req.Stage.String(), Sentiment: req.Sentiment.String(),
+			Queue: req.Queue, QueueState: queueState(req.Queue, &ls), Pressure: ls.Pressure,
+			Candidates: make([]features.CandidateRecord, len(products)), Features: features.PackFeatures(&rec)}
+	}
 	cands := make([]candidate, 0, len(products))
 	eligible := 0
 	// The eligible product closest to an offer (highest propensity) that
@@ -430,13 +464,16 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	stopped := -1
 	for i := range products {
 		p := &products[i]
-		c := candidate{p: p, propensity: props[i]}
+		c := candidate{p: p, idx: i, propensity: props[i]}
 		var ex *Candidate
 		if req.Explain {
 			d.Candidates = append(d.Candidates, Candidate{ProductID: p.ID, Propensity: round(c.propensity, 6), Value: p.Value})
 			ex = &d.Candidates[len(d.Candidates)-1]
 		}
 		ok, wasEligible := g.run(i, &c, ex)
+		if d.detail != nil {
+			d.detail.Candidates[i] = features.CandidateRecord{Product: p.ID, Propensity: c.propensity, Value: c.value, Cost: c.cost, Gate: c.gate}
+		}
 		if wasEligible {
 			eligible++
 		}
@@ -466,23 +503,39 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		return strings.Compare(a.p.ID, b.p.ID)
 	})
 
+	// The products that can be offered now, best first.
+	var nowCands []*candidate
+	for i := range cands {
+		if cands[i].window == nil {
+			nowCands = append(nowCands, &cands[i])
+		}
+	}
 	// Timing follows the best candidate: if its moment of need has not
-	// come, the answer is "later, around then" rather than a lesser pitch.
+	// come, the answer is "later, around then", and, when another product
+	// clears every gate now and is worth more than the share of the later
+	// offer's value that pitching now costs it (later_fatigue), that one
+	// now as well: the rice merchant sells what is needed today.
+	var later Reason
 	if best := cands[0]; best.window != nil {
-		d.Action = OfferLater
 		d.Later = best.window
 		e.placeWindow(d.Later, &rec, pol)
-		d.Offers = []Offer{offer(&best, 1, &rec)}
-		d.Reasons = []Reason{{Code: NeedNotYet, ProductID: best.p.ID, Message: fmt.Sprintf(
+		laterOffer := offer(&best, 1, &rec)
+		later = Reason{Code: NeedNotYet, ProductID: best.p.ID, Message: fmt.Sprintf(
 			"%s fits best (propensity %.2f), but %s: offer it from %s%s.",
-			best.p.Name, best.propensity, best.need, d.Later.NotBefore.Format(time.DateOnly), hoursWords(d.Later))}}
-		return d
+			best.p.Name, best.propensity, best.need, d.Later.NotBefore.Format(time.DateOnly), hoursWords(d.Later))}
+		d.LaterOffer = &laterOffer
+		// By expected value: the offer now must be worth more than what
+		// it costs the later one.
+		if len(nowCands) == 0 || nowCands[0].priority <= pol.Arbitration.LaterFatigue*best.priority {
+			return e.offerLater(&d, later)
+		}
 	}
 	maxOffers := max(req.MaxOffers, 1)
-	var want []*candidate
-	for i := range cands {
-		if cands[i].window == nil && len(want) < maxOffers {
-			want = append(want, &cands[i])
+	first, prob := e.explore(nowCands, d.detail)
+	want := []*candidate{nowCands[first]}
+	for i, c := range nowCands {
+		if i != first && len(want) < maxOffers {
+			want = append(want, c)
 		}
 	}
 	ids := make([]string, len(want))
@@ -513,14 +566,25 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	}
 	got := res.N
 	if got == 0 {
+		if d.LaterOffer != nil {
+			// The later offer stands without the one now.
+			return e.offerLater(&d, later)
+		}
 		return noOffer(capWords(tier, req.Channel, res))
 	}
 	d.Action = OfferNow
 	for i, c := range want[:got] {
 		d.Offers = append(d.Offers, offer(c, i+1, &rec))
-		d.Reasons = append(d.Reasons, Reason{Code: HighPropensity, ProductID: c.p.ID, Message: fmt.Sprintf(
-			"%s: propensity %.2f clears the %s bar of %.2f; rank %d of %d eligible.",
-			c.p.Name, c.propensity, tier.Name, tier.MinPropensity, i+1, eligible)})
+		msg := fmt.Sprintf("%s: propensity %.2f clears the %s bar of %.2f; rank %d of %d eligible.",
+			c.p.Name, c.propensity, tier.Name, tier.MinPropensity, i+1, eligible)
+		if i == 0 && first != 0 {
+			msg = fmt.Sprintf("%s: propensity %.2f clears the %s bar of %.2f; tried ahead of %s to learn how clients take it (exploration, chance %.2f).",
+				c.p.Name, c.propensity, tier.Name, tier.MinPropensity, nowCands[0].p.Name, prob)
+		}
+		d.Reasons = append(d.Reasons, Reason{Code: HighPropensity, ProductID: c.p.ID, Message: msg})
+	}
+	if d.LaterOffer != nil {
+		d.Reasons = append(d.Reasons, later)
 	}
 	if got < len(want) {
 		d.Reasons = append(d.Reasons, Reason{Code: CapReached, Message: fmt.Sprintf(
@@ -543,6 +607,86 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	return d
 }
 
+// offerLater makes d the answer "later": its later offer, with reason r.
+func (e *Engine) offerLater(d *Decision, r Reason) Decision {
+	d.Action = OfferLater
+	d.Offers = []Offer{*d.LaterOffer}
+	d.LaterOffer = nil
+	d.Reasons = []Reason{r}
+	return *d
+}
+
+// explore chooses which of the products that can be offered now (best
+// first) is offered first, and records in detail the probability of each.
+//
+// Exploration draws the first offer at random, now and then, among the
+// products that passed every gate (so it never breaks one: not the
+// eligibility, consent, contact, busy, cap, cool-down or tier bar gates).
+// It is an epsilon-greedy choice with a maturity ramp rather than Thompson
+// sampling, because off-policy evaluation needs the exact probability of
+// each choice, and Thompson sampling's has no closed form: product i (not
+// the best) is chosen with probability
+//
+//	(Exploration + ExplorationRamp * (1 - min(1, evidence_i / maturity))) / K
+//
+// over the K products offerable now, and the best with what is left. A new
+// product is so tried often until its model has evidence, then at the
+// floor rate.
+func (e *Engine) explore(now []*candidate, detail *features.DecisionDetail) (first int, prob float64) {
+	k := len(now)
+	q := func(c *candidate) float64 {
+		if k < 2 {
+			return 0
+		}
+		m := 1.0
+		if e.deps.Learner != nil {
+			m = min(1, e.deps.Learner.Evidence(c.p.ID)/e.cfg.ExplorationMaturity)
+		}
+		return (e.cfg.Exploration + e.cfg.ExplorationRamp*(1-m)) / float64(k)
+	}
+	probs := make([]float64, k)
+	rest := 1.0
+	for i := 1; i < k; i++ {
+		probs[i] = q(now[i])
+		rest -= probs[i]
+	}
+	probs[0] = rest
+	if rest < 1 {
+		u := e.cfg.Rand()
+		for i := k - 1; i > 0; i-- {
+			if u < probs[i] {
+				first = i
+				break
+			}
+			u -= probs[i]
+		}
+	}
+	if detail != nil {
+		for i, c := range now {
+			detail.Candidates[c.idx].Prob = probs[i]
+		}
+	}
+	return first, probs[first]
+}
+
+// queueState names the queue's state for the decision's detail.
+func queueState(queue string, ls *load.Status) string {
+	switch {
+	case queue == "":
+		return ""
+	case ls.Source == load.Unknown:
+		return "unknown"
+	case ls.Source == load.FromSchedule && ls.Busy:
+		return "busy_by_schedule"
+	case ls.Source == load.FromSchedule:
+		return "calm_by_schedule"
+	case ls.Busy:
+		return "busy"
+	default:
+		return "calm"
+	}
+}
+
 // gates runs a product through the policy's checks.
 type gates struct {
 	req      *Request
@@ -561,6 +705,9 @@ type gates struct {
 func (g *gates) run(i int, c *candidate, ex *Candidate) (passed, eligible bool) {
 	p := c.p
 	gate := func(name string, ok bool, r func() Reason) bool {
+		if !ok {
+			c.gate = name
+		}
 		if ex != nil {
 			gt := Gate{Name: name, Passed: ok}
 			if !ok {
@@ -607,9 +754,10 @@ func (g *gates) run(i int, c *candidate, ex *Candidate) (passed, eligible bool) 
 	}
 	a := &g.pol.Arbitration
 	stage := g.req.Stage.String()
-	value := c.propensity * p.Value * a.Weight(g.req.Channel, stage) * a.Lever(p.ID)
+	c.value = p.Value * a.Weight(g.req.Channel, stage) * a.Lever(p.ID)
+	value := c.propensity * c.value
 	cost := a.Cost(p.HandlingSeconds, g.pressure)
-	c.priority = value - cost
+	c.priority, c.cost = value-cost, cost
 	if ex != nil {
 		ex.Priority = round(c.priority, 4)
 	}
@@ -671,6 +819,7 @@ func (e *Engine) logRecord(d *Decision, req *Request) features.DecisionRecord {
 		Degraded:     d.Degraded,
 		At:           d.At,
 		Exposures:    d.Exposures,
+		Detail:       d.detail,
 	}
 	for _, o := range d.Offers {
 		rec.Products = append(rec.Products, o.ProductID)

@@ -251,7 +251,9 @@ func TestDecide(t *testing.T) {
 		reason   ReasonCode
 		offers   []string
 		degraded bool
-		tier     string
+		// later is the later offer's product with OFFER_NOW
+		later string
+		tier  string
 	}
 	num, yes, no := features.Number, features.Bool(true), features.Bool(false)
 	tests := []struct {
@@ -299,7 +301,20 @@ func TestDecide(t *testing.T) {
 			want: want{action: NoOffer, reason: NoConsent, tier: "standard"}},
 		{name: "outbound with consent", rec: map[string]features.Value{"consent_outbound": yes}, req: Request{Channel: catalog.PhoneOutbound},
 			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"loan"}, tier: "standard"}},
-		{name: "need moment ahead: later", rec: map[string]features.Value{"z_fund": num(1), "days_to_maturity": num(40)}, req: Request{Channel: catalog.PhoneInbound},
+		// The best product's moment has not come and nothing else fits
+		// now (the card and loan are held): later.
+		{name: "need moment ahead: later", rec: map[string]features.Value{"z_fund": num(1), "days_to_maturity": num(40), "holds_card": yes, "holds_loan": yes},
+			req:  Request{Channel: catalog.PhoneInbound},
+			want: want{action: OfferLater, reason: NeedNotYet, offers: []string{"fund"}, tier: "standard"}},
+		// ...and when the loan clears every gate now: the loan now, the
+		// fund later, in one answer.
+		{name: "need moment ahead, another fits now: both", rec: map[string]features.Value{"z_fund": num(1), "days_to_maturity": num(40)}, req: Request{Channel: catalog.PhoneInbound},
+			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"loan"}, later: "fund", tier: "standard"}},
+		// ...but not when what fits now is worth less than what pitching
+		// now costs the later offer (the default later_fatigue, 0.25 of
+		// the fund's priority): the loan at 0.18 is only the later fund.
+		{name: "need moment ahead, a lesser one fits now: later", rec: map[string]features.Value{"z_fund": num(1), "days_to_maturity": num(40), "z_loan": num(-1.5)},
+			req:  Request{Channel: catalog.PhoneInbound},
 			want: want{action: OfferLater, reason: NeedNotYet, offers: []string{"fund"}, tier: "standard"}},
 		{name: "need moment reached: now", rec: map[string]features.Value{"z_fund": num(1), "days_to_maturity": num(10)}, req: Request{Channel: catalog.PhoneInbound},
 			want: want{action: OfferNow, reason: HighPropensity, offers: []string{"fund"}, tier: "standard"}},
@@ -342,8 +357,11 @@ func TestDecide(t *testing.T) {
 			if d.Degraded != tt.want.degraded || d.Tier != tt.want.tier {
 				t.Errorf("degraded %v tier %q, want %v %q", d.Degraded, d.Tier, tt.want.degraded, tt.want.tier)
 			}
-			if (d.Action == OfferLater) != (d.Later != nil) {
+			if (d.Action == OfferLater || tt.want.later != "") != (d.Later != nil) {
 				t.Errorf("later = %+v with action %v", d.Later, d.Action)
+			}
+			if got := d.LaterOffer; (got == nil) != (tt.want.later == "") || (got != nil && got.ProductID != tt.want.later) {
+				t.Errorf("later offer = %+v, want %q", got, tt.want.later)
 			}
 			if d.ID == "" || d.ModelVersion != "test-1" || !d.At.Equal(now) {
 				t.Errorf("id %q, model %q, at %v", d.ID, d.ModelVersion, d.At)

@@ -121,6 +121,18 @@ const (
 	SentimentPositive
 )
 
+// String returns the sentiment's name.
+func (s Sentiment) String() string {
+	switch s {
+	case SentimentNegative:
+		return "negative"
+	case SentimentPositive:
+		return "positive"
+	default:
+		return "neutral"
+	}
+}
+
 // Stage is how far the contact has gone.
 type Stage uint8
 
@@ -208,10 +220,15 @@ type Candidate struct {
 
 // Decision is the engine's answer.
 type Decision struct {
-	ID           string
-	Action       Action
-	Offers       []Offer
-	Later        *Window
+	ID     string
+	Action Action
+	Offers []Offer
+	// Later is when and where to make the later offer: with OFFER_LATER
+	// the offers', with OFFER_NOW LaterOffer's.
+	Later *Window
+	// LaterOffer, with OFFER_NOW, is a better product whose moment has
+	// not come: offer it in Later as well.
+	LaterOffer   *Offer
 	Reasons      []Reason
 	Tier         string
 	ModelVersion string
@@ -225,4 +242,6 @@ type Decision struct {
 
 	// logged: the decision went to the log already (committed).
 	logged bool
+	// detail is what the decision weighed, for the log.
+	detail *features.DecisionDetail
 }

@@ -97,6 +97,12 @@ type Arbitration struct {
 	// LoadCostWeight scales the cost with the queue's pressure (0 idle, 1
 	// at the busy threshold, at most 2).
 	LoadCostWeight float64 `yaml:"load_cost_weight"`
+	// LaterFatigue is the share of a later offer's priority that an offer
+	// made now costs it (the client's patience): when the best product's
+	// moment has not come, another product is offered now as well only
+	// when its priority is above that share of the later one's; at 0 any
+	// product that clears every gate now is.
+	LaterFatigue float64 `yaml:"later_fatigue"`
 }
 
 // Timing says where the client's preferred contact hours are read.
@@ -234,6 +240,7 @@ func (p *Policy) compile(cat *catalog.Catalog, schema *features.Schema) error {
 	}
 	weight(&errs, "arbitration.cost_per_handling_second", a.CostPerHandlingSecond)
 	weight(&errs, "arbitration.load_cost_weight", a.LoadCostWeight)
+	weight(&errs, "arbitration.later_fatigue", a.LaterFatigue)
 	if err := p.Load.Validate("load"); err != nil {
 		errs = append(errs, err)
 	}

@@ -31,3 +31,23 @@ func ClientToProto(r *features.Record) *tactv1.ClientFeatures {
 	}
 	return out
 }
+
+// RecordFromProto converts features from the API (an export's, a
+// request's) to a record, without checking them against a schema; a value
+// with no kind is left out.
+func RecordFromProto(clientID string, in map[string]*tactv1.FeatureValue) features.Record {
+	rec := features.Record{ClientID: clientID, Values: make(map[string]features.Value, len(in))}
+	for name, v := range in {
+		switch k := v.GetKind().(type) {
+		case *tactv1.FeatureValue_Number:
+			rec.Values[name] = features.Number(k.Number)
+		case *tactv1.FeatureValue_String_:
+			rec.Values[name] = features.String(k.String_)
+		case *tactv1.FeatureValue_Bool:
+			rec.Values[name] = features.Bool(k.Bool)
+		case *tactv1.FeatureValue_Time:
+			rec.Values[name] = features.Time(k.Time.AsTime())
+		}
+	}
+	return rec
+}

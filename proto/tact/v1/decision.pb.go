@@ -1062,7 +1062,8 @@ type DecideResponse struct {
 	// Offers, best first. With ACTION_OFFER_LATER, the offers to make later;
 	// empty with ACTION_NO_OFFER.
 	Offers []*Offer `protobuf:"bytes,3,rep,name=offers,proto3" json:"offers,omitempty"`
-	// Set when action is ACTION_OFFER_LATER.
+	// Set when action is ACTION_OFFER_LATER, and with ACTION_OFFER_NOW when
+	// later_offer is set: when and where to make the later offer.
 	Later *LaterWindow `protobuf:"bytes,4,opt,name=later,proto3" json:"later,omitempty"`
 	// Why the decision came out as it did, most important first.
 	Reasons []*Reason `protobuf:"bytes,5,rep,name=reasons,proto3" json:"reasons,omitempty"`
@@ -1087,7 +1088,11 @@ type DecideResponse struct {
 	// decision.
 	Experiments []*ExperimentExposure `protobuf:"bytes,12,rep,name=experiments,proto3" json:"experiments,omitempty"`
 	// The request was a dry run: nothing was reserved or logged.
-	DryRun        bool `protobuf:"varint,13,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun bool `protobuf:"varint,13,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// With ACTION_OFFER_NOW: a better product whose moment has not come
+	// yet, to offer in the window later as well (the offers fit now, this
+	// one later); unset otherwise.
+	LaterOffer    *Offer `protobuf:"bytes,14,opt,name=later_offer,json=laterOffer,proto3" json:"later_offer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1211,6 +1216,13 @@ func (x *DecideResponse) GetDryRun() bool {
 		return x.DryRun
 	}
 	return false
+}
+
+func (x *DecideResponse) GetLaterOffer() *Offer {
+	if x != nil {
+		return x.LaterOffer
+	}
+	return nil
 }
 
 // ExperimentExposure is a client's assignment to one variation.
@@ -1508,7 +1520,7 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	"propensity\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x1a\n" +
 	"\bpriority\x18\x04 \x01(\x01R\bpriority\x12#\n" +
-	"\x05gates\x18\x05 \x03(\v2\r.tact.v1.GateR\x05gates\"\xa4\x04\n" +
+	"\x05gates\x18\x05 \x03(\v2\r.tact.v1.GateR\x05gates\"\xd5\x04\n" +
 	"\x0eDecideResponse\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12'\n" +
@@ -1527,7 +1539,9 @@ const file_tact_v1_decision_proto_rawDesc = "" +
 	"candidates\x18\v \x03(\v2\x12.tact.v1.CandidateR\n" +
 	"candidates\x12=\n" +
 	"\vexperiments\x18\f \x03(\v2\x1b.tact.v1.ExperimentExposureR\vexperiments\x12\x17\n" +
-	"\adry_run\x18\r \x01(\bR\x06dryRun\"\xa3\x01\n" +
+	"\adry_run\x18\r \x01(\bR\x06dryRun\x12/\n" +
+	"\vlater_offer\x18\x0e \x01(\v2\x0e.tact.v1.OfferR\n" +
+	"laterOffer\"\xa3\x01\n" +
 	"\x12ExperimentExposure\x12\x1e\n" +
 	"\n" +
 	"experiment\x18\x01 \x01(\tR\n" +
@@ -1673,20 +1687,21 @@ var file_tact_v1_decision_proto_depIdxs = []int32{
 	19, // 15: tact.v1.DecideResponse.decided_at:type_name -> google.protobuf.Timestamp
 	13, // 16: tact.v1.DecideResponse.candidates:type_name -> tact.v1.Candidate
 	15, // 17: tact.v1.DecideResponse.experiments:type_name -> tact.v1.ExperimentExposure
-	5,  // 18: tact.v1.RecordOutcomeRequest.outcome:type_name -> tact.v1.Outcome
-	6,  // 19: tact.v1.RecordOutcomeRequest.not_presented_reason:type_name -> tact.v1.NotPresentedReason
-	19, // 20: tact.v1.RecordOutcomeRequest.occurred_at:type_name -> google.protobuf.Timestamp
-	5,  // 21: tact.v1.RecordOutcomeResponse.outcome:type_name -> tact.v1.Outcome
-	19, // 22: tact.v1.RecordOutcomeResponse.recorded_at:type_name -> google.protobuf.Timestamp
-	8,  // 23: tact.v1.DecisionService.Decide:input_type -> tact.v1.DecideRequest
-	16, // 24: tact.v1.DecisionService.RecordOutcome:input_type -> tact.v1.RecordOutcomeRequest
-	14, // 25: tact.v1.DecisionService.Decide:output_type -> tact.v1.DecideResponse
-	17, // 26: tact.v1.DecisionService.RecordOutcome:output_type -> tact.v1.RecordOutcomeResponse
-	25, // [25:27] is the sub-list for method output_type
-	23, // [23:25] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	10, // 18: tact.v1.DecideResponse.later_offer:type_name -> tact.v1.Offer
+	5,  // 19: tact.v1.RecordOutcomeRequest.outcome:type_name -> tact.v1.Outcome
+	6,  // 20: tact.v1.RecordOutcomeRequest.not_presented_reason:type_name -> tact.v1.NotPresentedReason
+	19, // 21: tact.v1.RecordOutcomeRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	5,  // 22: tact.v1.RecordOutcomeResponse.outcome:type_name -> tact.v1.Outcome
+	19, // 23: tact.v1.RecordOutcomeResponse.recorded_at:type_name -> google.protobuf.Timestamp
+	8,  // 24: tact.v1.DecisionService.Decide:input_type -> tact.v1.DecideRequest
+	16, // 25: tact.v1.DecisionService.RecordOutcome:input_type -> tact.v1.RecordOutcomeRequest
+	14, // 26: tact.v1.DecisionService.Decide:output_type -> tact.v1.DecideResponse
+	17, // 27: tact.v1.DecisionService.RecordOutcome:output_type -> tact.v1.RecordOutcomeResponse
+	26, // [26:28] is the sub-list for method output_type
+	24, // [24:26] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_tact_v1_decision_proto_init() }

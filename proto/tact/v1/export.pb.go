@@ -438,7 +438,11 @@ type ExportedDecision struct {
 	Reason    string                 `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
 	DecidedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
 	// "experiment:variation" for each experiment the decision was made in.
-	Experiments   []string `protobuf:"bytes,11,rep,name=experiments,proto3" json:"experiments,omitempty"`
+	Experiments []string `protobuf:"bytes,11,rep,name=experiments,proto3" json:"experiments,omitempty"`
+	// What the decision weighed, for training and off-policy evaluation;
+	// unset when it stopped before the products were weighed (e.g. a
+	// complaint, an unknown client).
+	Detail        *DecisionDetail `protobuf:"bytes,12,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -550,6 +554,226 @@ func (x *ExportedDecision) GetExperiments() []string {
 	return nil
 }
 
+func (x *ExportedDecision) GetDetail() *DecisionDetail {
+	if x != nil {
+		return x.Detail
+	}
+	return nil
+}
+
+// DecisionDetail is what one decision weighed.
+type DecisionDetail struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The interaction's reason (sales_enquiry, service, complaint, other),
+	// stage and the client's sentiment (negative, neutral, positive).
+	Reason    string `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	Stage     string `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	Sentiment string `protobuf:"bytes,3,opt,name=sentiment,proto3" json:"sentiment,omitempty"`
+	// The queue asked about and its state: busy, calm, busy_by_schedule,
+	// calm_by_schedule or unknown; empty without a queue.
+	Queue      string `protobuf:"bytes,4,opt,name=queue,proto3" json:"queue,omitempty"`
+	QueueState string `protobuf:"bytes,5,opt,name=queue_state,json=queueState,proto3" json:"queue_state,omitempty"`
+	// The queue's pressure that weighed the pitch's cost (0 idle, 1 at the
+	// busy threshold).
+	Pressure float64 `protobuf:"fixed64,6,opt,name=pressure,proto3" json:"pressure,omitempty"`
+	// Every catalog product, in catalog order.
+	Candidates []*DecisionCandidate `protobuf:"bytes,7,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	// The client's features as they were scored.
+	Features      map[string]*FeatureValue `protobuf:"bytes,8,rep,name=features,proto3" json:"features,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecisionDetail) Reset() {
+	*x = DecisionDetail{}
+	mi := &file_tact_v1_export_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecisionDetail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecisionDetail) ProtoMessage() {}
+
+func (x *DecisionDetail) ProtoReflect() protoreflect.Message {
+	mi := &file_tact_v1_export_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecisionDetail.ProtoReflect.Descriptor instead.
+func (*DecisionDetail) Descriptor() ([]byte, []int) {
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DecisionDetail) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DecisionDetail) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *DecisionDetail) GetSentiment() string {
+	if x != nil {
+		return x.Sentiment
+	}
+	return ""
+}
+
+func (x *DecisionDetail) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *DecisionDetail) GetQueueState() string {
+	if x != nil {
+		return x.QueueState
+	}
+	return ""
+}
+
+func (x *DecisionDetail) GetPressure() float64 {
+	if x != nil {
+		return x.Pressure
+	}
+	return 0
+}
+
+func (x *DecisionDetail) GetCandidates() []*DecisionCandidate {
+	if x != nil {
+		return x.Candidates
+	}
+	return nil
+}
+
+func (x *DecisionDetail) GetFeatures() map[string]*FeatureValue {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+// DecisionCandidate is how one product fared in a decision.
+type DecisionCandidate struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ProductId string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// The propensity the policy used (the bundle's, adjusted by learning).
+	Propensity float64 `protobuf:"fixed64,2,opt,name=propensity,proto3" json:"propensity,omitempty"`
+	// Priority bought by one unit of propensity (value with the channel's
+	// and stage's weight and the product's lever), and the pitch's cost:
+	// priority = propensity * value - cost. Zero when a gate before
+	// arbitration stopped the product.
+	Value    float64 `protobuf:"fixed64,3,opt,name=value,proto3" json:"value,omitempty"`
+	Cost     float64 `protobuf:"fixed64,4,opt,name=cost,proto3" json:"cost,omitempty"`
+	Priority float64 `protobuf:"fixed64,5,opt,name=priority,proto3" json:"priority,omitempty"`
+	// The gate that stopped the product (not_held, channel, eligibility,
+	// not_accepted, cool_down, tier_bar, worth_the_time) or "timing" when it
+	// waits for its moment; empty when it passed every gate.
+	Gate string `protobuf:"bytes,6,opt,name=gate,proto3" json:"gate,omitempty"`
+	// The probability with which the policy made it the first offer now:
+	// 1 for a choice made without exploring, 0 for a product it could not
+	// choose.
+	Probability   float64 `protobuf:"fixed64,7,opt,name=probability,proto3" json:"probability,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecisionCandidate) Reset() {
+	*x = DecisionCandidate{}
+	mi := &file_tact_v1_export_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecisionCandidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecisionCandidate) ProtoMessage() {}
+
+func (x *DecisionCandidate) ProtoReflect() protoreflect.Message {
+	mi := &file_tact_v1_export_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecisionCandidate.ProtoReflect.Descriptor instead.
+func (*DecisionCandidate) Descriptor() ([]byte, []int) {
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DecisionCandidate) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *DecisionCandidate) GetPropensity() float64 {
+	if x != nil {
+		return x.Propensity
+	}
+	return 0
+}
+
+func (x *DecisionCandidate) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *DecisionCandidate) GetCost() float64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
+func (x *DecisionCandidate) GetPriority() float64 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *DecisionCandidate) GetGate() string {
+	if x != nil {
+		return x.Gate
+	}
+	return ""
+}
+
+func (x *DecisionCandidate) GetProbability() float64 {
+	if x != nil {
+		return x.Probability
+	}
+	return 0
+}
+
 // ExportedOutcome is one recorded outcome. Agent vetoes (agent_veto, with
 // the agent's reason) are kept apart from the client's refusals
 // (outcome "declined").
@@ -574,7 +798,7 @@ type ExportedOutcome struct {
 
 func (x *ExportedOutcome) Reset() {
 	*x = ExportedOutcome{}
-	mi := &file_tact_v1_export_proto_msgTypes[8]
+	mi := &file_tact_v1_export_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +810,7 @@ func (x *ExportedOutcome) String() string {
 func (*ExportedOutcome) ProtoMessage() {}
 
 func (x *ExportedOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_tact_v1_export_proto_msgTypes[8]
+	mi := &file_tact_v1_export_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +823,7 @@ func (x *ExportedOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportedOutcome.ProtoReflect.Descriptor instead.
 func (*ExportedOutcome) Descriptor() ([]byte, []int) {
-	return file_tact_v1_export_proto_rawDescGZIP(), []int{8}
+	return file_tact_v1_export_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExportedOutcome) GetDecisionId() string {
@@ -669,7 +893,7 @@ var File_tact_v1_export_proto protoreflect.FileDescriptor
 
 const file_tact_v1_export_proto_rawDesc = "" +
 	"\n" +
-	"\x14tact/v1/export.proto\x12\atact.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"|\n" +
+	"\x14tact/v1/export.proto\x12\atact.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16tact/v1/features.proto\"|\n" +
 	"\x16ExportExposuresRequest\x128\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x05since\x12(\n" +
 	"\n" +
@@ -700,7 +924,7 @@ const file_tact_v1_export_proto_rawDesc = "" +
 	"\x15ExportOutcomesRequest\x128\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\x05since\"L\n" +
 	"\x16ExportOutcomesResponse\x122\n" +
-	"\aoutcome\x18\x01 \x01(\v2\x18.tact.v1.ExportedOutcomeR\aoutcome\"\xe8\x02\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x18.tact.v1.ExportedOutcomeR\aoutcome\"\x99\x03\n" +
 	"\x10ExportedDecision\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12\x1b\n" +
@@ -715,7 +939,34 @@ const file_tact_v1_export_proto_rawDesc = "" +
 	"\n" +
 	"decided_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x12 \n" +
-	"\vexperiments\x18\v \x03(\tR\vexperiments\"\xde\x02\n" +
+	"\vexperiments\x18\v \x03(\tR\vexperiments\x12/\n" +
+	"\x06detail\x18\f \x01(\v2\x17.tact.v1.DecisionDetailR\x06detail\"\x82\x03\n" +
+	"\x0eDecisionDetail\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05stage\x18\x02 \x01(\tR\x05stage\x12\x1c\n" +
+	"\tsentiment\x18\x03 \x01(\tR\tsentiment\x12\x14\n" +
+	"\x05queue\x18\x04 \x01(\tR\x05queue\x12\x1f\n" +
+	"\vqueue_state\x18\x05 \x01(\tR\n" +
+	"queueState\x12\x1a\n" +
+	"\bpressure\x18\x06 \x01(\x01R\bpressure\x12:\n" +
+	"\n" +
+	"candidates\x18\a \x03(\v2\x1a.tact.v1.DecisionCandidateR\n" +
+	"candidates\x12A\n" +
+	"\bfeatures\x18\b \x03(\v2%.tact.v1.DecisionDetail.FeaturesEntryR\bfeatures\x1aR\n" +
+	"\rFeaturesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12+\n" +
+	"\x05value\x18\x02 \x01(\v2\x15.tact.v1.FeatureValueR\x05value:\x028\x01\"\xce\x01\n" +
+	"\x11DecisionCandidate\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\x12\x1e\n" +
+	"\n" +
+	"propensity\x18\x02 \x01(\x01R\n" +
+	"propensity\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\x01R\x05value\x12\x12\n" +
+	"\x04cost\x18\x04 \x01(\x01R\x04cost\x12\x1a\n" +
+	"\bpriority\x18\x05 \x01(\x01R\bpriority\x12\x12\n" +
+	"\x04gate\x18\x06 \x01(\tR\x04gate\x12 \n" +
+	"\vprobability\x18\a \x01(\x01R\vprobability\"\xde\x02\n" +
 	"\x0fExportedOutcome\x12\x1f\n" +
 	"\vdecision_id\x18\x01 \x01(\tR\n" +
 	"decisionId\x12\x1d\n" +
@@ -748,7 +999,7 @@ func file_tact_v1_export_proto_rawDescGZIP() []byte {
 	return file_tact_v1_export_proto_rawDescData
 }
 
-var file_tact_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_tact_v1_export_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_tact_v1_export_proto_goTypes = []any{
 	(*ExportExposuresRequest)(nil),  // 0: tact.v1.ExportExposuresRequest
 	(*ExportExposuresResponse)(nil), // 1: tact.v1.ExportExposuresResponse
@@ -758,31 +1009,39 @@ var file_tact_v1_export_proto_goTypes = []any{
 	(*ExportOutcomesRequest)(nil),   // 5: tact.v1.ExportOutcomesRequest
 	(*ExportOutcomesResponse)(nil),  // 6: tact.v1.ExportOutcomesResponse
 	(*ExportedDecision)(nil),        // 7: tact.v1.ExportedDecision
-	(*ExportedOutcome)(nil),         // 8: tact.v1.ExportedOutcome
-	(*timestamppb.Timestamp)(nil),   // 9: google.protobuf.Timestamp
+	(*DecisionDetail)(nil),          // 8: tact.v1.DecisionDetail
+	(*DecisionCandidate)(nil),       // 9: tact.v1.DecisionCandidate
+	(*ExportedOutcome)(nil),         // 10: tact.v1.ExportedOutcome
+	nil,                             // 11: tact.v1.DecisionDetail.FeaturesEntry
+	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
+	(*FeatureValue)(nil),            // 13: tact.v1.FeatureValue
 }
 var file_tact_v1_export_proto_depIdxs = []int32{
-	9,  // 0: tact.v1.ExportExposuresRequest.since:type_name -> google.protobuf.Timestamp
+	12, // 0: tact.v1.ExportExposuresRequest.since:type_name -> google.protobuf.Timestamp
 	2,  // 1: tact.v1.ExportExposuresResponse.exposure:type_name -> tact.v1.ExportedExposure
-	9,  // 2: tact.v1.ExportedExposure.decided_at:type_name -> google.protobuf.Timestamp
-	9,  // 3: tact.v1.ExportDecisionsRequest.since:type_name -> google.protobuf.Timestamp
+	12, // 2: tact.v1.ExportedExposure.decided_at:type_name -> google.protobuf.Timestamp
+	12, // 3: tact.v1.ExportDecisionsRequest.since:type_name -> google.protobuf.Timestamp
 	7,  // 4: tact.v1.ExportDecisionsResponse.decision:type_name -> tact.v1.ExportedDecision
-	9,  // 5: tact.v1.ExportOutcomesRequest.since:type_name -> google.protobuf.Timestamp
-	8,  // 6: tact.v1.ExportOutcomesResponse.outcome:type_name -> tact.v1.ExportedOutcome
-	9,  // 7: tact.v1.ExportedDecision.decided_at:type_name -> google.protobuf.Timestamp
-	9,  // 8: tact.v1.ExportedOutcome.occurred_at:type_name -> google.protobuf.Timestamp
-	9,  // 9: tact.v1.ExportedOutcome.recorded_at:type_name -> google.protobuf.Timestamp
-	3,  // 10: tact.v1.ExportService.ExportDecisions:input_type -> tact.v1.ExportDecisionsRequest
-	5,  // 11: tact.v1.ExportService.ExportOutcomes:input_type -> tact.v1.ExportOutcomesRequest
-	0,  // 12: tact.v1.ExportService.ExportExposures:input_type -> tact.v1.ExportExposuresRequest
-	4,  // 13: tact.v1.ExportService.ExportDecisions:output_type -> tact.v1.ExportDecisionsResponse
-	6,  // 14: tact.v1.ExportService.ExportOutcomes:output_type -> tact.v1.ExportOutcomesResponse
-	1,  // 15: tact.v1.ExportService.ExportExposures:output_type -> tact.v1.ExportExposuresResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	12, // 5: tact.v1.ExportOutcomesRequest.since:type_name -> google.protobuf.Timestamp
+	10, // 6: tact.v1.ExportOutcomesResponse.outcome:type_name -> tact.v1.ExportedOutcome
+	12, // 7: tact.v1.ExportedDecision.decided_at:type_name -> google.protobuf.Timestamp
+	8,  // 8: tact.v1.ExportedDecision.detail:type_name -> tact.v1.DecisionDetail
+	9,  // 9: tact.v1.DecisionDetail.candidates:type_name -> tact.v1.DecisionCandidate
+	11, // 10: tact.v1.DecisionDetail.features:type_name -> tact.v1.DecisionDetail.FeaturesEntry
+	12, // 11: tact.v1.ExportedOutcome.occurred_at:type_name -> google.protobuf.Timestamp
+	12, // 12: tact.v1.ExportedOutcome.recorded_at:type_name -> google.protobuf.Timestamp
+	13, // 13: tact.v1.DecisionDetail.FeaturesEntry.value:type_name -> tact.v1.FeatureValue
+	3,  // 14: tact.v1.ExportService.ExportDecisions:input_type -> tact.v1.ExportDecisionsRequest
+	5,  // 15: tact.v1.ExportService.ExportOutcomes:input_type -> tact.v1.ExportOutcomesRequest
+	0,  // 16: tact.v1.ExportService.ExportExposures:input_type -> tact.v1.ExportExposuresRequest
+	4,  // 17: tact.v1.ExportService.ExportDecisions:output_type -> tact.v1.ExportDecisionsResponse
+	6,  // 18: tact.v1.ExportService.ExportOutcomes:output_type -> tact.v1.ExportOutcomesResponse
+	1,  // 19: tact.v1.ExportService.ExportExposures:output_type -> tact.v1.ExportExposuresResponse
+	17, // [17:20] is the sub-list for method output_type
+	14, // [14:17] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_tact_v1_export_proto_init() }
@@ -790,13 +1049,14 @@ func file_tact_v1_export_proto_init() {
 	if File_tact_v1_export_proto != nil {
 		return
 	}
+	file_tact_v1_features_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tact_v1_export_proto_rawDesc), len(file_tact_v1_export_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
