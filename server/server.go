@@ -39,6 +39,9 @@ type Deps struct {
 	WrapFeatures func(features.Source) features.Source
 	// Now returns the current time.
 	Now func() time.Time
+	// Rand, when set, draws the policy's explorations (a number in [0,
+	// 1), safe for concurrent use; tests seed it); nil: math/rand/v2.
+	Rand func() float64
 	// GRPCListener, when set, is where gRPC is served instead of
 	// grpc_addr (benchmarks serve over an in-memory bufconn).
 	GRPCListener net.Listener

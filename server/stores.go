@@ -188,7 +188,7 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 			learner = &sharedLearner{set: s.learner, redis: s.redis, logger: s.logger}
 		}
 	}
-	s.engine, err = decision.New(s.decisionConfig(), decision.Deps{
+	s.engine, err = decision.New(s.decisionConfig(deps), decision.Deps{
 		Catalog:  w.dc.cat,
 		Policy:   w.dc.pol,
 		Bundle:   w.bundle,
@@ -326,8 +326,8 @@ func (s *Server) refreshLearning(ctx context.Context, set *adaptive.Set) error {
 }
 
 // decisionConfig is the engine's configuration.
-func (s *Server) decisionConfig() decision.Config {
-	dc := decision.Config{FeatureBudget: s.cfg.FeatureBudget, DurableOffers: s.redis == nil, LearningPrior: s.cfg.LearningPrior}
+func (s *Server) decisionConfig(deps Deps) decision.Config {
+	dc := decision.Config{FeatureBudget: s.cfg.FeatureBudget, DurableOffers: s.redis == nil, LearningPrior: s.cfg.LearningPrior, Rand: deps.Rand}
 	if s.cfg.Exploring() {
 		dc.Exploration, dc.ExplorationMaturity = s.cfg.ExplorationRate, float64(s.cfg.ExplorationMaturity)
 		if s.cfg.Learning == "adaptive" {
