@@ -309,4 +309,3 @@ func meanCI(x []float64) Estimate {
 	}
 	return Estimate{Value: m, Low: m - h, High: m + h}
 }
-
