@@ -51,3 +51,32 @@ func RecordFromProto(clientID string, in map[string]*tactv1.FeatureValue) featur
 	}
 	return rec
 }
+
+// DecisionFromProto converts an exported decision back to the log's
+// record, its detail's features packed as the log keeps them.
+func DecisionFromProto(d *tactv1.ExportedDecision) features.DecisionRecord {
+	rec := features.DecisionRecord{ID: d.GetDecisionId(), ClientID: d.GetClientId(), Channel: d.GetChannel(), Action: d.GetAction(),
+		Products: d.GetProducts(), Tier: d.GetTier(), ModelVersion: d.GetModelVersion(), Degraded: d.GetDegraded(), Reason: d.GetReason(),
+		At: d.GetDecidedAt().AsTime()}
+	if dt := d.GetDetail(); dt != nil {
+		out := &features.DecisionDetail{Reason: dt.GetReason(), Stage: dt.GetStage(), Sentiment: dt.GetSentiment(), Queue: dt.GetQueue(),
+			QueueState: dt.GetQueueState(), Pressure: dt.GetPressure(), Candidates: make([]features.CandidateRecord, len(dt.GetCandidates()))}
+		for i, c := range dt.GetCandidates() {
+			out.Candidates[i] = features.CandidateRecord{Product: c.GetProductId(), Propensity: c.GetPropensity(), Value: c.GetValue(),
+				Cost: c.GetCost(), Gate: c.GetGate(), Prob: c.GetProbability()}
+		}
+		if len(dt.GetFeatures()) > 0 {
+			f := RecordFromProto(rec.ClientID, dt.GetFeatures())
+			out.Features = features.PackFeatures(&f)
+		}
+		rec.Detail = out
+	}
+	return rec
+}
+
+// OutcomeFromProto converts an exported outcome back to the log's record.
+func OutcomeFromProto(o *tactv1.ExportedOutcome) features.OutcomeRecord {
+	return features.OutcomeRecord{DecisionID: o.GetDecisionId(), ProductID: o.GetProductId(), Outcome: o.GetOutcome(),
+		NotPresentedReason: o.GetAgentReason(), ClientID: o.GetClientId(), Channel: o.GetChannel(),
+		OccurredAt: o.GetOccurredAt().AsTime(), RecordedAt: o.GetRecordedAt().AsTime()}
+}
