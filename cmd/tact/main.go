@@ -12,7 +12,9 @@
 //	tact train --data F --label COL [--positive V] [--sep ';'] [--drop a,b]
 //	           [--log1p a,b] [--bucketize col=e1:e2] [--missing col=v]
 //	           [--l2 X] [--holdout-tail 0.2] [--cv 5] --out MODEL
+//	tact train --from-log --since T --out DIR [--base DIR] [--no-answer-after 24h]
 //	tact eval --model M --data F --label COL [--positive V] [--top K]
+//	tact evaluate --since T --model DIR [--no-answer-after 24h] [--json]
 //	tact score --model M --data F --out S [--id COL]
 //
 // decide, products, outcome, load, export and experiments take --addr (default
@@ -58,8 +60,13 @@ Usage:
                                     an experiment's results per variation
   tact train --data F --label COL --out MODEL [flags]
                                     train a logistic propensity model from a CSV
+  tact train --from-log --since T --out DIR [--base DIR]
+                                    train a bundle from tactd's own offers and their answers
   tact eval --model M --data F --label COL [flags]
                                     measure a model on a labelled CSV
+  tact evaluate --since T --model DIR
+                                    estimate from tactd's log how a challenger bundle would
+                                    have done (off-policy: IPS, self-normalised IPS, doubly robust)
   tact score --model M --data F --out S [--id COL]
                                     score every row of a CSV (batch scoring)
   tact demo-data --out DIR [--clients N]
@@ -105,7 +112,12 @@ func run(ctx context.Context, args []string, out io.Writer, envAddr string) erro
 	case "products":
 		return products(ctx, args[1:], out, envAddr)
 	case "train":
+		if slices.Contains(args[1:], "--from-log") {
+			return trainFromLog(ctx, args[1:], out, envAddr)
+		}
 		return train(ctx, args[1:], out)
+	case "evaluate":
+		return evaluateCmd(ctx, args[1:], out, envAddr)
 	case "eval":
 		return eval(ctx, args[1:], out)
 	case "score":
