@@ -447,8 +447,8 @@ func (c *Config) problems() problems {
 	if c.ExplorationRate < 0 || c.ExplorationRate > 1 {
 		p.add("exploration_rate", "%v must be between 0 and 1", c.ExplorationRate)
 	}
-	if c.ExplorationRamp < 0 || c.ExplorationRamp+c.ExplorationRate > 1 {
-		p.add("exploration_ramp", "%v must be at least 0, and with exploration_rate (%v) at most 1", c.ExplorationRamp, c.ExplorationRate)
+	if c.ExplorationRamp < 0 || c.ExplorationRamp > 1 || (c.Learning == "adaptive" && c.ExplorationRamp+c.ExplorationRate > 1) {
+		p.add("exploration_ramp", "%v must be between 0 and 1, and with exploration_rate (%v) at most 1 when learning", c.ExplorationRamp, c.ExplorationRate)
 	}
 	if c.ExplorationMaturity < 1 {
 		p.add("exploration_maturity", "%d must be at least 1", c.ExplorationMaturity)

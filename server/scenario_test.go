@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/features"
@@ -245,13 +246,40 @@ func ctxOf(r tactv1.InteractionReason, s tactv1.InteractionStage) *tactv1.Intera
 
 // TestPolicyScenarios runs the decision policy's rules, one scenario
 // each and the combinations that matter, over the real gRPC API.
+// TestPolicyScenarios runs the policy's scenarios as they are, then again
+// with exploration on at its most (every decision with two or more
+// products to offer draws its first offer at random among them): every
+// scenario's action, reason, tier and failed gate hold; an explored first
+// offer may be another product, but one that passed every gate.
 func TestPolicyScenarios(t *testing.T) {
+	for _, exploring := range []bool{false, true} {
+		t.Run(map[bool]string{false: "exploration off", true: "exploration on"}[exploring], func(t *testing.T) {
+			policyScenarios(t, exploring)
+		})
+	}
+}
+
+func policyScenarios(t *testing.T, exploring bool) {
 	withWindows := strings.Replace(string(policy.DefaultYAML()), "busy_windows: []",
 		`busy_windows: [{days: [mon, tue, wed, thu, fri], from: "09:00", to: "11:00"}]`, 1)
-	envs := map[string]*scenarioEnv{
-		"default":  startScenarioServer(t, string(policy.DefaultYAML())),
-		"schedule": startScenarioServer(t, withWindows),
+	explore := func(c *Config, _ *io.Writer) {
+		if exploring {
+			c.Exploration, c.ExplorationRate = "on", 1
+		}
 	}
+	envs := map[string]*scenarioEnv{
+		"default":  startScenarioServer(t, string(policy.DefaultYAML()), explore),
+		"schedule": startScenarioServer(t, withWindows, explore),
+	}
+	explored := 0
+	defer func() {
+		if exploring {
+			t.Logf("%d scenarios explored", explored)
+			if explored == 0 {
+				t.Error("no scenario explored: exploration at its most did nothing")
+			}
+		}
+	}()
 	type want struct {
 		action  tactv1.Action
 		reason  tactv1.ReasonCode
@@ -531,7 +559,26 @@ func TestPolicyScenarios(t *testing.T) {
 			if req.Queue == "q" { // the scenario's own queue
 				req.Queue = "q-" + id
 			}
+			if exploring {
+				req = proto.CloneOf(req)
+				req.Explain = true
+			}
 			d := env.decide(t, req)
+			if exploring && explores(d) {
+				explored++
+				// Another product first, one that passed every gate.
+				for _, o := range d.GetOffers() {
+					for _, g := range gatesOf(d, o.GetProductId()) {
+						if !g.GetPassed() {
+							t.Errorf("explored %s, which failed the %s gate", o.GetProductId(), g.GetName())
+						}
+					}
+				}
+				if d.GetAction() != tt.want.action || d.GetReasons()[0].GetCode() != tt.want.reason || d.GetTier() != tt.want.tier {
+					t.Errorf("explored: action %v reasons %v tier %q, want %v %v %q", d.GetAction(), d.GetReasons(), d.GetTier(), tt.want.action, tt.want.reason, tt.want.tier)
+				}
+				return
+			}
 			if d.GetAction() != tt.want.action {
 				t.Errorf("action %v, want %v (reasons %v)", d.GetAction(), tt.want.action, d.GetReasons())
 			}
@@ -562,6 +609,26 @@ func TestPolicyScenarios(t *testing.T) {
 			}
 		})
 	}
+}
+
+// explores reports whether the decision's first offer was an exploration.
+func explores(d *tactv1.DecideResponse) bool {
+	for _, r := range d.GetReasons() {
+		if strings.Contains(r.GetMessage(), "(exploration, chance") {
+			return true
+		}
+	}
+	return false
+}
+
+// gatesOf returns a product's gates in an explained decision.
+func gatesOf(d *tactv1.DecideResponse, product string) []*tactv1.Gate {
+	for _, c := range d.GetCandidates() {
+		if c.GetProductId() == product {
+			return c.GetGates()
+		}
+	}
+	return nil
 }
 
 func wantMessage(part string) func(t *testing.T, d *tactv1.DecideResponse) {
