@@ -165,3 +165,43 @@ func FuzzDecodeDecision(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkEncodeDecision writes an offer's record as the log keeps it:
+// without its detail (as before the learning loop), and with the detail
+// of a demo decision (8 products, 21 features as scored). It reports the
+// bytes a decision takes.
+func BenchmarkEncodeDecision(b *testing.B) {
+	d := DecisionRecord{ID: "01a23a87-1878-78ba-a01d-4e572b241831", ClientID: "C00003", Channel: "phone_inbound", Action: "offer_now",
+		Products: []string{"home_insurance"}, Tier: "standard", ModelVersion: "demo-2", Reason: "high_propensity",
+		At: time.Date(2026, 12, 3, 6, 11, 1, 880570164, time.UTC)}
+	vals := map[string]Value{"tier": String("standard"), "contact_hours_phone_outbound": String("17:00-20:00")}
+	for _, n := range []string{"age", "income_monthly", "balance", "tenure_years", "num_products", "days_to_deposit_maturity", "payday"} {
+		vals[n] = Number(12345.67)
+	}
+	for _, n := range []string{"digital_active", "consent_offers", "consent_outbound", "deposit_matures_within_60d", "holds_credit_card",
+		"holds_premium_card", "holds_savings_account", "holds_term_deposit", "holds_personal_loan", "holds_mortgage", "holds_home_insurance", "holds_investment_fund"} {
+		vals[n] = Bool(true)
+	}
+	detail := &DecisionDetail{Reason: "sales_enquiry", Stage: "in_progress", Sentiment: "neutral", Queue: "retail", QueueState: "calm", Pressure: 0.4,
+		Features: PackFeatures(&Record{Values: vals})}
+	for _, p := range []string{"credit_card", "home_insurance", "investment_fund", "mortgage", "personal_loan", "premium_card", "savings_account", "term_deposit"} {
+		detail.Candidates = append(detail.Candidates, CandidateRecord{Product: p, Propensity: 0.2865874966373196, Value: 80, Cost: 9, Gate: "tier_bar", Prob: 0.95})
+	}
+	for _, tc := range []struct {
+		name   string
+		detail *DecisionDetail
+	}{{"without_detail", nil}, {"with_detail", detail}} {
+		b.Run(tc.name, func(b *testing.B) {
+			d.Detail = tc.detail
+			var n int
+			for b.Loop() {
+				raw, err := encodeDecision(&d)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(raw)
+			}
+			b.ReportMetric(float64(n), "bytes/decision")
+		})
+	}
+}

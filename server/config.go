@@ -130,6 +130,9 @@ type Config struct {
 	// LearningPrior is the propensity a product without a model in the
 	// bundle starts from when learning.
 	LearningPrior float64 `koanf:"learning_prior" default:"0.05" help:"with learning adaptive, the propensity a product without a model in the bundle starts from"`
+	// DecisionDetail says whether each decision's record keeps what the
+	// decision weighed, for tact train --from-log and tact evaluate.
+	DecisionDetail string `koanf:"decision_detail" default:"full" help:"full: each logged decision keeps the contact, every product's propensity, gate and choice probability, and the features as scored (about 1 KB), for tact train --from-log and tact evaluate; off: not kept"`
 	// Exploration makes the policy try, now and then, another product
 	// that passed every gate than the best (auto: on with learning
 	// adaptive).
@@ -438,6 +441,9 @@ func (c *Config) problems() problems {
 	}
 	if c.LearningPrior <= 0 || c.LearningPrior >= 1 {
 		p.add("learning_prior", "%v must be between 0 and 1", c.LearningPrior)
+	}
+	if c.DecisionDetail != "full" && c.DecisionDetail != "off" {
+		p.add("decision_detail", "%q is not full or off", c.DecisionDetail)
 	}
 	switch c.Exploration {
 	case "auto", "on", "off":

@@ -327,7 +327,8 @@ func (s *Server) refreshLearning(ctx context.Context, set *adaptive.Set) error {
 
 // decisionConfig is the engine's configuration.
 func (s *Server) decisionConfig(deps Deps) decision.Config {
-	dc := decision.Config{FeatureBudget: s.cfg.FeatureBudget, DurableOffers: s.redis == nil, LearningPrior: s.cfg.LearningPrior, Rand: deps.Rand}
+	dc := decision.Config{FeatureBudget: s.cfg.FeatureBudget, DurableOffers: s.redis == nil, LearningPrior: s.cfg.LearningPrior, Rand: deps.Rand,
+		NoDetail: s.cfg.DecisionDetail == "off"}
 	if s.cfg.Exploring() {
 		dc.Exploration, dc.ExplorationMaturity = s.cfg.ExplorationRate, float64(s.cfg.ExplorationMaturity)
 		if s.cfg.Learning == "adaptive" {

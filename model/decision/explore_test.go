@@ -140,3 +140,12 @@ func TestExplorationConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestNoDetail(t *testing.T) {
+	log := newMemLog()
+	e := newExploringEngine(t, memReader{"c": client(nil)}, log, Config{NoDetail: true}, nil)
+	d := e.Decide(t.Context(), Request{ClientID: "c", Channel: catalog.PhoneInbound})
+	if d.Action != OfferNow || len(log.pending) != 1 || log.pending[0].Detail != nil {
+		t.Fatalf("%v logged %+v, want its record without detail", d.Action, log.pending)
+	}
+}
