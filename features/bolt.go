@@ -274,14 +274,33 @@ func (b *Bolt) RestoreDecisions(ctx context.Context, recs []DecisionRecord) (res
 	return restored, err
 }
 
+// learningRestored is the learning bucket's key of the snapshot version
+// last restored (a product id cannot start with "|").
+const learningRestored = "|restored"
+
 // SaveLearning stores the learned models' states (learning: adaptive),
-// one value per product, durably and in one transaction.
+// one value per product, durably and in one transaction: they replace
+// what was stored (a product not in states is forgotten).
 func (b *Bolt) SaveLearning(ctx context.Context, states map[string][]byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return b.update("save learning", func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketLearning)
+		var gone [][]byte
+		if err := bk.ForEach(func(k, _ []byte) error {
+			if _, ok := states[string(k)]; !ok && !bytes.HasPrefix(k, []byte("|")) {
+				gone = append(gone, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range gone {
+			if err := bk.Delete(k); err != nil {
+				return err
+			}
+		}
 		for product, raw := range states {
 			if err := bk.Put([]byte(product), raw); err != nil {
 				return err
@@ -299,11 +318,38 @@ func (b *Bolt) LoadLearning(ctx context.Context) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	err := b.view("load learning", func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketLearning).ForEach(func(k, v []byte) error {
-			out[string(k)] = bytes.Clone(v)
+			if !bytes.HasPrefix(k, []byte("|")) {
+				out[string(k)] = bytes.Clone(v)
+			}
 			return nil
 		})
 	})
 	return out, err
+}
+
+// LearningRestored returns the snapshot version whose learned state was
+// last restored ("" when none).
+func (b *Bolt) LearningRestored(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	var v string
+	err := b.view("read learning restored", func(tx *bolt.Tx) error {
+		v = string(tx.Bucket(bucketLearning).Get([]byte(learningRestored)))
+		return nil
+	})
+	return v, err
+}
+
+// RestoreLearning replaces the learned state with a snapshot's and
+// records its version, in one transaction.
+func (b *Bolt) RestoreLearning(ctx context.Context, version string, states map[string][]byte) error {
+	if err := b.SaveLearning(ctx, states); err != nil {
+		return err
+	}
+	return b.update("restore learning", func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLearning).Put([]byte(learningRestored), []byte(version))
+	})
 }
 
 // GetDecision returns a logged decision, or ErrNotFound.

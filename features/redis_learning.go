@@ -2,8 +2,11 @@ package features
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The learned models of learning: adaptive, shared by every replica: a hash
@@ -100,4 +103,52 @@ func cutLast(s, sep string) (before, after string, ok bool) {
 		return s, "", false
 	}
 	return s[:i], s[i+len(sep):], true
+}
+
+// LearningRestored returns the snapshot version whose learned state was
+// last restored ("" when none).
+func (r *Redis) LearningRestored(ctx context.Context) (string, error) {
+	v, err := r.client.Get(ctx, r.prefix+"learn:restored").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", r.unavailable("read learning restored", err)
+	}
+	return v, nil
+}
+
+// RestoreLearning replaces every product's shared learned state with a
+// snapshot's and records its version. It is an operator's act (a
+// rollback), not atomic across products: outcomes learned while it runs
+// may be lost.
+func (r *Redis) RestoreLearning(ctx context.Context, version string, states map[string]LearnedState) error {
+	old, err := r.client.SMembers(ctx, r.prefix+"learn:products").Result()
+	if err != nil {
+		return r.unavailable("restore learning", err)
+	}
+	for _, p := range old {
+		if err := r.client.Del(ctx, r.learnKey(p)).Err(); err != nil {
+			return r.unavailable("restore learning", err)
+		}
+	}
+	if err := r.client.Del(ctx, r.prefix+"learn:products").Err(); err != nil {
+		return r.unavailable("restore learning", err)
+	}
+	for p, st := range states {
+		fields := map[string]any{"|accepted": st.Accepted, "|refused": st.Refused}
+		for coord, c := range st.Coords {
+			fields[coord+"|z"], fields[coord+"|n"], fields[coord+"|s"] = c[0], c[1], c[2]
+		}
+		if err := r.client.HSet(ctx, r.learnKey(p), fields).Err(); err != nil {
+			return r.unavailable("restore learning", err)
+		}
+		if err := r.client.SAdd(ctx, r.prefix+"learn:products", p).Err(); err != nil {
+			return r.unavailable("restore learning", err)
+		}
+	}
+	if err := r.client.Set(ctx, r.prefix+"learn:restored", version, 0).Err(); err != nil {
+		return r.unavailable("restore learning", err)
+	}
+	return nil
 }

@@ -27,6 +27,11 @@ type Manifest struct {
 	CreatedAt   time.Time                `json:"created_at,omitzero"`
 	Description string                   `json:"description,omitempty"`
 	Models      map[string]ManifestModel `json:"models"`
+	// Learning, in a snapshot (tact models snapshot), is the file holding
+	// what the adaptive models had learned on top of these models; served
+	// with learning adaptive, it is the state learning resumes from the
+	// first time this version is served.
+	Learning string `json:"learning,omitempty"`
 }
 
 // ManifestModel is one product's model in a bundle.
@@ -60,7 +65,13 @@ type Bundle struct {
 	xgb    []*XGBoost
 	calib  []*Platt
 	meta   map[string]Meta
+	// learning is the manifest's learning file, read; nil without one.
+	learning []byte
 }
+
+// Learning returns the learned state a snapshot carries (the manifest's
+// learning file), nil when it carries none.
+func (b *Bundle) Learning() []byte { return b.learning }
 
 // LoadBundle reads the bundle in directory dir of fsys. Every problem is
 // reported, naming the product and file.
@@ -137,6 +148,17 @@ func LoadBundle(fsys fs.FS, dir string) (*Bundle, error) {
 			errs = append(errs, fmt.Errorf("%s.type: %q, want logistic or xgboost", at, mm.Type))
 		}
 		f.Close()
+	}
+	if man.Learning != "" {
+		if path.IsAbs(man.Learning) || !fs.ValidPath(path.Join(dir, man.Learning)) {
+			errs = append(errs, fmt.Errorf("learning: %q must be a path inside the bundle", man.Learning))
+		} else if raw, err := fs.ReadFile(fsys, path.Join(dir, man.Learning)); err != nil {
+			errs = append(errs, fmt.Errorf("learning: %w", err))
+		} else if !json.Valid(raw) {
+			errs = append(errs, fmt.Errorf("learning: %s is not JSON", man.Learning))
+		} else {
+			b.learning = raw
+		}
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("bundle %s: %w", dir, errors.Join(errs...))

@@ -61,15 +61,17 @@ func TestLoadBundleReportsEveryProblem(t *testing.T) {
 			"a":{"type":"forest","file":"a.json"},
 			"b":{"type":"logistic","file":"missing.json"},
 			"c":{"type":"logistic","file":"../escape.json"},
-			"d":{"type":"logistic","file":"d.json"}}}`)},
-		"b/a.json": {Data: []byte(`{}`)},
-		"b/d.json": {Data: []byte(`{"format":"tact.logistic.v1","inputs":[],"weights":[],"bias":0}`)},
+			"d":{"type":"logistic","file":"d.json"}},"learning":"learned.json"}`)},
+		"b/a.json":       {Data: []byte(`{}`)},
+		"b/d.json":       {Data: []byte(`{"format":"tact.logistic.v1","inputs":[],"weights":[],"bias":0}`)},
+		"b/learned.json": {Data: []byte(`{not json`)},
 	}
 	_, err := LoadBundle(fsys, "b")
 	if err == nil {
 		t.Fatal("a broken bundle loaded")
 	}
-	for _, want := range []string{"format", "version: empty", `models[a].type: "forest"`, "models[b].file", "models[c].file", "models[d]: d.json", "no inputs"} {
+	for _, want := range []string{"format", "version: empty", `models[a].type: "forest"`, "models[b].file", "models[c].file", "models[d]: d.json", "no inputs",
+		"learning: learned.json is not JSON"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

@@ -49,6 +49,8 @@ var methodRoles = map[string]string{
 	tactv1.FeatureService_PutClientFeatures_FullMethodName:           RoleAdmin,
 	tactv1.FeatureService_BatchPutClientFeatures_FullMethodName:      RoleAdmin,
 	tactv1.FeatureService_GetClientFeatures_FullMethodName:           RoleAdmin,
+	tactv1.ModelService_ListModels_FullMethodName:                    RoleAdmin,
+	tactv1.ModelService_ExportLearning_FullMethodName:                RoleAdmin,
 	tactv1.ExportService_ExportDecisions_FullMethodName:              RoleAdmin,
 	tactv1.ExportService_ExportOutcomes_FullMethodName:               RoleAdmin,
 	tactv1.ExportService_ExportExposures_FullMethodName:              RoleAdmin,

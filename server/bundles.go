@@ -58,6 +58,9 @@ type bundleWatcher struct {
 	engine *decision.Engine
 	logger *slog.Logger
 	failed string // the version (or error) last reported as failing
+	// loaded, when set, is told of each bundle swapped in (learning
+	// resumes from a snapshot's state); an error is logged.
+	loaded func(*model.Bundle) error
 }
 
 // run polls until ctx ends.
@@ -86,6 +89,11 @@ func (w *bundleWatcher) check() {
 	}
 	w.failed = ""
 	w.logger.Info("model bundle loaded", "version", version, "previous_version", inUse, "products", len(b.Products()))
+	if w.loaded != nil {
+		if err := w.loaded(b); err != nil {
+			w.logger.Error("model bundle loaded, but its learned state was not restored; learning goes on from the state in use", "version", version, "err", err.Error())
+		}
+	}
 }
 
 func (w *bundleWatcher) fail(key, msg string, err error, args ...any) {

@@ -1,8 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"math"
+	"os"
+	"path/filepath"
 	"net/http"
 	"strings"
 	"testing"
@@ -155,4 +159,84 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestSnapshotRestoredOnce: a bundle version carrying a learned state
+// (a snapshot) makes learning resume from it the first time it is served;
+// a restart serving the same version keeps what was learned since.
+func TestSnapshotRestoredOnce(t *testing.T) {
+	models := t.TempDir()
+	snap := filepath.Join(models, "snap-1")
+	if err := os.CopyFS(snap, os.DirFS("../model/demo/bundle")); err != nil {
+		t.Fatal(err)
+	}
+	// The learned state: the savings account always accepted, as the
+	// first server learns it.
+	first := startServer(t, Deps{}, func(c *Config, _ *io.Writer) { c.Learning = "adaptive" })
+	dc := tactv1.NewDecisionServiceClient(first.conn)
+	for i := 4; i <= 400; i++ {
+		d, err := dc.Decide(t.Context(), &tactv1.DecideRequest{ClientId: fmt.Sprintf("C%05d", i), Channel: tactv1.Channel_CHANNEL_BRANCH})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.GetAction() == tactv1.Action_ACTION_OFFER_NOW && d.GetOffers()[0].GetProductId() == "savings_account" {
+			if _, err := dc.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: "savings_account", Outcome: tactv1.Outcome_OUTCOME_ACCEPTED}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	learned := propensityOf(t, dc, "C00003", "savings_account")
+	st, err := tactv1.NewModelServiceClient(first.conn).ExportLearning(t.Context(), &tactv1.ExportLearningRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.stop(); err != nil {
+		t.Fatal(err)
+	}
+	man, err := os.ReadFile(filepath.Join(snap, "bundle.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	man = bytes.Replace(man, []byte(`"version": "demo-2"`), []byte(`"version": "snap-1", "learning": "learning.json"`), 1)
+	if err := os.WriteFile(filepath.Join(snap, "bundle.json"), man, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(snap, "learning.json"), st.GetState(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("snap-1", filepath.Join(models, "current")); err != nil {
+		t.Fatal(err)
+	}
+
+	data := t.TempDir()
+	start := func() *testServer {
+		return startServer(t, Deps{}, func(c *Config, _ *io.Writer) { c.Learning, c.ModelDir, c.DataDir = "adaptive", models, data })
+	}
+	second := start()
+	dc = tactv1.NewDecisionServiceClient(second.conn)
+	if got := propensityOf(t, dc, "C00003", "savings_account"); math.Abs(got-learned) > 1e-6 {
+		t.Fatalf("a fresh server on the snapshot scores %.6f, want the snapshot's %.6f", got, learned)
+	}
+	for i := 401; i <= 700; i++ {
+		d, err := dc.Decide(t.Context(), &tactv1.DecideRequest{ClientId: fmt.Sprintf("C%05d", i), Channel: tactv1.Channel_CHANNEL_BRANCH})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.GetAction() == tactv1.Action_ACTION_OFFER_NOW {
+			if _, err := dc.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: d.GetOffers()[0].GetProductId(), Outcome: tactv1.Outcome_OUTCOME_DECLINED}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	since := propensityOf(t, dc, "C00003", "savings_account")
+	if since >= learned {
+		t.Fatalf("refusals did not lower the propensity: %.4f, was %.4f", since, learned)
+	}
+	if err := second.stop(); err != nil {
+		t.Fatal(err)
+	}
+	third := start()
+	if got := propensityOf(t, tactv1.NewDecisionServiceClient(third.conn), "C00003", "savings_account"); math.Abs(got-since) > 1e-6 {
+		t.Errorf("after a restart the savings account scores %.6f, want %.6f (what was learned since the snapshot), not the snapshot's %.6f", got, since, learned)
+	}
 }

@@ -18,6 +18,7 @@ type services struct {
 	features *featureService
 	export   *exportService
 	exps     *experimentService
+	models   *modelService
 }
 
 // serviceEntry is one service as tactd serves it: its gRPC description and
@@ -47,6 +48,9 @@ func (svc *services) table() []serviceEntry {
 		}},
 		{&tactv1.ExperimentService_ServiceDesc, tactv1.ExperimentServiceServer(svc.exps), func(ctx context.Context, mux *runtime.ServeMux, ic grpc.UnaryServerInterceptor) error {
 			return tactv1.RegisterExperimentServiceHandlerServer(ctx, mux, &experimentInProcess{s: svc.exps, ic: ic})
+		}},
+		{&tactv1.ModelService_ServiceDesc, tactv1.ModelServiceServer(svc.models), func(ctx context.Context, mux *runtime.ServeMux, ic grpc.UnaryServerInterceptor) error {
+			return tactv1.RegisterModelServiceHandlerServer(ctx, mux, &modelInProcess{s: svc.models, ic: ic})
 		}},
 		{&tactv1.ExportService_ServiceDesc, tactv1.ExportServiceServer(svc.export), nil}, // server streams: gRPC only
 	}

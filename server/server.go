@@ -26,6 +26,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/model"
 	"github.com/tact-nba/tact/model/adaptive"
 	"github.com/tact-nba/tact/model/decision"
 	"github.com/tact-nba/tact/model/demo"
@@ -158,7 +159,8 @@ func (s *Server) Run(ctx context.Context) error {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	if s.cfg.ModelDir != "" {
-		w := &bundleWatcher{dir: s.cfg.ModelDir, every: s.cfg.ModelPoll, engine: s.engine, logger: s.logger}
+		w := &bundleWatcher{dir: s.cfg.ModelDir, every: s.cfg.ModelPoll, engine: s.engine, logger: s.logger,
+			loaded: func(b *model.Bundle) error { return s.restoreSnapshot(ctx, b) }}
 		wctx, stopWatch := context.WithCancel(ctx)
 		defer stopWatch()
 		go w.run(wctx)

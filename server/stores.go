@@ -187,6 +187,9 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 			// reads the sum back (refreshLearning).
 			learner = &sharedLearner{set: s.learner, redis: s.redis, logger: s.logger}
 		}
+		if err := s.restoreSnapshot(context.Background(), w.bundle); err != nil {
+			return nil, err
+		}
 	}
 	s.engine, err = decision.New(s.decisionConfig(deps), decision.Deps{
 		Catalog:  w.dc.cat,
@@ -217,6 +220,7 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 		export:   &exportService{store: s.log, log: s.dlog, logger: logger},
 		features: &featureService{cache: s.cache, schema: w.schema, now: deps.Now, logger: logger},
 		exps:     &experimentService{engine: s.engine, store: s.log, log: s.dlog, logger: logger},
+		models:   &modelService{engine: s.engine, learner: s.learner, cfg: &s.cfg, restored: s.learningRestored, logger: logger},
 	}, nil
 }
 
@@ -322,6 +326,67 @@ func (s *Server) refreshLearning(ctx context.Context, set *adaptive.Set) error {
 		states[product] = adaptive.State{Accepted: st.Accepted, Refused: st.Refused, Coords: coords}
 	}
 	set.Restore(states)
+	return nil
+}
+
+// learningRestored returns the snapshot version whose learned state was
+// last restored.
+func (s *Server) learningRestored(ctx context.Context) (string, error) {
+	if s.redis != nil {
+		return s.redis.LearningRestored(ctx)
+	}
+	return s.store.LearningRestored(ctx)
+}
+
+// restoreSnapshot makes learning resume from the state a snapshot bundle
+// carries (tact models snapshot), the first time that version is served:
+// a rollback to it, or a new data dir started on it. The version restored
+// is kept (in the embedded store, or in Redis for every replica), so that
+// a restart or another replica serving it does not restore it again over
+// what was learned since.
+func (s *Server) restoreSnapshot(ctx context.Context, b *model.Bundle) error {
+	raw := b.Learning()
+	if s.learner == nil || raw == nil {
+		return nil
+	}
+	last, err := s.learningRestored(ctx)
+	if err != nil {
+		return fmt.Errorf("learning: %w", err)
+	}
+	if last == b.Version() {
+		return nil
+	}
+	var states map[string]adaptive.State
+	if err := json.Unmarshal(raw, &states); err != nil {
+		return fmt.Errorf("learning: bundle %s: its learning file: %w", b.Version(), err)
+	}
+	// In memory first: a periodic save meanwhile then saves the restored
+	// state, not the one it replaces.
+	s.learner.Restore(states)
+	if s.redis != nil {
+		shared := make(map[string]features.LearnedState, len(states))
+		for p, st := range states {
+			ls := features.LearnedState{Accepted: st.Accepted, Refused: st.Refused, Coords: make(map[string][3]float64, len(st.Coords))}
+			for label, c := range st.Coords {
+				ls.Coords[label] = [3]float64{c.Z, c.N, c.Seen}
+			}
+			shared[p] = ls
+		}
+		if err := s.redis.RestoreLearning(ctx, b.Version(), shared); err != nil {
+			return fmt.Errorf("learning: %w", err)
+		}
+	} else {
+		raws := make(map[string][]byte, len(states))
+		for p, st := range states {
+			if raws[p], err = json.Marshal(st); err != nil {
+				return err
+			}
+		}
+		if err := s.store.RestoreLearning(ctx, b.Version(), raws); err != nil {
+			return fmt.Errorf("learning: %w", err)
+		}
+	}
+	s.logger.Info("learning: resumed from the snapshot's state", "version", b.Version(), "products", len(states))
 	return nil
 }
 

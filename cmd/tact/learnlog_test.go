@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -143,6 +144,118 @@ func TestLearningFromTheLog(t *testing.T) {
 	} {
 		var ue *usageError
 		if err := run(t.Context(), append(args, "--addr", addr), &bytes.Buffer{}, ""); !errors.As(err, &ue) {
+			t.Errorf("tact %s: %v, want a usage error", strings.Join(args, " "), err)
+		}
+	}
+}
+
+// TestModelsSnapshotAndRollback: tact models shows what learning learned;
+// tact models snapshot keeps it with the bundle as a version; after more
+// outcomes change the propensities, tact models rollback serves the
+// snapshot again and learning resumes from its state.
+func TestModelsSnapshotAndRollback(t *testing.T) {
+	models := t.TempDir()
+	copyDir(t, "../../model/demo/bundle", filepath.Join(models, "demo-2"))
+	if err := os.Symlink("demo-2", filepath.Join(models, "current")); err != nil {
+		t.Fatal(err)
+	}
+	addr := servertest.Start(t, server.Deps{}, func(c *server.Config) {
+		c.ModelDir, c.ModelPoll, c.Learning = models, 100*time.Millisecond, "adaptive"
+	}).GRPCAddr()
+	tact := cli(t, addr)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dc := tactv1.NewDecisionServiceClient(conn)
+	// Every offer of the savings account is accepted, every other
+	// declined; then, after the snapshot, every offer declined.
+	answer := func(from, to int, accept func(product string) bool) {
+		for i := from; i <= to; i++ {
+			d, err := dc.Decide(t.Context(), &tactv1.DecideRequest{ClientId: fmt.Sprintf("C%05d", i), Channel: tactv1.Channel_CHANNEL_BRANCH})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.GetAction() != tactv1.Action_ACTION_OFFER_NOW {
+				continue
+			}
+			p := d.GetOffers()[0].GetProductId()
+			outcome := tactv1.Outcome_OUTCOME_DECLINED
+			if accept(p) {
+				outcome = tactv1.Outcome_OUTCOME_ACCEPTED
+			}
+			if _, err := dc.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: p, Outcome: outcome}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	savings := func() (string, float64) {
+		d, err := dc.Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_WEB, Explain: true, DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range d.GetCandidates() {
+			if c.GetProductId() == "savings_account" {
+				return d.GetModelVersion(), c.GetPropensity()
+			}
+		}
+		t.Fatal("no savings account among the candidates")
+		return "", 0
+	}
+	_, before := savings()
+	answer(4, 400, func(p string) bool { return p == "savings_account" })
+	_, learned := savings()
+
+	got := tact("models")
+	if !regexp.MustCompile(`savings_account +logistic +- +[1-9]\d* +0 `).MatchString(got) || !strings.Contains(got, "learning adaptive") {
+		t.Errorf("tact models:\n%s", got)
+	}
+	got = tact("models", "snapshot", "--model-dir", models, "--version", "snap-1")
+	if !strings.Contains(got, "wrote snapshot snap-1") {
+		t.Errorf("tact models snapshot:\n%s", got)
+	}
+	// A snapshot never overwrites a version.
+	if err := run(t.Context(), []string{"models", "snapshot", "--model-dir", models, "--version", "snap-1", "--addr", addr}, &bytes.Buffer{}, ""); err == nil {
+		t.Error("a second snapshot snap-1 overwrote the first")
+	}
+
+	answer(401, 900, func(string) bool { return false })
+	_, unlearned := savings()
+	t.Logf("savings account for C00003: %.4f at first, %.4f after acceptances, %.4f after refusals", before, learned, unlearned)
+	if !(learned > before && unlearned < learned) {
+		t.Fatalf("the outcomes did not move the propensity: %.4f, %.4f, %.4f", before, learned, unlearned)
+	}
+
+	got = runOK(t, "models", "rollback", "--model-dir", models, "--to", "snap-1") // on files: no --addr
+	if !strings.Contains(got, "current now points at snap-1 (was demo-2)") || !strings.Contains(got, "learning resumes") {
+		t.Errorf("tact models rollback:\n%s", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, p := savings()
+		if v == "snap-1" {
+			if math.Abs(p-learned) > 1e-6 {
+				t.Errorf("after the rollback the savings account scores %.6f, want the snapshot's %.6f", p, learned)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still serving %s 10 s after the rollback", v)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := tact("models"); !strings.Contains(got, "learning resumed from snapshot snap-1") {
+		t.Errorf("tact models after the rollback:\n%s", got)
+	}
+	for _, args := range [][]string{
+		{"models", "snapshot", "--addr", addr},
+		{"models", "rollback", "--model-dir", models},
+		{"models", "rollback", "--model-dir", models, "--to", "../x"},
+		{"models", "nonsense"},
+	} {
+		var ue *usageError
+		if err := run(t.Context(), args, &bytes.Buffer{}, ""); !errors.As(err, &ue) {
 			t.Errorf("tact %s: %v, want a usage error", strings.Join(args, " "), err)
 		}
 	}

@@ -15,6 +15,9 @@
 //	tact train --from-log --since T --out DIR [--base DIR] [--no-answer-after 24h]
 //	tact eval --model M --data F --label COL [--positive V] [--top K]
 //	tact evaluate --since T --model DIR [--no-answer-after 24h] [--json]
+//	tact models [--calibration] [--json]
+//	tact models snapshot --model-dir DIR [--version V]
+//	tact models rollback --model-dir DIR --to V
 //	tact score --model M --data F --out S [--id COL]
 //
 // decide, products, outcome, load, export and experiments take --addr (default
@@ -58,6 +61,11 @@ Usage:
   tact experiments list             the A/B experiments running
   tact experiments results KEY [--since T]
                                     an experiment's results per variation
+  tact models [--calibration]       the models serving and, with learning, what they learned
+  tact models snapshot --model-dir D
+                                    keep the bundle served and what was learned on it as a version
+  tact models rollback --model-dir D --to V
+                                    serve version V (a snapshot: learning resumes from it)
   tact train --data F --label COL --out MODEL [flags]
                                     train a logistic propensity model from a CSV
   tact train --from-log --since T --out DIR [--base DIR]
@@ -118,6 +126,8 @@ func run(ctx context.Context, args []string, out io.Writer, envAddr string) erro
 		return train(ctx, args[1:], out)
 	case "evaluate":
 		return evaluateCmd(ctx, args[1:], out, envAddr)
+	case "models":
+		return modelsCmd(ctx, args[1:], out, envAddr)
 	case "eval":
 		return eval(ctx, args[1:], out)
 	case "score":
