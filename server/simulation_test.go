@@ -235,7 +235,7 @@ func (c *simClock) add(d time.Duration) {
 
 // startSim starts tactd on the simulated bank with extra configuration,
 // and imports the world's clients.
-func startSim(t *testing.T, world []simClient, clock *simClock, seed uint64, models map[string]simModel, policy string, opt func(*Config)) *testServer {
+func startSim(t *testing.T, world []simClient, clock *simClock, seed uint64, models map[string]simModel, policy string, opt func(*Config, *io.Writer)) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{"schema.yaml": simSchema, "catalog.yaml": simCatalog, "policy.yaml": policy}
@@ -257,13 +257,13 @@ func startSim(t *testing.T, world []simClient, clock *simClock, seed uint64, mod
 		defer mu.Unlock()
 		return rng.Float64()
 	}
-	srv := startServer(t, Deps{Now: clock.now, Rand: draw}, func(c *Config, _ *io.Writer) {
+	srv := startServer(t, Deps{Now: clock.now, Rand: draw}, func(c *Config, logTo *io.Writer) {
 		c.Demo = "false"
 		c.JournalSync = "everysec" // a simulation, not a crash test: no fsync per offer
 		c.FeatureSchema, c.CatalogFile, c.PolicyFile, c.ModelDir = filepath.Join(dir, "schema.yaml"), filepath.Join(dir, "catalog.yaml"),
 			filepath.Join(dir, "policy.yaml"), bdir
 		if opt != nil {
-			opt(c)
+			opt(c, logTo)
 		}
 	})
 	fc := tactv1.NewFeatureServiceClient(srv.conn)
@@ -384,7 +384,7 @@ func TestSimulatedCentreLearns(t *testing.T) {
 	seed := simSeed(t)
 	world := simWorld(200000, seed)
 	clock := &simClock{t: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)} // before today: decision ids carry the real time
-	srv := startSim(t, world, clock, seed, simPriors, simPolicy, func(c *Config) {
+	srv := startSim(t, world, clock, seed, simPriors, simPolicy, func(c *Config, _ *io.Writer) {
 		c.Learning, c.LearningPrior = "adaptive", 0.2
 	})
 	rng := rand.New(rand.NewPCG(seed, 3))
@@ -569,7 +569,7 @@ func TestOffPolicyEstimateMatchesRunning(t *testing.T) {
 		t.Run("challenger", func(t *testing.T) {
 			t.Parallel()
 			clock := &simClock{t: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)} // before today: decision ids carry the real time
-			srv := startSim(t, clients, clock, 1, simTruth, policy, func(c *Config) { c.Exploration = "off" })
+			srv := startSim(t, clients, clock, 1, simTruth, policy, func(c *Config, _ *io.Writer) { c.Exploration = "off" })
 			ran, _ := simCalls(t, srv, clients, clock, rand.New(rand.NewPCG(101, 1)), len(clients), true, nil)
 			var n int
 			truth, n = meanTrue(ran, "")
@@ -580,7 +580,7 @@ func TestOffPolicyEstimateMatchesRunning(t *testing.T) {
 			t.Run(fmt.Sprint("served-", seed), func(t *testing.T) {
 				t.Parallel()
 				clock := &simClock{t: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
-				srv := startSim(t, clients, clock, 2+seed, simHalf, policy, func(c *Config) { c.Exploration, c.ExplorationRate = "on", 0.4 })
+				srv := startSim(t, clients, clock, 2+seed, simHalf, policy, func(c *Config, _ *io.Writer) { c.Exploration, c.ExplorationRate = "on", 0.4 })
 				ps, _ := simCalls(t, srv, clients, clock, rand.New(rand.NewPCG(200+seed, 1)), len(clients), true, nil)
 				l := &logs[seed]
 				l.served, _ = meanTrue(ps, "")
@@ -685,5 +685,18 @@ func TestOffPolicyEstimateMatchesRunning(t *testing.T) {
 	// 95% of the time.
 	if seeds == 20 && covered < 17 {
 		t.Errorf("the challenger's acceptance lies within the SNIPS interval in %d of %d seeds, want at least 17", covered, seeds)
+	}
+}
+
+// A product without a model whose learning prior is below every tier's
+// bar is never offered, so never learns: tactd says so at start.
+func TestWarnsOfAProductThatCannotLearn(t *testing.T) {
+	logs := &syncBuffer{}
+	clock := &simClock{t: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
+	startSim(t, simWorld(10, 1), clock, 1, simPriors, simPolicy, func(c *Config, logTo *io.Writer) {
+		c.Learning, c.LearningPrior, *logTo = "adaptive", 0.05, logs
+	})
+	if !strings.Contains(logs.String(), `"products":["robo"]`) || !strings.Contains(logs.String(), "never offered, so never learn") {
+		t.Errorf("no warning of robo, whose prior 0.05 is below the lowest bar 0.10:\n%s", logs.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sync"
 	"time"
@@ -16,9 +17,11 @@ import (
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model"
 	"github.com/tact-nba/tact/model/adaptive"
+	"github.com/tact-nba/tact/model/catalog"
 	"github.com/tact-nba/tact/model/decision"
 	"github.com/tact-nba/tact/model/demo"
 	"github.com/tact-nba/tact/model/load"
+	"github.com/tact-nba/tact/model/policy"
 )
 
 // The first stages of New: the stores, then the engine on them.
@@ -190,6 +193,7 @@ func (s *Server) buildEngine(deps Deps, w *wiring) (*services, error) {
 		if err := s.restoreSnapshot(context.Background(), w.bundle); err != nil {
 			return nil, err
 		}
+		s.warnUnofferable(w.dc.cat, w.dc.pol, w.bundle)
 	}
 	s.engine, err = decision.New(s.decisionConfig(deps), decision.Deps{
 		Catalog:  w.dc.cat,
@@ -327,6 +331,26 @@ func (s *Server) refreshLearning(ctx context.Context, set *adaptive.Set) error {
 	}
 	set.Restore(states)
 	return nil
+}
+
+// warnUnofferable warns of the catalog products the bundle has no model
+// for whose learning prior is below every tier's bar: they are never
+// offered, so never learn (exploration keeps to the bars too).
+func (s *Server) warnUnofferable(cat *catalog.Catalog, pol *policy.Policy, b *model.Bundle) {
+	lowest := math.Inf(1)
+	for i := range pol.Tiers {
+		lowest = min(lowest, pol.Tiers[i].MinPropensity)
+	}
+	var never []string
+	for _, p := range cat.Products() {
+		if _, ok := b.Index(p.ID); !ok && s.cfg.LearningPrior < lowest {
+			never = append(never, p.ID)
+		}
+	}
+	if len(never) > 0 {
+		s.logger.Warn("learning: products without a model start from learning_prior, below every tier's bar: they are never offered, so never learn; raise learning_prior to a bar",
+			"products", never, "learning_prior", s.cfg.LearningPrior, "lowest_bar", lowest)
+	}
 }
 
 // learningRestored returns the snapshot version whose learned state was
