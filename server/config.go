@@ -17,6 +17,11 @@ import (
 	"github.com/tact-nba/tact/features"
 )
 
+// KeepsDetail reports whether decisions are logged with their detail.
+func (c *Config) KeepsDetail() bool {
+	return c.DecisionDetail == "full" || (c.DecisionDetail == "auto" && (c.Learning == "adaptive" || c.Exploring()))
+}
+
 // Exploring reports whether the policy explores (see decision.Config).
 func (c *Config) Exploring() bool {
 	return c.Exploration == "on" || (c.Exploration == "auto" && c.Learning == "adaptive")
@@ -132,7 +137,7 @@ type Config struct {
 	LearningPrior float64 `koanf:"learning_prior" default:"0.05" help:"with learning adaptive, the propensity a product without a model in the bundle starts from"`
 	// DecisionDetail says whether each decision's record keeps what the
 	// decision weighed, for tact train --from-log and tact evaluate.
-	DecisionDetail string `koanf:"decision_detail" default:"full" help:"full: each logged decision keeps the contact, every product's propensity, gate and choice probability, and the features as scored (about 1 KB), for tact train --from-log and tact evaluate; off: not kept"`
+	DecisionDetail string `koanf:"decision_detail" default:"auto" help:"full: each logged decision keeps the contact, every product's propensity, gate and choice probability, and the features as scored (about 1 KB), for tact train --from-log and tact evaluate; off: not kept; auto: full with learning adaptive or exploration on"`
 	// Exploration makes the policy try, now and then, another product
 	// that passed every gate than the best (auto: on with learning
 	// adaptive).
@@ -442,8 +447,8 @@ func (c *Config) problems() problems {
 	if c.LearningPrior <= 0 || c.LearningPrior >= 1 {
 		p.add("learning_prior", "%v must be between 0 and 1", c.LearningPrior)
 	}
-	if c.DecisionDetail != "full" && c.DecisionDetail != "off" {
-		p.add("decision_detail", "%q is not full or off", c.DecisionDetail)
+	if c.DecisionDetail != "auto" && c.DecisionDetail != "full" && c.DecisionDetail != "off" {
+		p.add("decision_detail", "%q is not auto, full or off", c.DecisionDetail)
 	}
 	switch c.Exploration {
 	case "auto", "on", "off":

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tact-nba/tact/features"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
 )
 
@@ -238,5 +240,48 @@ func TestSnapshotRestoredOnce(t *testing.T) {
 	third := start()
 	if got := propensityOf(t, tactv1.NewDecisionServiceClient(third.conn), "C00003", "savings_account"); math.Abs(got-since) > 1e-6 {
 		t.Errorf("after a restart the savings account scores %.6f, want %.6f (what was learned since the snapshot), not the snapshot's %.6f", got, since, learned)
+	}
+}
+
+// The export carries each decision's detail when it is kept (full, or
+// auto with learning or exploration) and not otherwise (auto alone, off).
+func TestDecisionDetailExported(t *testing.T) {
+	for _, tc := range []struct {
+		detail, learning string
+		want             bool
+	}{{"full", "off", true}, {"auto", "adaptive", true}, {"auto", "off", false}, {"off", "adaptive", false}} {
+		t.Run(tc.detail+"/"+tc.learning, func(t *testing.T) {
+			ts := startServer(t, Deps{}, func(c *Config, _ *io.Writer) { c.DecisionDetail, c.Learning = tc.detail, tc.learning })
+			d, err := tactv1.NewDecisionServiceClient(ts.conn).Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_BRANCH,
+				Context: &tactv1.InteractionContext{Reason: tactv1.InteractionReason_INTERACTION_REASON_SALES_ENQUIRY}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			decisions, _ := simExport(t, ts, time.Now().Add(-time.Hour))
+			if len(decisions) != 1 || decisions[0].ID != d.GetDecisionId() {
+				t.Fatalf("exported %+v", decisions)
+			}
+			dt := decisions[0].Detail
+			if (dt != nil) != tc.want {
+				t.Fatalf("detail %+v, want it kept: %v", dt, tc.want)
+			}
+			if dt == nil {
+				return
+			}
+			rec, err := features.UnpackFeatures("C00003", dt.Features)
+			if err != nil || dt.Reason != "sales_enquiry" || len(dt.Candidates) != 8 {
+				t.Fatalf("detail %+v, features %v", dt, err)
+			}
+			if age, ok := rec.Num("age"); !ok || age <= 0 {
+				t.Errorf("the exported features lack the client's age: %v", rec.Map())
+			}
+			// Chosen for sure without exploration; with it (auto with
+			// learning), with the probability it had.
+			for _, c := range dt.Candidates {
+				if c.Product == d.GetOffers()[0].GetProductId() && (c.Prob <= 0 || c.Gate != "" || (tc.learning == "off" && c.Prob != 1)) {
+					t.Errorf("the offer's candidate %+v, want no gate and a probability (1 without exploration)", c)
+				}
+			}
+		})
 	}
 }

@@ -124,6 +124,12 @@ func BenchmarkDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The same engine without the decisions' detail (decision_detail: off).
+	bare, err := New(Config{FeatureBudget: time.Second, NoDetail: true}, Deps{Catalog: c, Policy: pol, Bundle: bundle, Features: cache, History: store,
+		Load: board, Log: dlog, Outcomes: store, Now: func() time.Time { return *clock.Load() }})
+	if err != nil {
+		b.Fatal(err)
+	}
 	// Warm the cache, and give every client a contact history: two phone
 	// offers this week (the weekly phone cap), and for one client in 100
 	// a refusal a month ago.
@@ -154,14 +160,17 @@ func BenchmarkDecide(b *testing.B) {
 		name   string
 		req    Request
 		action Action
+		e      *Engine
 	}{
 		// The web (and a branch): the offer is reserved in the contact
 		// history.
-		{"offer_now", Request{Channel: catalog.Web, Queue: "q"}, OfferNow},
-		{"offer_now_explain", Request{Channel: catalog.Branch, Queue: "q", Explain: true}, OfferNow},
+		{"offer_now", Request{Channel: catalog.Web, Queue: "q"}, OfferNow, e},
+		{"offer_now_no_detail", Request{Channel: catalog.Web, Queue: "q"}, OfferNow, bare},
+		{"offer_now_explain", Request{Channel: catalog.Branch, Queue: "q", Explain: true}, OfferNow, e},
 		// The phone: every client is at its weekly cap, read from the
 		// history.
-		{"cap_reached", Request{Channel: catalog.PhoneInbound, Queue: "q"}, NoOffer},
+		{"cap_reached", Request{Channel: catalog.PhoneInbound, Queue: "q"}, NoOffer, e},
+		{"cap_reached_no_detail", Request{Channel: catalog.PhoneInbound, Queue: "q"}, NoOffer, bare},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -172,7 +181,7 @@ func BenchmarkDecide(b *testing.B) {
 				req.ClientID = ids[next%clients]
 				next++
 				n++
-				d := e.Decide(ctx, req)
+				d := tc.e.Decide(ctx, req)
 				switch {
 				case d.Action == tc.action:
 					hits++
