@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -16,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model"
@@ -481,36 +478,9 @@ func TestSimulatedCentreLearns(t *testing.T) {
 // API, as tact evaluate does.
 func simExport(t *testing.T, srv *testServer, since time.Time) ([]features.DecisionRecord, []features.OutcomeRecord) {
 	t.Helper()
-	ec := tactv1.NewExportServiceClient(srv.conn)
-	ds, err := ec.ExportDecisions(t.Context(), &tactv1.ExportDecisionsRequest{Since: timestamppb.New(since)})
+	decisions, outcomes, err := wire.ReadLog(t.Context(), tactv1.NewExportServiceClient(srv.conn), since)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var decisions []features.DecisionRecord
-	for {
-		m, err := ds.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		decisions = append(decisions, wire.DecisionFromProto(m.GetDecision()))
-	}
-	os, err := ec.ExportOutcomes(t.Context(), &tactv1.ExportOutcomesRequest{Since: timestamppb.New(since)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var outcomes []features.OutcomeRecord
-	for {
-		m, err := os.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		outcomes = append(outcomes, wire.OutcomeFromProto(m.GetOutcome()))
 	}
 	return decisions, outcomes
 }

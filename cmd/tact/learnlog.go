@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/model"
@@ -51,36 +50,9 @@ func (l *logFlags) fetch(ctx context.Context) (time.Time, []features.DecisionRec
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	client := tactv1.NewExportServiceClient(conn)
-	var decisions []features.DecisionRecord
-	ds, err := client.ExportDecisions(ctx, &tactv1.ExportDecisionsRequest{Since: timestamppb.New(from)})
+	decisions, outcomes, err := wire.ReadLog(ctx, tactv1.NewExportServiceClient(conn), from)
 	if err != nil {
-		return now, nil, nil, l.callError("export decisions", err)
-	}
-	for {
-		m, err := ds.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return now, nil, nil, l.callError(fmt.Sprintf("export decisions (after %d)", len(decisions)), err)
-		}
-		decisions = append(decisions, wire.DecisionFromProto(m.GetDecision()))
-	}
-	var outcomes []features.OutcomeRecord
-	os, err := client.ExportOutcomes(ctx, &tactv1.ExportOutcomesRequest{Since: timestamppb.New(from)})
-	if err != nil {
-		return now, nil, nil, l.callError("export outcomes", err)
-	}
-	for {
-		m, err := os.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return now, nil, nil, l.callError(fmt.Sprintf("export outcomes (after %d)", len(outcomes)), err)
-		}
-		outcomes = append(outcomes, wire.OutcomeFromProto(m.GetOutcome()))
+		return now, nil, nil, l.callError("read the log", err)
 	}
 	return now, decisions, outcomes, nil
 }

@@ -3,6 +3,13 @@
 package wire
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tact-nba/tact/features"
@@ -79,4 +86,43 @@ func OutcomeFromProto(o *tactv1.ExportedOutcome) features.OutcomeRecord {
 	return features.OutcomeRecord{DecisionID: o.GetDecisionId(), ProductID: o.GetProductId(), Outcome: o.GetOutcome(),
 		NotPresentedReason: o.GetAgentReason(), ClientID: o.GetClientId(), Channel: o.GetChannel(),
 		OccurredAt: o.GetOccurredAt().AsTime(), RecordedAt: o.GetRecordedAt().AsTime()}
+}
+
+// ReadLog reads, over the export API, the decisions made and the outcomes
+// recorded since a time (tact evaluate, tact train --from-log).
+func ReadLog(ctx context.Context, client tactv1.ExportServiceClient, since time.Time) ([]features.DecisionRecord, []features.OutcomeRecord, error) {
+	ds, err := client.ExportDecisions(ctx, &tactv1.ExportDecisionsRequest{Since: timestamppb.New(since)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("export decisions: %w", err)
+	}
+	decisions, err := drain(ds, func(m *tactv1.ExportDecisionsResponse) features.DecisionRecord {
+		return DecisionFromProto(m.GetDecision())
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("export decisions (after %d): %w", len(decisions), err)
+	}
+	os, err := client.ExportOutcomes(ctx, &tactv1.ExportOutcomesRequest{Since: timestamppb.New(since)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("export outcomes: %w", err)
+	}
+	outcomes, err := drain(os, func(m *tactv1.ExportOutcomesResponse) features.OutcomeRecord { return OutcomeFromProto(m.GetOutcome()) })
+	if err != nil {
+		return nil, nil, fmt.Errorf("export outcomes (after %d): %w", len(outcomes), err)
+	}
+	return decisions, outcomes, nil
+}
+
+// drain reads a server stream to its end.
+func drain[M, T any](s grpc.ServerStreamingClient[M], conv func(*M) T) ([]T, error) {
+	var out []T
+	for {
+		m, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, conv(m))
+	}
 }
