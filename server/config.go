@@ -138,6 +138,8 @@ type Config struct {
 	// DecisionDetail says whether each decision's record keeps what the
 	// decision weighed, for tact train --from-log and tact evaluate.
 	DecisionDetail string `koanf:"decision_detail" default:"auto" help:"full: each logged decision keeps the contact, every product's propensity, gate and choice probability, and the features as scored (about 1 KB), for tact train --from-log and tact evaluate; off: not kept; auto: full with learning adaptive or exploration on"`
+	// DecisionDetailShare keeps the detail of that share of decisions.
+	DecisionDetailShare float64 `koanf:"decision_detail_share" default:"1" help:"with decision_detail, the share of decisions (chosen by id, so independently of what was decided) that keep their detail; less saves space and CPU"`
 	// Exploration makes the policy try, now and then, another product
 	// that passed every gate than the best (auto: on with learning
 	// adaptive).
@@ -449,6 +451,9 @@ func (c *Config) problems() problems {
 	}
 	if c.DecisionDetail != "auto" && c.DecisionDetail != "full" && c.DecisionDetail != "off" {
 		p.add("decision_detail", "%q is not auto, full or off", c.DecisionDetail)
+	}
+	if c.DecisionDetailShare <= 0 || c.DecisionDetailShare > 1 {
+		p.add("decision_detail_share", "%v must be above 0 and at most 1", c.DecisionDetailShare)
 	}
 	switch c.Exploration {
 	case "auto", "on", "off":

@@ -417,7 +417,7 @@ func (s *Server) restoreSnapshot(ctx context.Context, b *model.Bundle) error {
 // decisionConfig is the engine's configuration.
 func (s *Server) decisionConfig(deps Deps) decision.Config {
 	dc := decision.Config{FeatureBudget: s.cfg.FeatureBudget, DurableOffers: s.redis == nil, LearningPrior: s.cfg.LearningPrior, Rand: deps.Rand,
-		NoDetail: !s.cfg.KeepsDetail()}
+		NoDetail: !s.cfg.KeepsDetail(), DetailShare: s.cfg.DecisionDetailShare}
 	if s.cfg.Exploring() {
 		dc.Exploration, dc.ExplorationMaturity = s.cfg.ExplorationRate, float64(s.cfg.ExplorationMaturity)
 		if s.cfg.Learning == "adaptive" {

@@ -149,3 +149,33 @@ func TestNoDetail(t *testing.T) {
 		t.Fatalf("%v logged %+v, want its record without detail", d.Action, log.pending)
 	}
 }
+
+// With a detail share, about that share of the decisions keep their
+// detail.
+func TestDetailShare(t *testing.T) {
+	log := newMemLog()
+	reader := memReader{}
+	const n = 2000
+	for i := range n {
+		id := fmt.Sprintf("c%d", i)
+		r := client(nil)
+		r.ClientID = id
+		reader[id] = r
+	}
+	e := newExploringEngine(t, reader, log, Config{DetailShare: 0.25}, nil)
+	for i := range n {
+		e.Decide(t.Context(), Request{ClientID: fmt.Sprintf("c%d", i), Channel: catalog.PhoneInbound})
+	}
+	kept := 0
+	for _, r := range log.pending {
+		if r.Detail != nil {
+			kept++
+		}
+	}
+	if sd := math.Sqrt(n * 0.25 * 0.75); math.Abs(float64(kept)-n*0.25) > 4*sd {
+		t.Errorf("%d of %d decisions kept their detail, want about a quarter", kept, n)
+	}
+	if _, err := New(Config{DetailShare: 1.5}, Deps{}); err == nil {
+		t.Error("a detail share of 1.5 accepted")
+	}
+}
