@@ -31,7 +31,7 @@ type logFlags struct {
 func (l *logFlags) register(fs *pflag.FlagSet, envAddr string) {
 	l.common.register(fs, envAddr)
 	fs.Lookup("timeout").DefValue, l.timeout = "10m0s", 10*time.Minute
-	fs.StringVar(&l.since, "since", "", "RFC 3339 time or YYYY-MM-DD (UTC), or a duration back from now such as 720h (required)")
+	fs.StringVar(&l.since, "since", "", "RFC 3339 time or YYYY-MM-DD (UTC), or a duration back from now such as 720h or 30d (required)")
 	fs.DurationVar(&l.noAnswer, "no-answer-after", 24*time.Hour, "an offer presented and not answered this long counts as declined (0: left out)")
 }
 

@@ -248,6 +248,11 @@ func TestModelsSnapshotAndRollback(t *testing.T) {
 	if got := tact("models"); !strings.Contains(got, "learning resumed from snapshot snap-1") {
 		t.Errorf("tact models after the rollback:\n%s", got)
 	}
+	// The health, exported: a JSON line per product.
+	lines := strings.Split(strings.TrimSpace(tact("export", "models")), "\n")
+	if len(lines) != 8 || !strings.Contains(strings.Join(lines, "\n"), `{"bundle_version":"snap-1","model":{"product_id":"savings_account","type":"logistic"`) {
+		t.Errorf("tact export models:\n%s", strings.Join(lines, "\n"))
+	}
 	for _, args := range [][]string{
 		{"models", "snapshot", "--addr", addr},
 		{"models", "rollback", "--model-dir", models},
@@ -257,6 +262,25 @@ func TestModelsSnapshotAndRollback(t *testing.T) {
 		var ue *usageError
 		if err := run(t.Context(), args, &bytes.Buffer{}, ""); !errors.As(err, &ue) {
 			t.Errorf("tact %s: %v, want a usage error", strings.Join(args, " "), err)
+		}
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"30d":                  now.AddDate(0, 0, -30),
+		"720h":                 now.Add(-720 * time.Hour),
+		"2026-11-01":           time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		"2026-11-01T10:00:00Z": time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
+	} {
+		if got, err := parseSince(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "soon", "-3d", "3.5d", "-1h"} {
+		if _, err := parseSince(bad, now); err == nil {
+			t.Errorf("parseSince(%q) accepted", bad)
 		}
 	}
 }

@@ -58,6 +58,7 @@ Usage:
   tact export decisions|outcomes|exposures --since T
                                     write the decision log, the outcomes or the experiment
                                     exposures as JSON Lines
+  tact export models                each product's model and its health, as JSON Lines
   tact experiments list             the A/B experiments running
   tact experiments results KEY [--since T]
                                     an experiment's results per variation

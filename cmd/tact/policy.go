@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -127,7 +130,10 @@ func loadCmd(ctx context.Context, args []string, out io.Writer, envAddr string) 
 // export writes the decision log, the outcomes or the experiment
 // exposures as JSON Lines.
 func export(ctx context.Context, args []string, out io.Writer, envAddr string) error {
-	const use = "tact export decisions|outcomes|exposures --since T [--experiment KEY]"
+	const use = "tact export decisions|outcomes|exposures --since T [--experiment KEY] | tact export models"
+	if len(args) > 0 && args[0] == "models" {
+		return exportModels(ctx, args[1:], out, envAddr)
+	}
 	if len(args) == 0 || (args[0] != "decisions" && args[0] != "outcomes" && args[0] != "exposures") {
 		return &usageError{use}
 	}
@@ -136,7 +142,7 @@ func export(ctx context.Context, args []string, out io.Writer, envAddr string) e
 	var c common
 	c.register(fs, envAddr)
 	fs.Lookup("timeout").DefValue, c.timeout = "10m0s", 10*time.Minute
-	since := fs.String("since", "", "RFC 3339 time or YYYY-MM-DD (UTC), or a duration back from now such as 24h (required)")
+	since := fs.String("since", "", "RFC 3339 time or YYYY-MM-DD (UTC), or a duration back from now such as 24h or 30d (required)")
 	experiment := fs.String("experiment", "", "with exposures: only this experiment's")
 	if err := parse(fs, args[1:], out); err != nil {
 		return err
@@ -171,6 +177,38 @@ func export(ctx context.Context, args []string, out io.Writer, envAddr string) e
 			return client.ExportExposures(ctx, &tactv1.ExportExposuresRequest{Since: ts, Experiment: *experiment})
 		}, func(m *tactv1.ExportExposuresResponse) proto.Message { return m.GetExposure() })
 	}
+}
+
+// exportModels writes each catalog product's model and its health as a
+// JSON line.
+func exportModels(ctx context.Context, args []string, out io.Writer, envAddr string) error {
+	fs := pflag.NewFlagSet("tact export models", pflag.ContinueOnError)
+	var c common
+	c.register(fs, envAddr)
+	if err := parse(fs, args, out); err != nil {
+		return err
+	}
+	resp, err := call(ctx, &c, "export models", func(ctx context.Context, conn *grpc.ClientConn) (*tactv1.ListModelsResponse, error) {
+		return tactv1.NewModelServiceClient(conn).ListModels(ctx, &tactv1.ListModelsRequest{})
+	})
+	if err != nil {
+		return err
+	}
+	enc := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
+	for _, m := range resp.GetModels() {
+		raw, err := enc.Marshal(m)
+		if err != nil {
+			return err
+		}
+		var b bytes.Buffer
+		if err := json.Compact(&b, raw); err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(out, "{\"bundle_version\":%q,\"model\":%s}\n", resp.GetBundleVersion(), b.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeStream writes each message of a server stream as a JSON line.
@@ -216,5 +254,10 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, a YYYY-MM-DD date or a duration such as 24h", s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, a YYYY-MM-DD date or a duration such as 24h or 30d", s)
 }
