@@ -285,29 +285,32 @@ func (b *Bolt) SaveLearning(ctx context.Context, states map[string][]byte) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return b.update("save learning", func(tx *bolt.Tx) error {
-		bk := tx.Bucket(bucketLearning)
-		var gone [][]byte
-		if err := bk.ForEach(func(k, _ []byte) error {
-			if _, ok := states[string(k)]; !ok && !bytes.HasPrefix(k, []byte("|")) {
-				gone = append(gone, bytes.Clone(k))
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, k := range gone {
-			if err := bk.Delete(k); err != nil {
-				return err
-			}
-		}
-		for product, raw := range states {
-			if err := bk.Put([]byte(product), raw); err != nil {
-				return err
-			}
+	return b.update("save learning", func(tx *bolt.Tx) error { return replaceLearning(tx.Bucket(bucketLearning), states) })
+}
+
+// replaceLearning puts states in the learning bucket in place of the
+// products there.
+func replaceLearning(bk *bolt.Bucket, states map[string][]byte) error {
+	var gone [][]byte
+	if err := bk.ForEach(func(k, _ []byte) error {
+		if _, ok := states[string(k)]; !ok && !bytes.HasPrefix(k, []byte("|")) {
+			gone = append(gone, bytes.Clone(k))
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	for _, k := range gone {
+		if err := bk.Delete(k); err != nil {
+			return err
+		}
+	}
+	for product, raw := range states {
+		if err := bk.Put([]byte(product), raw); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LoadLearning returns the learned models' states, by product.
@@ -344,11 +347,15 @@ func (b *Bolt) LearningRestored(ctx context.Context) (string, error) {
 // RestoreLearning replaces the learned state with a snapshot's and
 // records its version, in one transaction.
 func (b *Bolt) RestoreLearning(ctx context.Context, version string, states map[string][]byte) error {
-	if err := b.SaveLearning(ctx, states); err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	return b.update("restore learning", func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketLearning).Put([]byte(learningRestored), []byte(version))
+		bk := tx.Bucket(bucketLearning)
+		if err := replaceLearning(bk, states); err != nil {
+			return err
+		}
+		return bk.Put([]byte(learningRestored), []byte(version))
 	})
 }
 

@@ -231,22 +231,16 @@ func TestModelsSnapshotAndRollback(t *testing.T) {
 	if !strings.Contains(got, "current now points at snap-1 (was demo-2)") || !strings.Contains(got, "learning resumes") {
 		t.Errorf("tact models rollback:\n%s", got)
 	}
+	// Served, and learning resumed from the snapshot, at tactd's next poll.
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		v, p := savings()
-		if v == "snap-1" {
-			if math.Abs(p-learned) > 1e-6 {
-				t.Errorf("after the rollback the savings account scores %.6f, want the snapshot's %.6f", p, learned)
-			}
-			break
-		}
+	for !strings.Contains(tact("models"), "learning resumed from snapshot snap-1") {
 		if time.Now().After(deadline) {
-			t.Fatalf("still serving %s 10 s after the rollback", v)
+			t.Fatalf("10 s after the rollback:\n%s", tact("models"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got := tact("models"); !strings.Contains(got, "learning resumed from snapshot snap-1") {
-		t.Errorf("tact models after the rollback:\n%s", got)
+	if v, p := savings(); v != "snap-1" || math.Abs(p-learned) > 1e-6 {
+		t.Errorf("after the rollback %s scores the savings account %.6f, want snap-1 and the snapshot's %.6f", v, p, learned)
 	}
 	// The health, exported: a JSON line per product.
 	lines := strings.Split(strings.TrimSpace(tact("export", "models")), "\n")
