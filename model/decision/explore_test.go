@@ -179,3 +179,40 @@ func TestDetailShare(t *testing.T) {
 		t.Error("a detail share of 1.5 accepted")
 	}
 }
+
+// seenLearner is a hand-written Learner that keeps the tenure it learned
+// each outcome with.
+type seenLearner struct{ tenures []float64 }
+
+func (l *seenLearner) Score(_ string, _ model.Features, prior float64) float64 { return prior }
+func (l *seenLearner) Evidence(string) float64                                 { return 0 }
+func (l *seenLearner) Learn(_ string, f model.Features, _ float64, _ bool) {
+	x, _ := f.Num("tenure")
+	l.tenures = append(l.tenures, x)
+}
+
+// An outcome teaches the learner the client's features as they were when
+// the offer was decided (the decision's detail), not as they are by the
+// time the answer comes; without the detail, as they are then.
+func TestLearnsFromTheFeaturesAsScored(t *testing.T) {
+	for _, noDetail := range []bool{false, true} {
+		reader := memReader{"c": client(map[string]features.Value{"tenure": features.Number(7)})}
+		learner := &seenLearner{}
+		e := newExploringEngine(t, reader, newMemLog(), Config{NoDetail: noDetail}, learner)
+		d := e.Decide(t.Context(), Request{ClientID: "c", Channel: catalog.PhoneInbound})
+		if d.Action != OfferNow {
+			t.Fatalf("%v %+v", d.Action, d.Reasons)
+		}
+		reader["c"] = client(map[string]features.Value{"tenure": features.Number(8)}) // a year on
+		if _, _, err := e.RecordOutcome(t.Context(), OutcomeRequest{DecisionID: d.ID, ProductID: d.Offers[0].ProductID, Outcome: OutcomeAccepted}); err != nil {
+			t.Fatal(err)
+		}
+		want := 7.0
+		if noDetail {
+			want = 8
+		}
+		if len(learner.tenures) != 1 || learner.tenures[0] != want {
+			t.Errorf("without detail %v: learned with tenures %v, want [%v]", noDetail, learner.tenures, want)
+		}
+	}
+}

@@ -102,19 +102,27 @@ func (e *Engine) RecordOutcome(ctx context.Context, req OutcomeRequest) (feature
 		return features.OutcomeRecord{}, false, fmt.Errorf("decision: contact history: %w", err)
 	}
 	if !dup && e.deps.Learner != nil && (o.Outcome == features.ContactAccepted || o.Outcome == features.ContactDeclined) {
-		e.learn(ctx, &o)
+		e.learn(ctx, &o, d.Detail)
 	}
 	return o, dup, nil
 }
 
 // learn teaches the learner an answered offer: accepted is 1, declined 0;
 // an offer not presented, or presented without an answer, teaches nothing.
-// The client's features are read now (the decision log does not keep
-// them), and the prior is the bundle's propensity now.
-func (e *Engine) learn(ctx context.Context, o *features.OutcomeRecord) {
-	rec, err := e.deps.Features.Get(ctx, o.ClientID)
-	if err != nil {
-		return // nothing to learn from; the outcome itself is stored
+// It learns from the client's features as they were scored when the
+// decision's detail kept them, else as they are now (a decision logged
+// without its detail; on Redis, where the record an outcome finds is the
+// reservation's); the prior is the bundle's propensity now.
+func (e *Engine) learn(ctx context.Context, o *features.OutcomeRecord, detail *features.DecisionDetail) {
+	var rec features.Record
+	var err error
+	if detail != nil && len(detail.Features) > 0 {
+		rec, err = features.UnpackFeatures(o.ClientID, detail.Features)
+	}
+	if rec.Len() == 0 || err != nil {
+		if rec, err = e.deps.Features.Get(ctx, o.ClientID); err != nil {
+			return // nothing to learn from; the outcome itself is stored
+		}
 	}
 	st := e.state.Load()
 	prior := e.cfg.LearningPrior
