@@ -557,7 +557,13 @@ func (c *console) models(w http.ResponseWriter, r *http.Request) {
 		}
 		ms = append(ms, v)
 	}
-	c.render(w, r, "models", map[string]any{"Bundle": b.Manifest, "Models": ms, "Learning": c.s.learner != nil})
+	data := map[string]any{"Bundle": b.Manifest, "Models": ms, "Learning": c.s.learner != nil, "Exploring": c.s.cfg.Exploring()}
+	if c.s.learner != nil {
+		if v, err := c.s.learningRestored(r.Context()); err == nil {
+			data["Restored"] = v
+		}
+	}
+	c.render(w, r, "models", data)
 }
 
 // httpStatusOf is the HTTP status of an API error, as REST answers it.

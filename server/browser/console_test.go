@@ -124,7 +124,7 @@ func TestConsolePages(t *testing.T) {
 	tb.clean(t, "Experiments")
 
 	tb.run(t, chromedp.Navigate(base+"/console/models"), chromedp.WaitVisible(chromedp.CSS("table")))
-	if got := tb.text(t, "main"); !strings.Contains(got, "demo-2") || !strings.Contains(got, "credit_card") {
+	if got := tb.text(t, "main"); !strings.Contains(got, "demo-2") || !strings.Contains(got, "credit_card") || !strings.Contains(got, "Exploration: off") {
 		t.Errorf("the models page: %q", got)
 	}
 	tb.shot(t, "models")
