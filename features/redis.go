@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,6 +34,10 @@ type Redis struct {
 	logger *slog.Logger
 	// cluster: a Redis Cluster, where one transaction spans one slot only.
 	cluster bool
+	// prefetch: a features read also reads the client's contacts (see
+	// redis_prefetch.go); stash keeps them.
+	prefetch atomic.Bool
+	stash    prefetchStash
 }
 
 var _ Source = (*Redis)(nil)
@@ -168,7 +173,33 @@ func (r *Redis) Close() error { return r.client.Close() }
 
 // Get returns one client's features, or ErrNotFound.
 func (r *Redis) Get(ctx context.Context, clientID string) (Record, error) {
+	if r.prefetch.Load() {
+		return r.getWithContacts(ctx, clientID)
+	}
 	raw, err := r.client.Get(ctx, r.Key(clientID)).Bytes()
+	return r.decodeGet(clientID, raw, err)
+}
+
+// getWithContacts reads the client's features and contacts in one
+// pipelined round trip, and keeps the contacts for the Contacts call that
+// follows.
+func (r *Redis) getWithContacts(ctx context.Context, clientID string) (Record, error) {
+	start := time.Now()
+	pipe := r.client.Pipeline()
+	get := pipe.Get(ctx, r.Key(clientID))
+	zs := pipe.ZRangeByScoreWithScores(ctx, r.ContactsKey(clientID), &redis.ZRangeBy{Min: "-inf", Max: "+inf"})
+	_, _ = pipe.Exec(ctx) // each command's own error is read below
+	if zz, err := zs.Result(); err == nil {
+		if cs, err := parseContacts(clientID, zz); err == nil {
+			r.stash.put(clientID, &prefetched{at: start, contacts: cs})
+		}
+	}
+	raw, err := get.Bytes()
+	return r.decodeGet(clientID, raw, err)
+}
+
+// decodeGet turns a features read's reply into a record.
+func (r *Redis) decodeGet(clientID string, raw []byte, err error) (Record, error) {
 	if errors.Is(err, redis.Nil) {
 		return Record{}, ErrNotFound
 	}

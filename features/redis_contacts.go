@@ -100,10 +100,18 @@ func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
 // Contacts returns a client's contacts at or after since, oldest first.
 func (r *Redis) Contacts(ctx context.Context, clientID string, since time.Time) ([]Contact, error) {
+	if cs, ok := r.stash.take(clientID, since); ok {
+		return cs, nil
+	}
 	zs, err := r.client.ZRangeByScoreWithScores(ctx, r.ContactsKey(clientID), &redis.ZRangeBy{Min: ms(since), Max: "+inf"}).Result()
 	if err != nil {
 		return nil, r.unavailable("read contacts", err)
 	}
+	return parseContacts(clientID, zs)
+}
+
+// parseContacts reads a contacts sorted set's members, oldest first.
+func parseContacts(clientID string, zs []redis.Z) ([]Contact, error) {
 	out := make([]Contact, 0, len(zs))
 	for _, z := range zs {
 		m, _ := z.Member.(string)
@@ -137,6 +145,7 @@ func (r *Redis) releaseKey(clientID, decisionID string) string {
 // reservation) the reservation is released in the background, so that no
 // offer the caller never gave uses up a cap slot.
 func (r *Redis) Reserve(ctx context.Context, res Reservation) (Reserved, error) {
+	r.stash.forget(res.ClientID)
 	if err := checkReservation(&res); err != nil {
 		return Reserved{}, err
 	}
@@ -207,6 +216,7 @@ func (r *Redis) GetDecision(ctx context.Context, id string) (DecisionRecord, err
 
 // release undoes a reservation whose reply was lost (releaseScript).
 func (r *Redis) release(ctx context.Context, res Reservation) {
+	r.stash.forget(res.ClientID)
 	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
 	defer cancel()
 	args := []any{releaseMark.Milliseconds()}
@@ -223,6 +233,7 @@ func (r *Redis) release(ctx context.Context, res Reservation) {
 
 // AddContact runs outcomeScript.
 func (r *Redis) AddContact(ctx context.Context, c Contact) error {
+	r.stash.forget(c.ClientID)
 	if err := checkContact(&c); err != nil {
 		return err
 	}

@@ -92,6 +92,10 @@ func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
 		// outcomes.
 		src, sink = s.redis, s.redis
 		s.history, s.log = s.redis, s.redis
+		// A features read (a cache miss) brings the client's contact
+		// history in the same round trip, for the decision's history
+		// read that follows.
+		s.redis.PrefetchContacts(s.cfg.FeatureStore == "redis")
 		if s.cfg.FeatureStore == "feast" {
 			// The features are Feast's, in the same Redis; the shared
 			// state is Tact's own.
