@@ -292,19 +292,32 @@ func (s *Server) saveLearning(ctx context.Context) {
 	if !s.learner.Changed() {
 		return
 	}
-	raws := map[string][]byte{}
-	for product, st := range s.learner.States() {
-		raw, err := json.Marshal(st)
-		if err != nil {
-			s.logger.Error("learning: encode state", "product", product, "err", err)
-			continue
-		}
-		raws[product] = raw
+	raws, err := encodeStates(s.learner.States())
+	if err != nil {
+		// Saving the others would forget this product (a save replaces
+		// the stored state): keep what is stored.
+		s.learner.MarkChanged()
+		s.logger.Error("learning: state not saved", "err", err)
+		return
 	}
 	if err := s.store.SaveLearning(ctx, raws); err != nil {
 		s.learner.MarkChanged() // try again at the next save
 		s.logger.Warn("learning: state not saved; will retry", "err", err)
 	}
+}
+
+// encodeStates is the learned state as the embedded store keeps it: JSON
+// per product.
+func encodeStates(states map[string]adaptive.State) (map[string][]byte, error) {
+	raws := make(map[string][]byte, len(states))
+	for p, st := range states {
+		raw, err := json.Marshal(st)
+		if err != nil {
+			return nil, fmt.Errorf("learning: encode the state of %s: %w", p, err)
+		}
+		raws[p] = raw
+	}
+	return raws, nil
 }
 
 // syncLearning keeps the learned state: saved to the embedded store, or
@@ -404,11 +417,9 @@ func (s *Server) restoreSnapshot(ctx context.Context, b *model.Bundle) error {
 			return fmt.Errorf("learning: %w", err)
 		}
 	} else {
-		raws := make(map[string][]byte, len(states))
-		for p, st := range states {
-			if raws[p], err = json.Marshal(st); err != nil {
-				return err
-			}
+		raws, err := encodeStates(states)
+		if err != nil {
+			return err
 		}
 		if err := s.store.RestoreLearning(ctx, b.Version(), raws); err != nil {
 			return fmt.Errorf("learning: %w", err)

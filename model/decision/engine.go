@@ -521,7 +521,8 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	})
 
 	// The products that can be offered now, best first.
-	var nowCands []*candidate
+	var nowBuf [32]*candidate
+	nowCands := nowBuf[:0]
 	for i := range cands {
 		if cands[i].window == nil {
 			nowCands = append(nowCands, &cands[i])
@@ -544,7 +545,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 		// By expected value: the offer now must be worth more than what
 		// it costs the later one.
 		if len(nowCands) == 0 || nowCands[0].priority <= pol.Arbitration.LaterFatigue*best.priority {
-			return e.offerLater(&d, later)
+			return offerLater(&d, later)
 		}
 	}
 	maxOffers := max(req.MaxOffers, 1)
@@ -585,7 +586,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	if got == 0 {
 		if d.LaterOffer != nil {
 			// The later offer stands without the one now.
-			return e.offerLater(&d, later)
+			return offerLater(&d, later)
 		}
 		return noOffer(capWords(tier, req.Channel, res))
 	}
@@ -625,7 +626,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 }
 
 // offerLater makes d the answer "later": its later offer, with reason r.
-func (e *Engine) offerLater(d *Decision, r Reason) Decision {
+func offerLater(d *Decision, r Reason) Decision {
 	d.Action = OfferLater
 	d.Offers = []Offer{*d.LaterOffer}
 	d.LaterOffer = nil
@@ -651,21 +652,28 @@ func (e *Engine) offerLater(d *Decision, r Reason) Decision {
 // floor rate.
 func (e *Engine) explore(now []*candidate, detail *features.DecisionDetail) (first int, prob float64) {
 	k := len(now)
-	q := func(c *candidate) float64 {
-		if k < 2 {
-			return 0
+	if k < 2 || (e.cfg.Exploration == 0 && e.cfg.ExplorationRamp == 0) {
+		// No choice to draw: the best, for sure.
+		if detail != nil {
+			detail.Candidates[now[0].idx].Prob = 1
 		}
+		return 0, 1
+	}
+	var buf [32]float64
+	probs := buf[:0]
+	if k > len(buf) {
+		probs = make([]float64, 0, k)
+	}
+	probs = append(probs, 0)
+	rest := 1.0
+	for _, c := range now[1:] {
 		m := 1.0
 		if e.deps.Learner != nil {
 			m = min(1, e.deps.Learner.Evidence(c.p.ID)/e.cfg.ExplorationMaturity)
 		}
-		return (e.cfg.Exploration + e.cfg.ExplorationRamp*(1-m)) / float64(k)
-	}
-	probs := make([]float64, k)
-	rest := 1.0
-	for i := 1; i < k; i++ {
-		probs[i] = q(now[i])
-		rest -= probs[i]
+		q := (e.cfg.Exploration + e.cfg.ExplorationRamp*(1-m)) / float64(k)
+		probs = append(probs, q)
+		rest -= q
 	}
 	probs[0] = rest
 	if rest < 1 {
