@@ -84,6 +84,7 @@ var rules = []rule{
 	{match: regexp.MustCompile(`tact (evaluate|train --from-log) `), skip: "need a log of answered offers: TestLearningFromTheLog runs both against one"},
 	{match: regexp.MustCompile(`^mkdir -p models && cp -r model/demo/bundle`)},
 	{match: regexp.MustCompile(`^go run \./cmd/tactd`)},
+	{match: regexp.MustCompile(`tact decide --client C00009 --channel branch --explain`), want: []string{"OFFER NOW", "Candidates:"}},
 	{match: regexp.MustCompile(`tact models snapshot`), want: []string{"wrote snapshot demo-2-learned-1"}},
 	{match: regexp.MustCompile(`tact models rollback`), want: []string{"current now points at demo-2-learned-1 (was demo-2)", "learning resumes"}},
 	{match: regexp.MustCompile(`tact models$`), want: []string{"learning adaptive", "savings_account"}},

@@ -180,7 +180,11 @@ func modelsSnapshot(ctx context.Context, args []string, out io.Writer, envAddr s
 		products = append(products, fmt.Sprintf("%s %.0f/%.0f", p, st.Accepted, st.Refused))
 	}
 	slices.Sort(products)
-	fmt.Fprintf(out, "wrote snapshot %s to %s: bundle %s and what was learned on it (accepted/declined: %s)\n", *version, to, served.Version(), strings.Join(products, ", "))
+	learned := "nothing learned yet"
+	if len(products) > 0 {
+		learned = "accepted/declined: " + strings.Join(products, ", ")
+	}
+	fmt.Fprintf(out, "wrote snapshot %s to %s: bundle %s and what was learned on it (%s)\n", *version, to, served.Version(), learned)
 	fmt.Fprintf(out, "roll back to it with: tact models rollback --model-dir %s --to %s\n", *dir, *version)
 	return nil
 }
