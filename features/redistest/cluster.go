@@ -64,11 +64,14 @@ func StartCluster(masters, replicas int) (*Cluster, error) {
 		c.nodes = append(c.nodes, cmd)
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		c.Addrs = append(c.Addrs, addr)
-		s := &Server{Addr: addr}
+		s := &Server{Addr: addr, cmd: cmd}
 		for deadline := time.Now().Add(10 * time.Second); !s.ping(); time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				return nil, fmt.Errorf("redistest: cluster node %s not answering", addr)
 			}
+		}
+		if !s.ours() {
+			return nil, fmt.Errorf("redistest: another process answers on %s, the port chosen for a cluster node", addr)
 		}
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs...)

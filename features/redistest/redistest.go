@@ -35,16 +35,51 @@ func Start(tb testing.TB) *Server {
 		}
 		tb.Skip("redis-server is not installed (apt-get install redis-server)")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &Server{Addr: addr, tb: tb, dir: tb.TempDir()}
-	s.start()
+	s := &Server{tb: tb, dir: tb.TempDir()}
 	tb.Cleanup(s.stop)
-	return s
+	// The port is free when chosen, but another test's redis-server may
+	// take it before this one binds it: then the PING is answered by that
+	// other server. Only our process's answer counts; else another port.
+	for try := 1; ; try++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s.Addr = l.Addr().String()
+		l.Close()
+		s.start()
+		if s.ours() {
+			return s
+		}
+		s.stop()
+		if try == 5 {
+			tb.Fatalf("redistest: another process answered on each of 5 ports")
+		}
+	}
+}
+
+// ours reports whether the redis-server answering on Addr is the process
+// started here (INFO server's process_id).
+func (s *Server) ours() bool {
+	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := fmt.Fprint(c, "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n"); err != nil {
+		return false
+	}
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if pid, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return s.cmd != nil && pid == strconv.Itoa(s.cmd.Process.Pid)
+		}
+	}
 }
 
 func (s *Server) start() {
