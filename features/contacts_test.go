@@ -439,3 +439,40 @@ func TestRedisRecordsOfferDecisions(t *testing.T) {
 		t.Errorf("the decision is kept %v, want the 30-day outcome window", ttl)
 	}
 }
+
+// TestRedisWaitsForASlowWrite: an outcome that Redis acknowledges late
+// (400 ms, as appendfsync always does while the disk is busy) is stored
+// when the caller can wait that long, and only refused, ErrUnavailable,
+// when the caller's own deadline passes. (A 200 ms socket ceiling used to
+// refuse it whatever the caller's deadline: a desktop's outcome answered
+// "retry" for a write Redis had made.)
+func TestRedisWaitsForASlowWrite(t *testing.T) {
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	r, err := OpenRedis(t.Context(), RedisConfig{Addr: proxy.Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	out := func(decision string) *OutcomeRecord {
+		return &OutcomeRecord{DecisionID: decision, ProductID: "card", Outcome: "accepted", ClientID: "C1", Channel: "web", OccurredAt: at, RecordedAt: at}
+	}
+	proxy.SetReplyDelay(400 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	dup, err := r.PutOutcome(ctx, out("D1"))
+	cancel()
+	if err != nil || dup {
+		t.Fatalf("an outcome acknowledged in 400 ms, the caller waiting 3 s: duplicate %v, %v", dup, err)
+	}
+	ctx, cancel = context.WithTimeout(t.Context(), 100*time.Millisecond)
+	_, err = r.PutOutcome(ctx, out("D2"))
+	cancel()
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("an outcome acknowledged after the caller's 100 ms deadline: %v, want ErrUnavailable", err)
+	}
+	proxy.SetReplyDelay(0)
+	if dup, err := r.PutOutcome(t.Context(), out("D1")); err != nil || !dup {
+		t.Errorf("the slow outcome again: duplicate %v, %v; want it stored the first time", dup, err)
+	}
+}

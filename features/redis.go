@@ -66,7 +66,12 @@ type RedisConfig struct {
 	// PoolSize is the connection pool size (default 10 per CPU).
 	PoolSize int `koanf:"-"`
 	// DialTimeout, ReadTimeout and WriteTimeout bound each operation
-	// (default 1s, 200ms, 200ms); the caller's context bounds it too.
+	// (default 1s, 2s, 2s): a ceiling for calls without a deadline of
+	// their own. The caller's context is the real bound: a decision's
+	// reads and reservation stop at feature_budget, an outcome or a load
+	// report at the call's deadline (call_timeout). A lower ceiling
+	// refused outcomes that a Redis with appendfsync always acknowledged
+	// late, while its disk was busy.
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration `koanf:"-"`
 }
 
@@ -90,8 +95,8 @@ func OpenRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (*Redi
 		PoolSize:   cfg.PoolSize,
 		// Deadlines come from the caller's context as well.
 		DialTimeout:           orDefault(cfg.DialTimeout, time.Second),
-		ReadTimeout:           orDefault(cfg.ReadTimeout, 200*time.Millisecond),
-		WriteTimeout:          orDefault(cfg.WriteTimeout, 200*time.Millisecond),
+		ReadTimeout:           orDefault(cfg.ReadTimeout, 2*time.Second),
+		WriteTimeout:          orDefault(cfg.WriteTimeout, 2*time.Second),
 		ContextTimeoutEnabled: true,
 	}
 	if cfg.TLS {
