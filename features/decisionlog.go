@@ -304,6 +304,7 @@ func (l *DecisionLog) journalWriter() {
 	defer close(l.jdone)
 	var group []logEntry
 	var recs []*DecisionRecord
+	var written []bool // group[i] was claimed for the write
 	var tick <-chan time.Time
 	if l.journal.syncEvery > 0 {
 		t := time.NewTicker(l.journal.syncEvery)
@@ -335,9 +336,11 @@ func (l *DecisionLog) journalWriter() {
 				break more
 			}
 		}
-		recs = recs[:0]
+		recs, written = recs[:0], written[:0]
 		for i := range group {
-			if group[i].state.CompareAndSwap(commitPending, commitClaimed) {
+			claimed := group[i].state.CompareAndSwap(commitPending, commitClaimed)
+			written = append(written, claimed)
+			if claimed {
 				recs = append(recs, &group[i].rec)
 			} else {
 				withdraw(&group[i].rec)
@@ -345,8 +348,11 @@ func (l *DecisionLog) journalWriter() {
 		}
 		seg, err := l.journal.Append(recs)
 		l.journaled(len(recs), err)
+		// A record claimed above is answered by this write's result,
+		// whether its caller still waits (claimed) or gave up during the
+		// write (abandoned: Commit waits for this answer all the same).
 		for i := range group {
-			if group[i].state.Load() == commitClaimed {
+			if written[i] {
 				if err != nil {
 					withdraw(&group[i].rec)
 				} else {
@@ -356,7 +362,7 @@ func (l *DecisionLog) journalWriter() {
 			l.queue <- logEntry{rec: group[i].rec, seg: group[i].seg}
 		}
 		for i := range group {
-			if group[i].state.Load() == commitClaimed {
+			if written[i] {
 				group[i].done <- err
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 )
@@ -257,5 +258,70 @@ func TestJournalFailureWithdrawsTheOffer(t *testing.T) {
 	}
 	if d, err := b.GetDecision(t.Context(), idAt(at, 2)); err != nil || d.Action != "offer_now" {
 		t.Errorf("the decision committed after: %+v, %v", d, err)
+	}
+}
+
+// TestJournalCommitGivenUpMidWrite: callers that give up waiting at every
+// moment of a journal write (before it claims their record, while it
+// syncs, after) each get an answer, and the file then holds each decision
+// as its caller answered it: an offer when Commit said nil, a degraded
+// no-offer otherwise. (A caller giving up while the sync ran was never
+// answered: the journal writer told only the records still marked
+// claimed, and a race-run decision waited ten minutes.)
+func TestJournalCommitGivenUpMidWrite(t *testing.T) {
+	b, _ := openTemp(t)
+	defer b.Close()
+	j, err := OpenJournal(filepath.Join(t.TempDir(), "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _, err := NewJournaledDecisionLog(t.Context(), b, j, 4096, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(t.Context())
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	const n = 2000
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				// Deadlines from nothing to a few syncs long.
+				ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%40)*25*time.Microsecond)
+				errs[i] = l.Commit(ctx, journalRec(at, i, "card"))
+				cancel()
+			}
+		})
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a Commit whose caller gave up was never answered")
+	}
+	if err := l.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	given, withdrawn := 0, 0
+	for i, cerr := range errs {
+		d, err := b.GetDecision(t.Context(), idAt(at, i))
+		switch {
+		case err != nil:
+			t.Errorf("decision %d (Commit: %v) is not in the file: %v", i, cerr, err)
+		case cerr == nil && d.Action != "offer_now":
+			t.Errorf("decision %d: Commit said it was written, the file holds %s", i, d.Action)
+		case cerr != nil && (d.Action != "no_offer" || !d.Degraded):
+			t.Errorf("decision %d: Commit said %v, the file holds %s (degraded %v)", i, cerr, d.Action, d.Degraded)
+		case cerr == nil:
+			given++
+		default:
+			withdrawn++
+		}
+	}
+	t.Logf("%d committed, %d withdrawn", given, withdrawn)
+	if given == 0 || withdrawn == 0 {
+		t.Errorf("%d committed and %d withdrawn: the deadlines did not cover both sides of a write", given, withdrawn)
 	}
 }
