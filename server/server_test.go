@@ -74,6 +74,12 @@ func startServer(t testing.TB, deps Deps, opts ...func(*Config, *io.Writer)) *te
 	// Tests that fire a thousand calls at once test other things than
 	// admission control (TestAdmission sets its own limit).
 	cfg.MaxInFlight = 100_000
+	// A call's default deadline is for desktops, not for a CI host whose
+	// disk, busy with the other packages' builds, can take a second or
+	// more for one fsync (an outcome written to bbolt makes three; CI's
+	// TestVariantGetsItsModelVersion once passed the 2 s). The deadline
+	// itself is TestDefaultDeadline's.
+	cfg.CallTimeout = 30 * time.Second
 	var logTo io.Writer = io.Discard
 	for _, o := range opts {
 		o(&cfg, &logTo)
