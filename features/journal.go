@@ -26,7 +26,9 @@ import (
 // The journal is a directory of segments, each a run of frames (the
 // record's length as a uvarint, its CRC-32C, the record in the decision
 // codec). Writes go to the newest segment; past segmentSize a new one is
-// started. A segment is removed once every record in it is in the bbolt
+// started. A segment is preallocated to segmentSize when started, so that
+// a sync after a write has only the data to write, not the file's new
+// size; its unwritten tail reads as zeros, and a zero length ends it. A segment is removed once every record in it is in the bbolt
 // file (Release). At start the records of the segments left by a crash are
 // read (Records) and written to the file before anything else; a segment
 // torn by a crash mid-write is read up to the tear, which holds only
@@ -39,7 +41,7 @@ type Journal struct {
 	segmentSize int64
 
 	f    *os.File // the segment written; nil until the first Append, or after a failed write
-	size int64    // its size
+	size int64    // how much of it is written (it may be preallocated further)
 	buf  []byte
 	// syncEvery, when not 0, makes Append write without syncing; Sync is
 	// then called that often.
@@ -148,8 +150,8 @@ func readSegment(path string) ([]DecisionRecord, error) {
 	var recs []DecisionRecord
 	for {
 		n, err := binary.ReadUvarint(r)
-		if err != nil {
-			return recs, nil // the end, or a tear in the length
+		if err != nil || n == 0 {
+			return recs, nil // the end, a tear in the length, or the preallocated tail
 		}
 		if n > 1<<20 {
 			return recs, nil // no record is this long: a damaged length
@@ -195,7 +197,7 @@ func (j *Journal) Append(recs []*DecisionRecord) (seg uint64, err error) {
 	j.mu.Lock()
 	seg = j.cur
 	j.mu.Unlock()
-	n, err := j.f.Write(j.buf)
+	n, err := j.f.WriteAt(j.buf, j.size)
 	if err == nil && j.syncEvery == 0 {
 		err = fdatasync(j.f)
 	}
@@ -230,9 +232,18 @@ func (j *Journal) rotate() error {
 		seq = j.segs[len(j.segs)-1] + 1
 	}
 	j.mu.Unlock()
-	f, err := os.OpenFile(j.path(seq), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(j.path(seq), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return &StorageError{Op: "start journal segment", Where: j.path(seq), Err: err}
+	}
+	// Preallocated and synced once here, rather than grown by every
+	// Append; where the file system cannot preallocate, it grows.
+	if preallocate(f, j.segmentSize) == nil {
+		if err := f.Sync(); err != nil {
+			_ = f.Close()
+			_ = os.Remove(j.path(seq))
+			return &StorageError{Op: "start journal segment", Where: j.path(seq), Err: err}
+		}
 	}
 	if err := syncDir(j.dir); err != nil {
 		_ = f.Close()

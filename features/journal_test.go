@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -323,5 +324,77 @@ func TestJournalCommitGivenUpMidWrite(t *testing.T) {
 	t.Logf("%d committed, %d withdrawn", given, withdrawn)
 	if given == 0 || withdrawn == 0 {
 		t.Errorf("%d committed and %d withdrawn: the deadlines did not cover both sides of a write", given, withdrawn)
+	}
+}
+
+// TestJournalPreallocatedSegment: a segment is preallocated to its full
+// size (where the file system can), and what a crash leaves is read back
+// up to the last frame written, the zeros after it ignored; a damaged
+// last frame still ends the records before it.
+func TestJournalPreallocatedSegment(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "journal")
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	var want []DecisionRecord
+	for i := range 5 {
+		d := journalRec(at, i, "card")
+		want = append(want, d)
+		if _, err := j.Append([]*DecisionRecord{&d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	written := j.size
+	if err := j.Close(false); err != nil { // as a crash leaves it
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, segName(1))
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS == "linux" && int64(len(b)) != segmentSize {
+		t.Errorf("the segment is %d bytes, want it preallocated to %d", len(b), segmentSize)
+	}
+	read := func() []DecisionRecord {
+		t.Helper()
+		j, err := OpenJournal(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := j.Records()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := read(); !reflect.DeepEqual(got, want) {
+		t.Errorf("read back %d records, want the %d written", len(got), len(want))
+	}
+	b[written-1] ^= 0xff // the last frame's last byte
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); !reflect.DeepEqual(got, want[:4]) {
+		t.Errorf("with the last frame damaged: %d records, want the first 4", len(got))
+	}
+}
+
+// BenchmarkJournalAppend: one decision appended and synced, as an offer
+// waiting alone for its group commit is.
+func BenchmarkJournalAppend(b *testing.B) {
+	j, err := OpenJournal(filepath.Join(b.TempDir(), "journal"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close(true)
+	d := journalRec(time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC), 1, "card")
+	recs := []*DecisionRecord{&d}
+	for b.Loop() {
+		if _, err := j.Append(recs); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
