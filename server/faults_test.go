@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -86,5 +90,57 @@ func TestHealthServesEveryService(t *testing.T) {
 		if name != healthpb.Health_ServiceDesc.ServiceName && !strings.HasPrefix(name, "grpc.reflection.") && !slices.Contains(names, name) {
 			t.Errorf("%s is served but has no health status", name)
 		}
+	}
+}
+
+// TestCallsGivenUpMidCommit: desktops that give up on Decide within a
+// millisecond or two, while offers wait for the journal's sync: every
+// offer that was answered takes its outcome, and the server then stops
+// (a decision whose caller gave up during the sync used to wait forever,
+// and the server's stop with it).
+func TestCallsGivenUpMidCommit(t *testing.T) {
+	ts := startServer(t, Deps{})
+	dec := tactv1.NewDecisionServiceClient(ts.conn)
+	type answered struct{ decision, product string }
+	var mu sync.Mutex
+	var offers []answered
+	givenUp := 0
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < 1000; i += 8 {
+				ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%9)*250*time.Microsecond)
+				d, err := dec.Decide(ctx, &tactv1.DecideRequest{ClientId: fmt.Sprintf("C%05d", i+1), Channel: tactv1.Channel_CHANNEL_WEB})
+				cancel()
+				mu.Lock()
+				switch {
+				case err != nil:
+					givenUp++
+				case d.GetAction() == tactv1.Action_ACTION_OFFER_NOW:
+					offers = append(offers, answered{d.GetDecisionId(), d.GetOffers()[0].GetProductId()})
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d offers answered, %d calls given up", len(offers), givenUp)
+	if len(offers) == 0 || givenUp == 0 {
+		t.Fatalf("%d offers answered and %d calls given up: the deadlines did not cover both", len(offers), givenUp)
+	}
+	for _, o := range offers {
+		if _, err := dec.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: o.decision, ProductId: o.product, Outcome: tactv1.Outcome_OUTCOME_PRESENTED}); err != nil {
+			t.Errorf("the outcome of offer %s, answered: %v", o.decision, err)
+		}
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- ts.stop() }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the server did not stop in 20 s: a call given up mid-commit still waits")
 	}
 }
