@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -694,14 +695,12 @@ func (e *Engine) explore(now []*candidate, detail *features.DecisionDetail) (fir
 	return first, probs[first]
 }
 
-// idShare maps a decision id to [0, 1), uniformly: FNV-1a of the id.
+// idShare maps a decision id to [0, 1), uniformly: FNV-1a of the id (no
+// allocation: the hash stays on the stack).
 func idShare(id string) float64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(id); i++ {
-		h ^= uint64(id[i])
-		h *= 1099511628211
-	}
-	return float64(h>>11) / (1 << 53)
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return float64(h.Sum64()>>11) / (1 << 53)
 }
 
 // queueState names the queue's state for the decision's detail.
