@@ -20,12 +20,18 @@ import (
 
 func (r *Redis) learnKey(product string) string { return r.prefix + "learn:" + product }
 
+// learnProductsKey is the set of the products with a learned state.
+func (r *Redis) learnProductsKey() string { return r.prefix + "learn:products" }
+
+// coordFields are a coordinate's fields' suffixes: z, n and its outcomes.
+var coordFields = [3]string{"|z", "|n", "|s"}
+
 // AddLearning adds one outcome's deltas to a product's learned state.
 func (r *Redis) AddLearning(ctx context.Context, product string, deltas map[string][3]float64, accepted bool) error {
 	key := r.learnKey(product)
 	pipe := r.client.Pipeline()
 	for coord, d := range deltas {
-		for i, suffix := range [3]string{"|z", "|n", "|s"} {
+		for i, suffix := range coordFields {
 			if d[i] != 0 {
 				pipe.HIncrByFloat(ctx, key, coord+suffix, d[i])
 			}
@@ -39,7 +45,7 @@ func (r *Redis) AddLearning(ctx context.Context, product string, deltas map[stri
 	if _, err := pipe.Exec(ctx); err != nil {
 		return r.unavailable("add learning", err)
 	}
-	if err := r.client.SAdd(ctx, r.prefix+"learn:products", product).Err(); err != nil {
+	if err := r.client.SAdd(ctx, r.learnProductsKey(), product).Err(); err != nil {
 		return r.unavailable("add learning", err)
 	}
 	return nil
@@ -54,7 +60,7 @@ type LearnedState struct {
 
 // LoadLearning reads every product's learned state.
 func (r *Redis) LoadLearning(ctx context.Context) (map[string]LearnedState, error) {
-	products, err := r.client.SMembers(ctx, r.prefix+"learn:products").Result()
+	products, err := r.client.SMembers(ctx, r.learnProductsKey()).Result()
 	if err != nil {
 		return nil, r.unavailable("load learning", err)
 	}
@@ -119,35 +125,31 @@ func (r *Redis) LearningRestored(ctx context.Context) (string, error) {
 }
 
 // RestoreLearning replaces every product's shared learned state with a
-// snapshot's and records its version. It is an operator's act (a
-// rollback), not atomic across products: outcomes learned while it runs
-// may be lost.
+// snapshot's and records its version, in one pipeline. It is an
+// operator's act (a rollback), not atomic across products (their keys lie
+// in different cluster slots): outcomes learned while it runs may be lost.
 func (r *Redis) RestoreLearning(ctx context.Context, version string, states map[string]LearnedState) error {
-	old, err := r.client.SMembers(ctx, r.prefix+"learn:products").Result()
+	old, err := r.client.SMembers(ctx, r.learnProductsKey()).Result()
 	if err != nil {
 		return r.unavailable("restore learning", err)
 	}
+	pipe := r.client.Pipeline()
 	for _, p := range old {
-		if err := r.client.Del(ctx, r.learnKey(p)).Err(); err != nil {
-			return r.unavailable("restore learning", err)
-		}
+		pipe.Del(ctx, r.learnKey(p))
 	}
-	if err := r.client.Del(ctx, r.prefix+"learn:products").Err(); err != nil {
-		return r.unavailable("restore learning", err)
-	}
+	pipe.Del(ctx, r.learnProductsKey())
 	for p, st := range states {
 		fields := map[string]any{"|accepted": st.Accepted, "|refused": st.Refused}
 		for coord, c := range st.Coords {
-			fields[coord+"|z"], fields[coord+"|n"], fields[coord+"|s"] = c[0], c[1], c[2]
+			for i, suffix := range coordFields {
+				fields[coord+suffix] = c[i]
+			}
 		}
-		if err := r.client.HSet(ctx, r.learnKey(p), fields).Err(); err != nil {
-			return r.unavailable("restore learning", err)
-		}
-		if err := r.client.SAdd(ctx, r.prefix+"learn:products", p).Err(); err != nil {
-			return r.unavailable("restore learning", err)
-		}
+		pipe.HSet(ctx, r.learnKey(p), fields)
+		pipe.SAdd(ctx, r.learnProductsKey(), p)
 	}
-	if err := r.client.Set(ctx, r.prefix+"learn:restored", version, 0).Err(); err != nil {
+	pipe.Set(ctx, r.prefix+"learn:restored", version, 0)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return r.unavailable("restore learning", err)
 	}
 	return nil
