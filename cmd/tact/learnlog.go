@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,6 +93,10 @@ func evaluateCmd(ctx context.Context, args []string, out io.Writer, envAddr stri
 	fmt.Fprintf(out, "Challenger %s judged on %d answered offers of %d decisions since %s\n", b.Version(), res.N, len(decisions), l.since)
 	fmt.Fprintf(out, "(it would have made the same first offer in %d; the served policy could have made its choice in %.0f%%)\n\n", res.Matched, 100*res.Support)
 	row := func(name string, e offpolicy.Estimate) {
+		if math.IsNaN(e.Value) {
+			fmt.Fprintf(out, "  %-32s      -    no decision matches its choices\n", name)
+			return
+		}
 		fmt.Fprintf(out, "  %-32s %6.2f%%   95%% interval [%.2f%%, %.2f%%]\n", name, 100*e.Value, 100*e.Low, 100*e.High)
 	}
 	fmt.Fprintln(out, "Acceptance of the first offer:")

@@ -27,6 +27,7 @@
 package offpolicy
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"slices"
@@ -211,9 +212,24 @@ func BundlePolicy(b *model.Bundle) Policy {
 	}
 }
 
-// Estimate is a value with its 95% interval.
+// Estimate is a value with its 95% interval. Value is NaN when the
+// estimate is undefined (no logged decision matches the challenger's
+// choices, for the self-normalised one); in JSON it is then null.
 type Estimate struct {
 	Value, Low, High float64
+}
+
+// MarshalJSON writes an undefined value as null (JSON has no NaN).
+func (e Estimate) MarshalJSON() ([]byte, error) {
+	type plain struct {
+		Value     *float64
+		Low, High float64
+	}
+	p := plain{Low: e.Low, High: e.High}
+	if !math.IsNaN(e.Value) {
+		p.Value = &e.Value
+	}
+	return json.Marshal(p)
 }
 
 // Result is an evaluation.
@@ -303,9 +319,11 @@ func meanCI(x []float64) Estimate {
 	for _, v := range x {
 		ss += (v - m) * (v - m)
 	}
-	h := 0.0
-	if len(x) > 1 {
-		h = z95 * math.Sqrt(ss/float64(len(x)-1)/float64(len(x)))
+	if len(x) < 2 {
+		// One decision says nothing of the spread: the interval is the
+		// acceptance's whole range.
+		return Estimate{Value: m, Low: 0, High: 1}
 	}
+	h := z95 * math.Sqrt(ss/float64(len(x)-1)/float64(len(x)))
 	return Estimate{Value: m, Low: m - h, High: m + h}
 }

@@ -1,8 +1,10 @@
 package offpolicy
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +100,30 @@ func TestEvaluateByHand(t *testing.T) {
 	}
 	if _, err := Evaluate(nil, alwaysB); !errors.Is(err, ErrNoSamples) {
 		t.Errorf("no samples: %v", err)
+	}
+}
+
+// TestEvaluateOneUnmatchedDecision: a log of one decision the challenger
+// would have decided otherwise: the self-normalised estimate is undefined
+// (null in JSON, which has no NaN: the JSON output failed), and no
+// interval claims a spread one decision cannot show.
+func TestEvaluateOneUnmatchedDecision(t *testing.T) {
+	samples := []Sample{{Candidates: []features.CandidateRecord{{Product: "a", Propensity: 0.5, Value: 1, Prob: 1}, {Product: "b", Propensity: 0.2, Value: 1}},
+		Chosen: 0, Prob: 1, Reward: 1}}
+	res, err := Evaluate(samples, func(*Sample) (int, float64) { return 1, 0.2 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(res.SNIPS.Value) {
+		t.Errorf("SNIPS %v with no decision matching, want undefined", res.SNIPS.Value)
+	}
+	for name, e := range map[string]Estimate{"logged": res.Logged, "IPS": res.IPS, "DR": res.DR} {
+		if e.Low != 0 || e.High != 1 {
+			t.Errorf("%s over one decision: interval [%v, %v], want [0, 1]", name, e.Low, e.High)
+		}
+	}
+	raw, err := json.Marshal(res)
+	if err != nil || !strings.Contains(string(raw), `"SNIPS":{"Value":null,"Low":0,"High":1}`) || !strings.Contains(string(raw), `"Logged":{"Value":1,"Low":0,"High":1}`) {
+		t.Errorf("JSON: %s, %v", raw, err)
 	}
 }
