@@ -22,6 +22,9 @@ type Server struct {
 	tb   testing.TB
 	dir  string
 	cmd  *exec.Cmd
+	// release lets go of the port held while the server is killed (see
+	// holdPort); nil when none is held.
+	release func()
 }
 
 // Start starts redis-server with an append-only file fsynced on every
@@ -84,6 +87,7 @@ func (s *Server) ours() bool {
 
 func (s *Server) start() {
 	s.tb.Helper()
+	s.letGo()
 	_, port, _ := net.SplitHostPort(s.Addr)
 	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no", "--loglevel", "warning")
@@ -114,7 +118,9 @@ func (s *Server) ping() bool {
 	return err == nil && strings.HasPrefix(line, "+PONG")
 }
 
-// Kill stops redis-server at once (SIGKILL), as a crash would.
+// Kill stops redis-server at once (SIGKILL), as a crash would. Its port
+// stays held, unanswered, until Restart: a client's connection is refused
+// as by a dead server, and no other process is given the port meanwhile.
 func (s *Server) Kill() {
 	s.tb.Helper()
 	if s.cmd == nil {
@@ -123,13 +129,28 @@ func (s *Server) Kill() {
 	_ = s.cmd.Process.Kill()
 	_ = s.cmd.Wait() // killed: the exit error is expected
 	s.cmd = nil
+	s.release = holdPort(s.Addr)
 }
 
-// Restart starts redis-server again on the same port and data.
+// Restart starts redis-server again on the same port and data. The test
+// fails if the server answering there is not the one started (another
+// process took the port while it was down: its PING would have passed for
+// ours, with none of our data).
 func (s *Server) Restart() {
 	s.tb.Helper()
 	s.Kill()
 	s.start()
+	if !s.ours() {
+		s.tb.Fatalf("redistest: another process answers on %s after the restart: the port was taken while redis-server was down", s.Addr)
+	}
+}
+
+// letGo lets go of the port held since Kill, if any.
+func (s *Server) letGo() {
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
 }
 
 func (s *Server) stop() {
@@ -138,6 +159,7 @@ func (s *Server) stop() {
 		_ = s.cmd.Wait()
 		s.cmd = nil
 	}
+	s.letGo()
 }
 
 // TTL returns a key's time to live, asked over the Redis protocol.
