@@ -40,7 +40,9 @@ var _ DecisionSink = (*Bolt)(nil)
 // record to be in the journal, an appended file synced once for every
 // record waiting then; the record reaches the sink in the ordinary
 // batches, and the journal's segments are removed once the sink holds
-// them.
+// them. Its caller is answered once the journal holds the record, even
+// while the sink cannot take it (storage down and the buffer full): a
+// Flush then says the decisions wait to be written.
 //
 // It is safe for concurrent use. Close flushes what is queued.
 type DecisionLog struct {
@@ -50,10 +52,11 @@ type DecisionLog struct {
 	flush  chan chan error
 	done   chan struct{}
 
-	journal *Journal      // nil: Commit waits for the sink
-	jqueue  chan logEntry // Commit's records, to the journal writer
-	jdone   chan struct{} // closed when the journal writer ends
-	jfailed atomic.Bool   // the last journal write failed (logged once)
+	journal *Journal        // nil: Commit waits for the sink
+	jqueue  chan logEntry   // Commit's records, to the journal writer
+	jflush  chan chan error // Flush, through the journal writer
+	jdone   chan struct{}   // closed when the journal writer ends
+	jfailed atomic.Bool     // the last journal write failed (logged once)
 
 	closeOnce sync.Once
 	closed    atomic.Bool
@@ -146,7 +149,7 @@ func NewJournaledDecisionLog(ctx context.Context, sink DecisionRestorer, j *Jour
 		return nil, restored, &StorageError{Op: "remove journal segments", Where: j.dir, Err: err}
 	}
 	l := newDecisionLog(sink, size, logger)
-	l.journal, l.jqueue, l.jdone = j, make(chan logEntry, cap(l.queue)), make(chan struct{})
+	l.journal, l.jqueue, l.jflush, l.jdone = j, make(chan logEntry, cap(l.queue)), make(chan chan error), make(chan struct{})
 	go l.run()
 	go l.journalWriter()
 	return l, restored, nil
@@ -237,9 +240,15 @@ func withdraw(rec *DecisionRecord) {
 // wait to be written again, it returns an error matching ErrUnavailable.
 func (l *DecisionLog) Flush(ctx context.Context) error {
 	ack := make(chan error, 1)
+	to, closed := l.flush, l.done
+	if l.journal != nil {
+		// Through the journal writer: a record whose Commit was answered
+		// is in the sink's queue before the flush reaches it.
+		to, closed = l.jflush, l.jdone
+	}
 	select {
-	case l.flush <- ack:
-	case <-l.done:
+	case to <- ack:
+	case <-closed:
 		return errors.New("features: decision log is closed")
 	case <-ctx.Done():
 		return ctx.Err()
@@ -295,11 +304,18 @@ func (l *DecisionLog) journaled(records int, err error) {
 }
 
 // journalWriter writes Commit's records to the journal: every record
-// waiting at once, with one sync; then it passes them to the sink's
-// queue, and then answers their callers (so that a Flush after the answer
-// finds the record queued). A record whose caller gave up waiting first
-// is passed on withdrawn, unjournaled; when the journal cannot be written
-// the records are withdrawn and their callers told the error.
+// waiting at once, with one sync; then it answers their callers, and then
+// passes the records to the sink's queue. A Flush goes through it, so
+// that a record whose caller was answered is queued before the flush. A
+// record whose caller gave up waiting first is passed on withdrawn,
+// unjournaled; when the journal cannot be written the records are
+// withdrawn and their callers told the error.
+//
+// While the sink's queue is full (storage down for long), the callers are
+// answered all the same (their records are in the journal, and a crash
+// restores them) and a Flush is told the decisions wait to be written.
+// (The callers used to be answered after the queue took their records:
+// a full queue held them, past every deadline, until storage was back.)
 func (l *DecisionLog) journalWriter() {
 	defer close(l.jdone)
 	var group []logEntry
@@ -311,11 +327,39 @@ func (l *DecisionLog) journalWriter() {
 		defer t.Stop()
 		tick = t.C
 	}
+	// flush passes a Flush on to the sink's writer, after the records
+	// queued before it (without holding the journal writer).
+	flush := func(ack chan error) {
+		go func() {
+			select {
+			case l.flush <- ack:
+			case <-l.done:
+				ack <- errors.New("features: decision log is closed")
+				close(ack)
+			}
+		}()
+	}
+	// hand passes a record to the sink's queue.
+	hand := func(e logEntry) {
+		for {
+			select {
+			case l.queue <- e:
+				return
+			case ack := <-l.jflush:
+				ack <- &StorageError{Op: "write decisions", Where: "decision log",
+					Err: fmt.Errorf("%d decisions wait to be written", len(l.queue)+len(l.jqueue)+1)}
+				close(ack)
+			}
+		}
+	}
 	for {
 		var e logEntry
 		select {
 		case <-tick:
 			l.journaled(0, l.journal.Sync())
+			continue
+		case ack := <-l.jflush:
+			flush(ack)
 			continue
 		case got, ok := <-l.jqueue:
 			if !ok {
@@ -358,13 +402,11 @@ func (l *DecisionLog) journalWriter() {
 				} else {
 					group[i].seg = seg
 				}
-			}
-			l.queue <- logEntry{rec: group[i].rec, seg: group[i].seg}
-		}
-		for i := range group {
-			if written[i] {
 				group[i].done <- err
 			}
+		}
+		for i := range group {
+			hand(logEntry{rec: group[i].rec, seg: group[i].seg})
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -397,4 +398,104 @@ func BenchmarkJournalAppend(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// downBolt is a Bolt whose decision writes fail as unavailable while down
+// is set (a full disk, say), the journal still writable.
+type downBolt struct {
+	*Bolt
+	down atomic.Bool
+}
+
+func (s *downBolt) SaveDecisions(ctx context.Context, recs []DecisionRecord) error {
+	if s.down.Load() {
+		return &StorageError{Op: "write decisions", Where: "test", Err: errors.New("no space left on device")}
+	}
+	return s.Bolt.SaveDecisions(ctx, recs)
+}
+
+// TestJournalAnswersWhileTheStoreIsDown: with the file unwritable for long
+// enough to fill the log's buffer, every Commit is still answered at once
+// (an offer once its record is in the journal, else an error), a Flush
+// says the decisions wait (unavailable, not a timeout); once the file is
+// writable, it holds every decision as its caller answered it. (The
+// journal writer used to answer its callers only after the full buffer
+// took their records: they waited, past every deadline, until the file was
+// writable again.)
+func TestJournalAnswersWhileTheStoreIsDown(t *testing.T) {
+	b, _ := openTemp(t)
+	defer b.Close()
+	sink := &downBolt{Bolt: b}
+	sink.down.Store(true)
+	j, err := OpenJournal(filepath.Join(t.TempDir(), "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 16 // the buffer; the sink's writer holds up to maxBatch more
+	l, _, err := NewJournaledDecisionLog(t.Context(), sink, j, size, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(t.Context())
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	const n = maxBatch + 200
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+				errs[i] = l.Commit(ctx, journalRec(at, i, "card"))
+				cancel()
+			}
+		})
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Commits unanswered 60 s into the outage (each gives up after 200 ms)")
+	}
+	given, full := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			given++
+		case errors.Is(err, ErrLogFull):
+			full++
+		}
+	}
+	// Every record not refused at the door goes on to the file (given or
+	// withdrawn): more than the sink's writer and the buffer hold.
+	if n-full <= maxBatch+size {
+		t.Fatalf("%d of %d records taken: the buffer never filled", n-full, n)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	err = l.Flush(ctx)
+	cancel()
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Flush during the outage: %v, want unavailable", err)
+	}
+
+	sink.down.Store(false)
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		if err := l.Flush(t.Context()); err == nil {
+			break
+		} else if time.Since(start) > 20*time.Second {
+			t.Fatalf("Flush 20 s after the file is writable again: %v", err)
+		}
+	}
+	for i, cerr := range errs {
+		d, err := b.GetDecision(t.Context(), idAt(at, i))
+		switch {
+		case cerr == nil && (err != nil || d.Action != "offer_now"):
+			t.Errorf("decision %d was given; the file holds %+v, %v", i, d.Action, err)
+		case cerr != nil && !errors.Is(cerr, ErrLogFull) && (err != nil || d.Action != "no_offer" || !d.Degraded):
+			t.Errorf("decision %d (Commit: %v): the file holds %s (degraded %v), %v; want a degraded no_offer", i, cerr, d.Action, d.Degraded, err)
+		case errors.Is(cerr, ErrLogFull) && err == nil:
+			t.Errorf("decision %d was refused (buffer full), yet the file holds it as %s", i, d.Action)
+		}
+	}
+	t.Logf("during the outage %d of %d offers given, %d refused at the door (buffer full)", given, n, full)
 }
