@@ -283,26 +283,8 @@ func TestJournalCommitGivenUpMidWrite(t *testing.T) {
 	}
 	defer l.Close(t.Context())
 	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
-	const n = 2000
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for i := w; i < n; i += 8 {
-				// Deadlines from nothing to a few syncs long.
-				ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%40)*25*time.Microsecond)
-				errs[i] = l.Commit(ctx, journalRec(at, i, "card"))
-				cancel()
-			}
-		})
-	}
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(30 * time.Second):
-		t.Fatal("a Commit whose caller gave up was never answered")
-	}
+	// Deadlines from nothing to a few syncs long.
+	errs := commitMany(t, l, at, 2000, func(i int) time.Duration { return time.Duration(i%40) * 25 * time.Microsecond })
 	if err := l.Flush(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -439,24 +421,7 @@ func TestJournalAnswersWhileTheStoreIsDown(t *testing.T) {
 	defer l.Close(t.Context())
 	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	const n = maxBatch + 200
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Go(func() {
-			for i := w; i < n; i += 8 {
-				ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-				errs[i] = l.Commit(ctx, journalRec(at, i, "card"))
-				cancel()
-			}
-		})
-	}
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-	case <-time.After(60 * time.Second):
-		t.Fatal("Commits unanswered 60 s into the outage (each gives up after 200 ms)")
-	}
+	errs := commitMany(t, l, at, n, func(int) time.Duration { return 200 * time.Millisecond })
 	given, full := 0, 0
 	for _, err := range errs {
 		switch {
@@ -498,4 +463,30 @@ func TestJournalAnswersWhileTheStoreIsDown(t *testing.T) {
 		}
 	}
 	t.Logf("during the outage %d of %d offers given, %d refused at the door (buffer full)", given, n, full)
+}
+
+// commitMany commits n offers from 8 callers, offer i giving up after
+// wait(i), and returns what each Commit said. The test fails if some
+// Commit is unanswered a minute on.
+func commitMany(t *testing.T, l *DecisionLog, at time.Time, n int, wait func(int) time.Duration) []error {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				ctx, cancel := context.WithTimeout(t.Context(), wait(i))
+				errs[i] = l.Commit(ctx, journalRec(at, i, "card"))
+				cancel()
+			}
+		})
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(time.Minute):
+		t.Fatal("a Commit whose caller gave up was never answered")
+	}
+	return errs
 }
