@@ -339,8 +339,14 @@ func (l *DecisionLog) journalWriter() {
 			}
 		}()
 	}
-	// hand passes a record to the sink's queue.
+	// hand passes a record to the sink's queue; only while the queue is
+	// full (storage behind) is a Flush answered meanwhile.
 	hand := func(e logEntry) {
+		select {
+		case l.queue <- e:
+			return
+		default:
+		}
 		for {
 			select {
 			case l.queue <- e:

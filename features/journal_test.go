@@ -490,3 +490,52 @@ func commitMany(t *testing.T, l *DecisionLog, at time.Time, n int, wait func(int
 	}
 	return errs
 }
+
+// TestJournalFlushWhileCommitting: with the file writable, a Flush made
+// while Commits come and go always succeeds. (A Flush that reached the
+// journal writer while it handed records to the file's queue was told,
+// half of the time, that they waited to be written: outcomes answered
+// 503.)
+func TestJournalFlushWhileCommitting(t *testing.T) {
+	b, _ := openTemp(t)
+	defer b.Close()
+	j, err := OpenJournal(filepath.Join(t.TempDir(), "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _, err := NewJournaledDecisionLog(t.Context(), b, j, 4096, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(t.Context())
+	stop := make(chan struct{})
+	flushes, failed := 0, 0
+	var lastErr error
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			flushes++
+			if err := l.Flush(t.Context()); err != nil {
+				failed, lastErr = failed+1, err
+			}
+		}
+	}()
+	errs := commitMany(t, l, time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC), 3000, func(int) time.Duration { return 10 * time.Second })
+	close(stop)
+	<-flushed
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Commit %d: %v", i, err)
+		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d Flushes failed with the file writable, the last: %v", failed, flushes, lastErr)
+	}
+	t.Logf("%d Flushes during 3,000 Commits", flushes)
+}

@@ -48,7 +48,7 @@ func TestRedisOutage(t *testing.T) {
 			break
 		}
 		if time.Since(start) > 5*time.Second {
-			t.Fatalf("with Redis up: %v degraded=%v", d.GetAction(), d.GetDegraded())
+			t.Fatalf("with Redis up: %v degraded=%v %v", d.GetAction(), d.GetDegraded(), d.GetReasons())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -86,7 +86,7 @@ func TestRedisOutage(t *testing.T) {
 			break
 		}
 		if time.Since(back) > 5*time.Second {
-			t.Fatalf("no fresh answer 5 s after Redis returned: %v degraded=%v", d.GetAction(), d.GetDegraded())
+			t.Fatalf("no fresh answer 5 s after Redis returned: %v degraded=%v %v", d.GetAction(), d.GetDegraded(), d.GetReasons())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -142,7 +142,7 @@ func outcomeOnAnyReplica(t *testing.T, mode string) {
 	req := &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_BRANCH}
 	d, err := a.Decide(t.Context(), req)
 	if err != nil || d.GetAction() != tactv1.Action_ACTION_OFFER_NOW {
-		t.Fatalf("Decide on a: %v, %v; want an offer", d.GetAction(), err)
+		t.Fatalf("Decide on a: %v %v, %v; want an offer", d.GetAction(), d.GetReasons(), err)
 	}
 	product := d.GetOffers()[0].GetProductId()
 	out, err := b.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: product, Outcome: tactv1.Outcome_OUTCOME_DECLINED})
