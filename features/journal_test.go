@@ -539,3 +539,57 @@ func TestJournalFlushWhileCommitting(t *testing.T) {
 	}
 	t.Logf("%d Flushes during 3,000 Commits", flushes)
 }
+
+// TestJournalStoppedWhileTheStoreIsDown: tactd stopped while tact.db
+// cannot be written and the log's buffer is full: Close ends, and at the
+// next start every offer that was given is restored from the journal into
+// the file, so that its outcome is taken.
+func TestJournalStoppedWhileTheStoreIsDown(t *testing.T) {
+	b, _ := openTemp(t)
+	defer b.Close()
+	sink := &downBolt{Bolt: b}
+	sink.down.Store(true)
+	dir := filepath.Join(t.TempDir(), "journal")
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _, err := NewJournaledDecisionLog(t.Context(), sink, j, 16, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	errs := commitMany(t, l, at, maxBatch+200, func(int) time.Duration { return 200 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	err = l.Close(ctx)
+	cancel()
+	if err != nil {
+		t.Fatalf("Close while the file cannot be written: %v", err)
+	}
+
+	// The next start, the file writable again.
+	sink.down.Store(false)
+	j, err = OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, restored, err := NewJournaledDecisionLog(t.Context(), sink, j, 16, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(t.Context())
+	given := 0
+	for i, cerr := range errs {
+		if cerr != nil {
+			continue
+		}
+		given++
+		if d, err := b.GetDecision(t.Context(), idAt(at, i)); err != nil || d.Action != "offer_now" {
+			t.Errorf("decision %d was given before the stop; after the restart the file holds %+v, %v", i, d.Action, err)
+		}
+	}
+	t.Logf("%d offers given during the outage, %d decisions restored from the journal at the restart", given, restored)
+	if given == 0 || restored < given {
+		t.Errorf("%d offers given, %d decisions restored: want every given offer restored", given, restored)
+	}
+}
