@@ -273,14 +273,7 @@ func TestJournalFailureWithdrawsTheOffer(t *testing.T) {
 func TestJournalCommitGivenUpMidWrite(t *testing.T) {
 	b, _ := openTemp(t)
 	defer b.Close()
-	j, err := OpenJournal(filepath.Join(t.TempDir(), "journal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, _, err := NewJournaledDecisionLog(t.Context(), b, j, 4096, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := journaledLog(t, b, filepath.Join(t.TempDir(), "journal"), 4096)
 	defer l.Close(t.Context())
 	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	// Deadlines from nothing to a few syncs long.
@@ -409,15 +402,8 @@ func TestJournalAnswersWhileTheStoreIsDown(t *testing.T) {
 	defer b.Close()
 	sink := &downBolt{Bolt: b}
 	sink.down.Store(true)
-	j, err := OpenJournal(filepath.Join(t.TempDir(), "journal"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const size = 16 // the buffer; the sink's writer holds up to maxBatch more
-	l, _, err := NewJournaledDecisionLog(t.Context(), sink, j, size, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := journaledLog(t, sink, filepath.Join(t.TempDir(), "journal"), size)
 	defer l.Close(t.Context())
 	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	const n = maxBatch + 200
@@ -437,7 +423,7 @@ func TestJournalAnswersWhileTheStoreIsDown(t *testing.T) {
 		t.Fatalf("%d of %d records taken: the buffer never filled", n-full, n)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	err = l.Flush(ctx)
+	err := l.Flush(ctx)
 	cancel()
 	if !errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Flush during the outage: %v, want unavailable", err)
@@ -499,14 +485,7 @@ func commitMany(t *testing.T, l *DecisionLog, at time.Time, n int, wait func(int
 func TestJournalFlushWhileCommitting(t *testing.T) {
 	b, _ := openTemp(t)
 	defer b.Close()
-	j, err := OpenJournal(filepath.Join(t.TempDir(), "journal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, _, err := NewJournaledDecisionLog(t.Context(), b, j, 4096, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := journaledLog(t, b, filepath.Join(t.TempDir(), "journal"), 4096)
 	defer l.Close(t.Context())
 	stop := make(chan struct{})
 	flushes, failed := 0, 0
@@ -550,18 +529,11 @@ func TestJournalStoppedWhileTheStoreIsDown(t *testing.T) {
 	sink := &downBolt{Bolt: b}
 	sink.down.Store(true)
 	dir := filepath.Join(t.TempDir(), "journal")
-	j, err := OpenJournal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, _, err := NewJournaledDecisionLog(t.Context(), sink, j, 16, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := journaledLog(t, sink, dir, 16)
 	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	errs := commitMany(t, l, at, maxBatch+200, func(int) time.Duration { return 200 * time.Millisecond })
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	err = l.Close(ctx)
+	err := l.Close(ctx)
 	cancel()
 	if err != nil {
 		t.Fatalf("Close while the file cannot be written: %v", err)
@@ -569,14 +541,7 @@ func TestJournalStoppedWhileTheStoreIsDown(t *testing.T) {
 
 	// The next start, the file writable again.
 	sink.down.Store(false)
-	j, err = OpenJournal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, restored, err := NewJournaledDecisionLog(t.Context(), sink, j, 16, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, restored := journaledLog(t, sink, dir, 16)
 	defer l.Close(t.Context())
 	given := 0
 	for i, cerr := range errs {
@@ -592,4 +557,19 @@ func TestJournalStoppedWhileTheStoreIsDown(t *testing.T) {
 	if given == 0 || restored < given {
 		t.Errorf("%d offers given, %d decisions restored: want every given offer restored", given, restored)
 	}
+}
+
+// journaledLog opens the journal in dir and starts a journaled log of
+// size on sink, returning it and how many decisions it restored.
+func journaledLog(t *testing.T, sink DecisionRestorer, dir string, size int) (*DecisionLog, int) {
+	t.Helper()
+	j, err := OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, restored, err := NewJournaledDecisionLog(t.Context(), sink, j, size, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, restored
 }
