@@ -98,6 +98,15 @@ const (
 // ErrLogFull is returned by Commit when the log's buffer is full.
 var ErrLogFull = errors.New("features: decision log buffer full")
 
+// errLogClosed is returned by Commit and Flush once the log is closed.
+var errLogClosed = errors.New("features: decision log is closed")
+
+// waiting is Flush's answer while n decisions wait for storage to take
+// them: unavailable, retry.
+func waiting(n int) error {
+	return &StorageError{Op: "write decisions", Where: "decision log", Err: fmt.Errorf("%d decisions wait to be written", n)}
+}
+
 // NewDecisionLog starts a log that buffers up to size records.
 func NewDecisionLog(sink DecisionSink, size int, logger *slog.Logger) *DecisionLog {
 	l := newDecisionLog(sink, size, logger)
@@ -178,7 +187,7 @@ func (l *DecisionLog) Append(rec DecisionRecord) bool {
 // retries.
 func (l *DecisionLog) Commit(ctx context.Context, rec DecisionRecord) error {
 	if l.closed.Load() {
-		return errors.New("features: decision log is closed")
+		return errLogClosed
 	}
 	done := make(chan error, 1)
 	state := new(atomic.Int32)
@@ -249,7 +258,7 @@ func (l *DecisionLog) Flush(ctx context.Context) error {
 	select {
 	case to <- ack:
 	case <-closed:
-		return errors.New("features: decision log is closed")
+		return errLogClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -334,7 +343,7 @@ func (l *DecisionLog) journalWriter() {
 			select {
 			case l.flush <- ack:
 			case <-l.done:
-				ack <- errors.New("features: decision log is closed")
+				ack <- errLogClosed
 				close(ack)
 			}
 		}()
@@ -352,8 +361,7 @@ func (l *DecisionLog) journalWriter() {
 			case l.queue <- e:
 				return
 			case ack := <-l.jflush:
-				ack <- &StorageError{Op: "write decisions", Where: "decision log",
-					Err: fmt.Errorf("%d decisions wait to be written", len(l.queue)+len(l.jqueue)+1)}
+				ack <- waiting(len(l.queue) + len(l.jqueue) + 1)
 				close(ack)
 			}
 		}
@@ -571,7 +579,7 @@ func (l *DecisionLog) run() {
 		case ack := <-l.flush:
 			open := drain()
 			if !write(false) {
-				ack <- &StorageError{Op: "write decisions", Where: "decision log", Err: fmt.Errorf("%d decisions wait to be written", len(batch)+len(l.queue))}
+				ack <- waiting(len(batch) + len(l.queue))
 			}
 			close(ack)
 			if !open {
