@@ -590,7 +590,7 @@ func TestOffPolicyEstimateMatchesRunning(t *testing.T) {
 	}
 	covered, ipsCovered, drCovered, luckyMisses := 0, 0, 0, 0
 	explored, wantExplored, nSamples := 0, 0.0, 0
-	var estimates []float64
+	var estimates, matchedParts, answerParts []float64
 	for seed, l := range logs {
 		samples := offpolicy.Samples(l.decisions, offpolicy.NewAnswers(l.outcomes), 0, l.at)
 		// The logged probabilities are those of the choices made: the
@@ -616,7 +616,10 @@ func TestOffPolicyEstimateMatchesRunning(t *testing.T) {
 		// their true probabilities, in standard deviations as the
 		// estimate weighs them: the share of its error that is the world's
 		// coin flips, which no interval drawn from the log can know of.
-		var dev, v float64
+		// The estimate's error has two parts: which clients the log
+		// matched (the estimate had every answer been its true
+		// probability, against the run) and the answers' own luck.
+		var dev, v, sw, swp float64
 		for i := range samples {
 			sm := &samples[i]
 			if c, _ := target(sm); c != sm.Chosen {
@@ -625,9 +628,13 @@ func TestOffPolicyEstimateMatchesRunning(t *testing.T) {
 			w, p := 1/sm.Prob, byID[sm.Features.ClientID].p[sm.Candidates[sm.Chosen].Product]
 			dev += w * (sm.Reward - p)
 			v += w * w * p * (1 - p)
+			sw += w
+			swp += w * p
 		}
 		luck := dev / math.Sqrt(v)
 		estimates = append(estimates, res.SNIPS.Value)
+		matchedParts = append(matchedParts, swp/sw)
+		answerParts = append(answerParts, res.SNIPS.Value-swp/sw)
 		in := func(e offpolicy.Estimate) bool { return e.Low <= truth && truth <= e.High }
 		if in(res.SNIPS) {
 			covered++
@@ -654,36 +661,45 @@ func TestOffPolicyEstimateMatchesRunning(t *testing.T) {
 	}
 	// The estimate is unbiased: the mean of the seeds' estimates is the
 	// challenger's acceptance, within three standard errors.
-	var mean, ss float64
-	for _, e := range estimates {
-		mean += e
-	}
-	mean /= float64(len(estimates))
-	for _, e := range estimates {
-		ss += (e - mean) * (e - mean)
-	}
-	se := math.Sqrt(ss / float64(len(estimates)-1) / float64(len(estimates)))
-	t.Logf("SNIPS over %d seeds: mean %.4f (standard error %.4f), the run %.4f; explored %d of %d (probabilities say %.0f)",
-		len(estimates), mean, se, truth, explored, nSamples, wantExplored)
+	mean, sd := meanSD(estimates)
+	se := sd / math.Sqrt(float64(len(estimates)))
+	_, sdMatched := meanSD(matchedParts)
+	_, sdAnswers := meanSD(answerParts)
+	t.Logf("SNIPS over %d seeds: mean %.4f (standard error %.4f), the run %.4f; spread %.4f: %.4f from which clients matched, %.4f from the answers' luck; explored %d of %d (probabilities say %.0f)",
+		len(estimates), mean, se, truth, sd, sdMatched, sdAnswers, explored, nSamples, wantExplored)
 	if math.Abs(mean-truth) > 3*se {
 		t.Errorf("the SNIPS estimates average %.4f, the challenger's run %.4f: biased", mean, truth)
 	}
-	// The 95% interval keeps its promise; these 20 seeds' logs do not.
-	// Logs of this world drawn offline (no tactd; a scratch program, not
-	// kept), 2,000 of 1,500 decisions: the delta method's interval covers
-	// 94.4%, a score interval 94.7%, bootstrap intervals 94.4% (percentile)
-	// and 95.0% (studentised). Here: 17 of 20, and 107 of 120 with
-	// TACT_OPE_SEEDS=120. Each of the three misses here is a log where the
-	// world's own answers to the offers the estimate weighs strayed more
-	// than 1.96 standard deviations from their true probabilities (logged
-	// per seed: +2.72, -2.63, -2.12): luck in the coin flips, which no
-	// interval drawn from the log can see (1 in 20 logs expected; 3 or
-	// more in 20 happens 7.5% of the time). At least 19 of 20, the learning
-	// issue's bar, is met by an exact 95% interval only 74% of the time;
-	// 17 of 20 or more, 98% of the time: the bar asserted.
+	// The 95% interval keeps its promise (offpolicy's
+	// TestIntervalsKeepTheirPromise: 94.3% of 2,000 logs of a copy of this
+	// world drawn without tactd), and tactd's logs are what that copy
+	// assumes: over 120 seeds (TACT_OPE_SEEDS=120) the spread of the
+	// estimate from which clients matched is 0.0102 here and 0.0102 in
+	// the copy, from the answers' luck 0.0356 against 0.0334 (its
+	// standard error: 6.5%), the per-seed luck's standard deviation 1.07
+	// against 1. Here 17 of 20, and 107 of 120: each of the three misses
+	// among the 20 is a log whose answers to the offers the estimate
+	// weighs strayed more than 1.96 standard deviations from their true
+	// probabilities (+2.72, -2.63, -2.12), which no interval drawn from a
+	// log can see. At least 19 of 20, the learning issue's bar, is met by
+	// an exact 95% interval only 74% of the time; 17 or more, 98%: the bar
+	// asserted.
 	if seeds == 20 && covered < 17 {
 		t.Errorf("the challenger's acceptance lies within the SNIPS interval in %d of %d seeds, want at least 17", covered, seeds)
 	}
+}
+
+// meanSD is the mean and the sample standard deviation of x.
+func meanSD(x []float64) (mean, sd float64) {
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(len(x))
+	var ss float64
+	for _, v := range x {
+		ss += (v - mean) * (v - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(x)-1))
 }
 
 // A product without a model whose learning prior is below every tier's
