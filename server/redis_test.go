@@ -67,13 +67,13 @@ func TestRedisOutage(t *testing.T) {
 	time.Sleep(stale) // past the stale window
 	d = decide("C00003")
 	if d.GetAction() != tactv1.Action_ACTION_NO_OFFER || !d.GetDegraded() {
-		t.Errorf("Redis down, past the stale window: %v degraded=%v; want NO_OFFER, degraded", d.GetAction(), d.GetDegraded())
+		t.Errorf("Redis down, past the stale window: %v degraded=%v %v; want NO_OFFER, degraded", d.GetAction(), d.GetDegraded(), d.GetReasons())
 	}
 
 	// Calls go on for a while with Redis down: safe answers, none failing.
 	for range 12 {
 		if d := decide("C00011"); d.GetAction() != tactv1.Action_ACTION_NO_OFFER || !d.GetDegraded() {
-			t.Errorf("Redis down: %v degraded=%v; want NO_OFFER, degraded", d.GetAction(), d.GetDegraded())
+			t.Errorf("Redis down: %v degraded=%v %v; want NO_OFFER, degraded", d.GetAction(), d.GetDegraded(), d.GetReasons())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -140,9 +140,19 @@ func outcomeOnAnyReplica(t *testing.T, mode string) {
 	reps := startReplicas(t, mode, 3)
 	a, b, c := tactv1.NewDecisionServiceClient(reps[0].conn), tactv1.NewDecisionServiceClient(reps[1].conn), tactv1.NewDecisionServiceClient(reps[2].conn)
 	req := &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_BRANCH}
-	d, err := a.Decide(t.Context(), req)
-	if err != nil || d.GetAction() != tactv1.Action_ACTION_OFFER_NOW {
-		t.Fatalf("Decide on a: %v %v, %v; want an offer", d.GetAction(), d.GetReasons(), err)
+	// A first call opens the pool's connections, which can miss the
+	// 50 ms budget on a loaded host: a degraded no-offer (nothing
+	// reserved) is then the right answer, and the call is made again.
+	var d *tactv1.DecideResponse
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		d, err = a.Decide(t.Context(), req)
+		if err == nil && d.GetAction() == tactv1.Action_ACTION_OFFER_NOW {
+			break
+		}
+		if err != nil || !d.GetDegraded() || time.Since(start) > 5*time.Second {
+			t.Fatalf("Decide on a: %v degraded=%v %v, %v; want an offer", d.GetAction(), d.GetDegraded(), d.GetReasons(), err)
+		}
 	}
 	product := d.GetOffers()[0].GetProductId()
 	out, err := b.RecordOutcome(t.Context(), &tactv1.RecordOutcomeRequest{DecisionId: d.GetDecisionId(), ProductId: product, Outcome: tactv1.Outcome_OUTCOME_DECLINED})
