@@ -586,8 +586,14 @@ func (e *Engine) Decide(ctx context.Context, req Request) Decision {
 	got := res.N
 	if got == 0 {
 		if d.LaterOffer != nil {
-			// The later offer stands without the one now.
-			return offerLater(&d, later)
+			// The later offer stands without the one now, and the
+			// answer says why that one is not offered now: it passed
+			// every gate of its own.
+			dl := offerLater(&d, later)
+			c := capWords(tier, req.Channel, res)
+			c.ProductID, c.Message = want[0].p.ID, want[0].p.Name+" is not offered now. "+c.Message
+			dl.Reasons = append(dl.Reasons, c)
+			return dl
 		}
 		return noOffer(capWords(tier, req.Channel, res))
 	}
@@ -915,7 +921,11 @@ func capWords(tier *policy.Tier, ch catalog.Channel, res features.Reserved) Reas
 	if res.Limit.Window > 0 {
 		// The commonest answer for a frequent caller: built without
 		// fmt (Sprintf was 2% of a decision's CPU).
-		return Reason{Code: CapReached, Message: "The client has had " + strconv.Itoa(res.Used) + " offers by " + channelWords(ch) +
+		offers := " offers by "
+		if res.Used == 1 {
+			offers = " offer by "
+		}
+		return Reason{Code: CapReached, Message: "The client has had " + strconv.Itoa(res.Used) + offers + channelWords(ch) +
 			" in " + strconv.Itoa(int(res.Limit.Window.Hours()/24)) + " days, the most a " + tier.Name + " client gets."}
 	}
 	return Reason{Code: CapReached, Message: "The client's " + tier.Name + " cap on " + channelWords(ch) + " is reached."}

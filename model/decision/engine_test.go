@@ -394,6 +394,31 @@ func TestDecideLaterWindow(t *testing.T) {
 	}
 }
 
+// TestCapLeavesTheLaterOffer: the best product's moment has not come and
+// the loan clears every gate now, but the client's cap on the channel is
+// used: the answer is the fund later, and it says why the loan is not
+// offered now (it said only that the fund waits, while --explain showed
+// the loan passing every gate).
+func TestCapLeavesTheLaterOffer(t *testing.T) {
+	rec := client(map[string]features.Value{"z_fund": features.Number(1), "days_to_maturity": features.Number(40)})
+	e := newEngine(t, memReader{"c": rec}, newMemLog())
+	req := Request{ClientID: "c", Channel: catalog.PhoneInbound}
+	// The standard tier's cap: 2 offers in 7 days.
+	for i := range 2 {
+		if d := e.Decide(t.Context(), req); d.Action != OfferNow || d.Offers[0].ProductID != "loan" || d.LaterOffer == nil {
+			t.Fatalf("decision %d: %v %+v, want the loan now and the fund later", i+1, d.Action, d.Offers)
+		}
+	}
+	d := e.Decide(t.Context(), req)
+	if d.Action != OfferLater || len(d.Offers) != 1 || d.Offers[0].ProductID != "fund" {
+		t.Fatalf("with the cap used: %v %+v, want the fund later", d.Action, d.Offers)
+	}
+	if len(d.Reasons) != 2 || d.Reasons[0].Code != NeedNotYet || d.Reasons[1].Code != CapReached || d.Reasons[1].ProductID != "loan" ||
+		d.Reasons[1].Message != "Loan is not offered now. The client has had 2 offers by phone inbound in 7 days, the most a standard client gets." {
+		t.Errorf("reasons %+v, want the fund's moment, then the cap that keeps the loan from now", d.Reasons)
+	}
+}
+
 func TestDecideExplainAndTalkingPoints(t *testing.T) {
 	rec := client(map[string]features.Value{"holds_loan": features.Bool(true)})
 	e := newEngine(t, memReader{"c": rec}, newMemLog())
