@@ -3,10 +3,13 @@ package readme
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,10 +19,13 @@ import (
 )
 
 // step is one command of the README: a line of a ```sh block, with its
-// continuation lines joined.
+// continuation lines joined. sample is the ```json block that follows the
+// last command of a shell block, if one does: the answer the README
+// shows.
 type step struct {
-	block int
-	cmd   string
+	block  int
+	cmd    string
+	sample string
 }
 
 // commands reads the README's shell blocks in order.
@@ -31,8 +37,10 @@ func commands(t *testing.T, path string) []step {
 	}
 	defer f.Close()
 	var out []step
-	block, in := 0, false
+	// afterSh: only blank lines since a shell block ended.
+	block, in, inSample, afterSh := 0, false, false, false
 	var cont string
+	var sample strings.Builder
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
@@ -40,10 +48,24 @@ func commands(t *testing.T, path string) []step {
 		case strings.HasPrefix(line, "```sh") || strings.HasPrefix(line, "```bash"):
 			block, in = block+1, true
 			continue
+		case strings.HasPrefix(line, "```json") && afterSh && len(out) > 0 && out[len(out)-1].block == block:
+			inSample, afterSh = true, false
+			sample.Reset()
+			continue
 		case strings.HasPrefix(line, "```"):
-			in = false
+			if inSample {
+				out[len(out)-1].sample = sample.String()
+			}
+			afterSh = in
+			in, inSample = false, false
+			continue
+		case inSample:
+			sample.WriteString(line + "\n")
 			continue
 		case !in:
+			if strings.TrimSpace(line) != "" {
+				afterSh = false
+			}
 			continue
 		}
 		if c, ok := strings.CutSuffix(strings.TrimRight(line, " "), "\\"); ok {
@@ -54,7 +76,7 @@ func commands(t *testing.T, path string) []step {
 		if s := strings.TrimSpace(line); s == "" || strings.HasPrefix(s, "#") {
 			continue
 		}
-		out = append(out, step{block, strings.TrimSpace(line)})
+		out = append(out, step{block: block, cmd: strings.TrimSpace(line)})
 	}
 	return out
 }
@@ -183,7 +205,7 @@ func TestReadme(t *testing.T) {
 	apiError := regexp.MustCompile(`^\{"code":\d+`) // the gateway's error shape
 	decisionID := regexp.MustCompile(`(?:Decision |"decision_id":\s*")([0-9a-f-]{36})`)
 	lastDecision := ""
-	ran, skipped := 0, 0
+	ran, skipped, compared := 0, 0, 0
 	for _, st := range commands(t, filepath.Join(repo, "README.md")) {
 		var r *rule
 		for i := range rules {
@@ -236,6 +258,12 @@ func TestReadme(t *testing.T) {
 		if strings.HasPrefix(cmd, "curl ") && apiError.Match(out) {
 			t.Errorf("README block %d: %s answered an error:\n%s", st.block, st.cmd, out)
 		}
+		if st.sample != "" {
+			compared++
+			if diff := sampleDiff(st.sample, out); diff != "" {
+				t.Errorf("README block %d: %s: the answer shown after it is not what tactd answers: %s\n%s", st.block, st.cmd, diff, out)
+			}
+		}
 		for _, w := range r.want {
 			if !strings.Contains(string(out), w) {
 				t.Errorf("README block %d: %s: output lacks %q:\n%s", st.block, st.cmd, w, out)
@@ -250,5 +278,67 @@ func TestReadme(t *testing.T) {
 	t.Logf("%d README commands run, %d skipped with their reasons", ran, skipped)
 	if ran < 25 {
 		t.Errorf("only %d README commands ran", ran)
+	}
+	if compared != 1 {
+		t.Errorf("%d answers shown in the README compared with tactd's, want 1 (the first decision's)", compared)
+	}
+}
+
+// sampleDiff compares an answer the README shows with the one tactd gave:
+// the same fields with the same values, but for the decision's id and
+// time (what differs from one decision to the next). It returns "" when
+// they agree.
+func sampleDiff(sample string, got []byte) string {
+	var want, have any
+	if err := json.Unmarshal([]byte(sample), &want); err != nil {
+		return "the README's sample is not JSON: " + err.Error()
+	}
+	if err := json.Unmarshal(got, &have); err != nil {
+		return "the answer is not JSON: " + err.Error()
+	}
+	return jsonDiff("", want, have)
+}
+
+func jsonDiff(path string, want, have any) string {
+	switch w := want.(type) {
+	case map[string]any:
+		h, ok := have.(map[string]any)
+		if !ok {
+			return fmt.Sprintf("%s: %v in the README, %v answered", path, want, have)
+		}
+		for k := range h {
+			if _, ok := w[k]; !ok {
+				return fmt.Sprintf("%s.%s: answered, not in the README", path, k)
+			}
+		}
+		for k, wv := range w {
+			if k == "decision_id" || k == "decided_at" {
+				continue
+			}
+			hv, ok := h[k]
+			if !ok {
+				return fmt.Sprintf("%s.%s: in the README, not answered", path, k)
+			}
+			if d := jsonDiff(path+"."+k, wv, hv); d != "" {
+				return d
+			}
+		}
+		return ""
+	case []any:
+		h, ok := have.([]any)
+		if !ok || len(h) != len(w) {
+			return fmt.Sprintf("%s: %v in the README, %v answered", path, want, have)
+		}
+		for i := range w {
+			if d := jsonDiff(fmt.Sprintf("%s[%d]", path, i), w[i], h[i]); d != "" {
+				return d
+			}
+		}
+		return ""
+	default:
+		if !reflect.DeepEqual(want, have) {
+			return fmt.Sprintf("%s: %v in the README, %v answered", path, want, have)
+		}
+		return ""
 	}
 }
