@@ -18,6 +18,25 @@ const (
 	ContactNotPresented = "not_presented"
 )
 
+// OfferAnswers is what an offer's outcomes so far say of it: presented
+// (a presented, accepted or declined outcome: a client cannot answer an
+// offer never put to them) and accepted. Each counts once, however many
+// outcomes say it.
+type OfferAnswers struct{ Presented, Accepted bool }
+
+// Add takes an outcome of the offer and reports whether it made the offer
+// presented, or accepted, for the first time.
+func (a *OfferAnswers) Add(outcome string) (presented, accepted bool) {
+	switch outcome {
+	case ContactPresented, ContactAccepted, ContactDeclined:
+		presented, a.Presented = !a.Presented, true
+	}
+	if outcome == ContactAccepted {
+		accepted, a.Accepted = !a.Accepted, true
+	}
+	return presented, accepted
+}
+
 var contactKinds = map[string]byte{
 	ContactOffered:      'o',
 	ContactPresented:    'p',

@@ -248,15 +248,23 @@ func readActivity(ctx context.Context, lr logReader, now time.Time) *activity {
 	if err != nil && err != errEnough {
 		a.Err = "The decision log could not be read: " + err.Error()
 	}
+	answers := map[[2]string]*features.OfferAnswers{}
 	err = lr.ExportOutcomes(ctx, midnight, func(o *features.OutcomeRecord) error {
 		t, ok := tierOf[o.DecisionID]
 		if !ok || o.OccurredAt.Before(midnight) {
 			return nil
 		}
-		switch o.Outcome {
-		case "presented":
+		k := [2]string{o.DecisionID, o.ProductID}
+		a := answers[k]
+		if a == nil {
+			a = &features.OfferAnswers{}
+			answers[k] = a
+		}
+		presented, accepted := a.Add(o.Outcome)
+		if presented {
 			tier(t).Presented++
-		case "accepted":
+		}
+		if accepted {
 			tier(t).Accepted++
 		}
 		return nil

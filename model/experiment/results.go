@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/tact-nba/tact/features"
 )
 
 // SRMThreshold is the p-value under which a split is reported as a sample
@@ -55,7 +57,7 @@ type Tally struct {
 	clients   []map[string]bool
 	converted []map[string]bool
 	vr        []VariationResult
-	offers    map[string]*offer // decision id + product
+	offers    map[string]*features.OfferAnswers // decision id + product
 }
 
 type exposed struct {
@@ -63,11 +65,9 @@ type exposed struct {
 	client    string
 }
 
-type offer struct{ presented, accepted bool }
-
 // NewTally starts counting for one experiment.
 func NewTally(info *Info) *Tally {
-	t := &Tally{info: info, decisions: map[string]exposed{}, offers: map[string]*offer{}}
+	t := &Tally{info: info, decisions: map[string]exposed{}, offers: map[string]*features.OfferAnswers{}}
 	for _, v := range info.Variations {
 		t.vr = append(t.vr, VariationResult{VariationInfo: v})
 		t.clients = append(t.clients, map[string]bool{})
@@ -103,19 +103,15 @@ func (t *Tally) Outcome(decisionID, productID, outcome string) {
 	k := decisionID + "/" + productID
 	o := t.offers[k]
 	if o == nil {
-		o = &offer{}
+		o = &features.OfferAnswers{}
 		t.offers[k] = o
 	}
 	v := &t.vr[d.variation]
-	switch outcome {
-	case "presented", "declined", "accepted":
-		if !o.presented {
-			o.presented = true
-			v.Presented++
-		}
+	presented, accepted := o.Add(outcome)
+	if presented {
+		v.Presented++
 	}
-	if outcome == "accepted" && !o.accepted {
-		o.accepted = true
+	if accepted {
 		v.Accepted++
 		t.converted[d.variation][d.client] = true
 	}
