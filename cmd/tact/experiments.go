@@ -20,9 +20,9 @@ func experimentsCmd(ctx context.Context, args []string, out io.Writer, envAddr s
 	if len(args) == 0 || (args[0] != "list" && args[0] != "results") {
 		return &usageError{use}
 	}
-	what, rest, key := args[0], args[1:], ""
-	if what == "results" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		key, rest = rest[0], rest[1:]
+	what, rest, positional := args[0], args[1:], 0
+	if what == "results" {
+		positional = 1 // the experiment's key, before or after the flags
 	}
 	fs := pflag.NewFlagSet("tact experiments "+what, pflag.ContinueOnError)
 	var c common
@@ -32,9 +32,10 @@ func experimentsCmd(ctx context.Context, args []string, out io.Writer, envAddr s
 		since = fs.String("since", "", "count decisions from this time (RFC 3339, YYYY-MM-DD or a duration back such as 72h); default: the whole log")
 		fs.Lookup("timeout").DefValue, c.timeout = "1m0s", time.Minute
 	}
-	if err := parse(fs, rest, out); err != nil {
+	if err := parseN(fs, rest, out, positional); err != nil {
 		return err
 	}
+	key := fs.Arg(0)
 	if what == "list" {
 		resp, err := call(ctx, &c, "experiments", func(ctx context.Context, conn *grpc.ClientConn) (*tactv1.ListExperimentsResponse, error) {
 			return tactv1.NewExperimentServiceClient(conn).ListExperiments(ctx, &tactv1.ListExperimentsRequest{})

@@ -186,6 +186,12 @@ func call[T any](ctx context.Context, c *common, what string, fn func(context.Co
 }
 
 func parse(fs *pflag.FlagSet, args []string, out io.Writer) error {
+	return parseN(fs, args, out, 0)
+}
+
+// parseN parses flags and up to n positional arguments, in any order
+// (fs.Arg(i) are the positional ones).
+func parseN(fs *pflag.FlagSet, args []string, out io.Writer, n int) error {
 	fs.SetOutput(out)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -193,8 +199,8 @@ func parse(fs *pflag.FlagSet, args []string, out io.Writer) error {
 		}
 		return &usageError{err.Error()}
 	}
-	if fs.NArg() > 0 {
-		return &usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
+	if fs.NArg() > n {
+		return &usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args()[n:], " "))}
 	}
 	return nil
 }

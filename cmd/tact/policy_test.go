@@ -101,6 +101,8 @@ func TestPolicyCommandErrors(t *testing.T) {
 		{"experiments"},
 		{"experiments", "results"},
 		{"experiments", "results", "--since", "1h"},
+		{"experiments", "results", "a", "b"},
+		{"experiments", "list", "a"},
 	} {
 		var ue *usageError
 		if err := run(t.Context(), args, &bytes.Buffer{}, ""); !errors.As(err, &ue) {
@@ -132,6 +134,11 @@ func TestExperimentCommands(t *testing.T) {
 		}
 	}
 	res := tact("experiments", "results", "model-cc-2026-11")
+	// The key may come after the flags too (it was refused as an
+	// unexpected argument).
+	if after := tact("experiments", "results", "--since", "24h", "model-cc-2026-11"); after != res {
+		t.Errorf("the key after the flags:\n%s\nbefore them:\n%s", after, res)
+	}
 	for _, want := range []string{"VARIATION", "champion", "challenger", "(control)", "Split check: chi-square p = "} {
 		if !strings.Contains(res, want) {
 			t.Errorf("results lack %q:\n%s", want, res)
