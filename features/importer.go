@@ -33,13 +33,30 @@ type BadRow struct {
 	Line   int
 	Column string
 	Msg    string
+	// More are the row's other bad columns, each "column NAME: why", so
+	// that a row is fixed in one go.
+	More []string
 }
 
 func (b BadRow) String() string {
-	if b.Column == "" {
-		return fmt.Sprintf("line %d: %s", b.Line, b.Msg)
+	s := fmt.Sprintf("line %d: %s", b.Line, b.Msg)
+	if b.Column != "" {
+		s = fmt.Sprintf("line %d, column %s: %s", b.Line, b.Column, b.Msg)
 	}
-	return fmt.Sprintf("line %d, column %s: %s", b.Line, b.Column, b.Msg)
+	for _, m := range b.More {
+		s += "; " + m
+	}
+	return s
+}
+
+// badColumn adds a bad column to the row's report (bad is nil until the
+// first).
+func badColumn(bad *BadRow, line int, column, msg string) *BadRow {
+	if bad == nil {
+		return &BadRow{Line: line, Column: column, Msg: msg}
+	}
+	bad.More = append(bad.More, "column "+column+": "+msg)
+	return bad
 }
 
 // ImportResult counts what an import did.

@@ -60,14 +60,16 @@ func TestImportCSV(t *testing.T) {
 func TestImportBadRows(t *testing.T) {
 	ctx := t.Context()
 	schema := mustSchema(t)
-	file := "client_id,age,segment\nC1,41,retail\nC2,forty,retail\n,30,x\nC4,50\nC5,51,ok\n"
+	file := "client_id,age,segment,consent_offers\nC1,41,retail,\nC2,forty,retail,maybe\n,30,x,\nC4,50\nC5,51,ok,\n"
 	b, _ := openTemp(t)
 	defer b.Close()
 	res, err := Import(ctx, opener(file), schema, b, ImportOptions{})
 	if err != ErrBadRows {
 		t.Fatalf("Import without --skip-bad: %v, want ErrBadRows", err)
 	}
-	want := []string{`line 3, column age: "forty" is not a number`, "line 4, column client_id: empty client id", "line 5: wrong number of fields"}
+	// Every bad column of a row is named, so that it is fixed in one go.
+	want := []string{`line 3, column age: "forty" is not a number; column consent_offers: "maybe" is not a boolean (true/false, yes/no, 1/0)`,
+		"line 4, column client_id: empty client id", "line 5: wrong number of fields"}
 	if len(res.BadRows) != 3 {
 		t.Fatalf("bad rows %v, want 3", res.BadRows)
 	}
@@ -103,13 +105,17 @@ func TestImportJSONL(t *testing.T) {
 	file := `{"client_id":"C1","age":41,"segment":"retail","consent_offers":true,"maturity":"2027-01-15T00:00:00Z"}
 
 {"client_id":"C2","age":"old"}
-{"client_id":"C3","colour":"red"}
+{"client_id":"C3","segment":7,"colour":"red"}
 {not json
 {"age":3}
 `
 	res, err := Import(ctx, opener(file), schema, b, ImportOptions{Format: "jsonl", SkipBad: true})
 	if err != nil || res.Imported != 1 || res.Bad != 4 {
 		t.Fatalf("Import = %+v, %v; want 1 imported, 4 bad", res, err)
+	}
+	// A row's bad columns in name order, each time.
+	if got := res.BadRows[1].String(); !strings.HasPrefix(got, "line 4, column colour: not in the schema; column segment: ") {
+		t.Errorf("bad row 1 = %q, want colour then segment", got)
 	}
 	for i, want := range []string{"line 3, column age", "line 4, column colour: not in the schema", "line 5: malformed JSON", "line 6, column client_id"} {
 		if !strings.HasPrefix(res.BadRows[i].String(), want) {

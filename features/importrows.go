@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -74,6 +76,7 @@ func (c *csvRows) next() (Record, *BadRow, error) {
 		return Record{}, &BadRow{Line: line, Column: c.names[c.idCol], Msg: "empty client id"}, nil
 	}
 	rec := Record{ClientID: id, Values: make(map[string]Value, len(row))}
+	var bad *BadRow
 	for i, text := range row {
 		f := c.fields[i]
 		if f == nil || text == "" {
@@ -81,9 +84,13 @@ func (c *csvRows) next() (Record, *BadRow, error) {
 		}
 		v, err := f.Parse(text)
 		if err != nil {
-			return Record{}, &BadRow{Line: line, Column: c.names[i], Msg: err.Error()}, nil
+			bad = badColumn(bad, line, c.names[i], err.Error())
+			continue
 		}
 		rec.Values[f.Name] = v
+	}
+	if bad != nil {
+		return Record{}, bad, nil
 	}
 	return rec, nil, nil
 }
@@ -117,19 +124,27 @@ func (j *jsonlRows) next() (Record, *BadRow, error) {
 			return Record{}, &BadRow{Line: j.line, Column: j.schema.IDColumn, Msg: "missing or not a non-empty string"}, nil
 		}
 		rec := Record{ClientID: id, Values: make(map[string]Value, len(obj))}
-		for name, raw := range obj {
+		var bad *BadRow
+		// In name order, so that a row's report is the same each time.
+		for _, name := range slices.Sorted(maps.Keys(obj)) {
+			raw := obj[name]
 			if name == j.schema.IDColumn || string(raw) == "null" {
 				continue
 			}
 			f, ok := j.schema.Field(name)
 			if !ok {
-				return Record{}, &BadRow{Line: j.line, Column: name, Msg: "not in the schema"}, nil
+				bad = badColumn(bad, j.line, name, "not in the schema")
+				continue
 			}
 			v, err := jsonValue(f, raw)
 			if err != nil {
-				return Record{}, &BadRow{Line: j.line, Column: name, Msg: err.Error()}, nil
+				bad = badColumn(bad, j.line, name, err.Error())
+				continue
 			}
 			rec.Values[name] = v
+		}
+		if bad != nil {
+			return Record{}, bad, nil
 		}
 		return rec, nil, nil
 	}
