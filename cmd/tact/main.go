@@ -80,7 +80,7 @@ Usage:
                                     score every row of a CSV (batch scoring)
   tact demo-data --out DIR [--clients N]
                                     write the demo bank's training files (or N demo clients)
-  tact features import (--data-dir D | --redis-addr A) --schema S [--skip-bad] FILE
+  tact features import (--data-dir D | --redis-addr A | --addr TACTD) --schema S [--skip-bad] FILE
                                     bulk-import client features (CSV or JSON Lines)
 
 Run 'tact COMMAND --help' for a command's flags.
