@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -124,29 +123,32 @@ func (j *jsonlRows) next() (Record, *BadRow, error) {
 			return Record{}, &BadRow{Line: j.line, Column: j.schema.IDColumn, Msg: "missing or not a non-empty string"}, nil
 		}
 		rec := Record{ClientID: id, Values: make(map[string]Value, len(obj))}
-		var bad *BadRow
-		// In name order, so that a row's report is the same each time.
-		for _, name := range slices.Sorted(maps.Keys(obj)) {
-			raw := obj[name]
+		var bads [][2]string // column, why: reported in column order, the same each time
+		for name, raw := range obj {
 			if name == j.schema.IDColumn || string(raw) == "null" {
 				continue
 			}
 			f, ok := j.schema.Field(name)
 			if !ok {
-				bad = badColumn(bad, j.line, name, "not in the schema")
+				bads = append(bads, [2]string{name, "not in the schema"})
 				continue
 			}
 			v, err := jsonValue(f, raw)
 			if err != nil {
-				bad = badColumn(bad, j.line, name, err.Error())
+				bads = append(bads, [2]string{name, err.Error()})
 				continue
 			}
 			rec.Values[name] = v
 		}
-		if bad != nil {
-			return Record{}, bad, nil
+		if bads == nil {
+			return rec, nil, nil
 		}
-		return rec, nil, nil
+		slices.SortFunc(bads, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+		var bad *BadRow
+		for _, b := range bads {
+			bad = badColumn(bad, j.line, b[0], b[1])
+		}
+		return Record{}, bad, nil
 	}
 	if err := j.s.Err(); err != nil {
 		return Record{}, nil, fmt.Errorf("line %d: %w", j.line+1, err)
