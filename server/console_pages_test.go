@@ -1,40 +1,12 @@
 package server
 
 import (
-	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tact-nba/tact/features"
 )
-
-// fakeLog is a decision log held in memory.
-type fakeLog struct {
-	decisions []features.DecisionRecord
-	outcomes  []features.OutcomeRecord
-}
-
-func (l *fakeLog) ExportDecisions(_ context.Context, since time.Time, fn func(*features.DecisionRecord) error) error {
-	for i := range l.decisions {
-		if !l.decisions[i].At.Before(since) {
-			if err := fn(&l.decisions[i]); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (l *fakeLog) ExportOutcomes(_ context.Context, since time.Time, fn func(*features.OutcomeRecord) error) error {
-	for i := range l.outcomes {
-		if !l.outcomes[i].OccurredAt.Before(since) {
-			if err := fn(&l.outcomes[i]); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
 
 // TestCentreCountsAnsweredOffersAsPresented: the Centre's "today by tier"
 // counts an offer presented once whatever says so (presented, accepted or
@@ -44,21 +16,29 @@ func (l *fakeLog) ExportOutcomes(_ context.Context, since time.Time, fn func(*fe
 func TestCentreCountsAnsweredOffersAsPresented(t *testing.T) {
 	now := time.Date(2026, 12, 3, 15, 0, 0, 0, time.UTC)
 	at := now.Add(-time.Minute)
-	log := &fakeLog{decisions: []features.DecisionRecord{
-		{ID: "d1", Action: "offer_now", Tier: "gold", Products: []string{"card", "loan"}, At: at},
-		{ID: "d2", Action: "offer_now", Tier: "gold", Products: []string{"card"}, At: at},
-		{ID: "d3", Action: "offer_now", Tier: "gold", Products: []string{"card"}, At: at},
-		{ID: "d4", Action: "offer_now", Tier: "gold", Products: []string{"card"}, At: at},
-	}}
-	out := func(d, p, kind string) features.OutcomeRecord {
-		return features.OutcomeRecord{DecisionID: d, ProductID: p, Outcome: kind, OccurredAt: at}
+	log, err := features.OpenBolt(filepath.Join(t.TempDir(), "tact.db"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	log.outcomes = []features.OutcomeRecord{
-		out("d1", "card", "presented"), out("d1", "card", "accepted"), // one offer, two outcomes
-		out("d1", "loan", "declined"),
-		out("d2", "card", "accepted"), // accepted, never said presented
-		out("d3", "card", "not_presented"),
-		out("d4", "card", "presented"),
+	defer log.Close()
+	if err := log.SaveDecisions(t.Context(), []features.DecisionRecord{
+		{ID: "d1", ClientID: "C1", Action: "offer_now", Tier: "gold", Products: []string{"card", "loan"}, At: at},
+		{ID: "d2", ClientID: "C2", Action: "offer_now", Tier: "gold", Products: []string{"card"}, At: at},
+		{ID: "d3", ClientID: "C3", Action: "offer_now", Tier: "gold", Products: []string{"card"}, At: at},
+		{ID: "d4", ClientID: "C4", Action: "offer_now", Tier: "gold", Products: []string{"card"}, At: at},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range [][3]string{
+		{"d1", "card", "presented"}, {"d1", "card", "accepted"}, // one offer, two outcomes
+		{"d1", "loan", "declined"},
+		{"d2", "card", "accepted"}, // accepted, never said presented
+		{"d3", "card", "not_presented"},
+		{"d4", "card", "presented"},
+	} {
+		if _, err := log.PutOutcome(t.Context(), &features.OutcomeRecord{DecisionID: o[0], ProductID: o[1], Outcome: o[2], OccurredAt: at, RecordedAt: at}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	a := readActivity(t.Context(), log, now)
 	if len(a.Tiers) != 1 {
