@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,6 +21,10 @@ import (
 //	<prefix>outcomes                     a stream, one entry per outcome (field
 //	                                     r: the OutcomeRecord as JSON), trimmed
 //	                                     to Retention.Outcomes
+//	{<prefix>decisions}:batch:<id>       how many records of the batch that
+//	                                     starts with decision id the stream
+//	                                     holds, so that a batch sent again is
+//	                                     appended once; kept an hour
 //	<prefix>decision:{<id>}:outcomes     a hash, field product|outcome: the
 //	                                     first copy of each outcome (repeats
 //	                                     are duplicates), kept Retention.Outcomes
@@ -47,22 +52,68 @@ func streamID(t time.Time) string { return strconv.FormatInt(max(t.UnixMilli(), 
 
 var _ DecisionSink = (*Redis)(nil)
 
-// SaveDecisions appends a batch of decision records to the shared stream
-// in one pipeline, trimming entries older than the decision retention. An
-// OFFER_LATER decision's record is also kept where any replica finds it
+// appendScript appends a batch of decision records to the stream once,
+// however often it is sent: a batch whose reply was lost (a timeout) is
+// sent again by the log, grown by what was queued meanwhile, and the
+// client may resend it too. The batch's marker (keyed by its first
+// record, in the stream's slot) says how many of its records the stream
+// holds; those are skipped.
+//
+//	KEYS[1] the stream, KEYS[2] the batch's marker
+//	ARGV[1] MINID (trim), ARGV[2] the marker's life in ms, ARGV[3..] the records
+var appendScript = redis.NewScript(`
+local done = tonumber(redis.call('GET', KEYS[2]) or '0')
+for i = 3 + done, #ARGV do
+  redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'r', ARGV[i])
+end
+redis.call('SET', KEYS[2], #ARGV - 2, 'PX', ARGV[2])
+return #ARGV - 2 - done
+`)
+
+// batchMarkerLife is how long a batch's marker is kept: longer than the
+// log holds a batch it is retrying while Redis answers late.
+const batchMarkerLife = time.Hour
+
+// batchMarkerKey is the marker of the batch that starts with the decision
+// id, in the decision stream's slot.
+func (r *Redis) batchMarkerKey(firstID string) string {
+	stream := r.DecisionsKey()
+	if i := strings.IndexByte(stream, '{'); i >= 0 && strings.IndexByte(stream[i+1:], '}') > 0 {
+		return stream + ":batch:" + firstID // the prefix's own hash tag
+	}
+	return "{" + stream + "}:batch:" + firstID // hashed as the stream's name
+}
+
+// SaveDecisions appends a batch of decision records to the shared stream,
+// once (appendScript), trimming entries older than the decision retention.
+// An OFFER_LATER decision's record is also kept where any replica finds it
 // for an outcome (offers made now are kept with their reservation).
 func (r *Redis) SaveDecisions(ctx context.Context, recs []DecisionRecord) error {
-	minID := streamID(time.Now().Add(-r.ret.Decisions))
+	if len(recs) == 0 {
+		return nil
+	}
+	args := make([]any, 2, 2+len(recs))
+	args[0], args[1] = streamID(time.Now().Add(-r.ret.Decisions)), batchMarkerLife.Milliseconds()
+	var later [][2]string // an offer later's key and record
+	for i := range recs {
+		raw, err := encodeDecision(&recs[i])
+		if err != nil {
+			return err
+		}
+		args = append(args, raw)
+		if recs[i].Action == "offer_later" && len(recs[i].Products) > 0 {
+			later = append(later, [2]string{r.DecisionKey(recs[i].ID), string(raw)})
+		}
+	}
+	if err := appendScript.Run(ctx, r.client, []string{r.DecisionsKey(), r.batchMarkerKey(recs[0].ID)}, args...).Err(); err != nil {
+		return r.unavailable("write decisions", err)
+	}
+	if len(later) == 0 {
+		return nil
+	}
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range recs {
-			raw, err := encodeDecision(&recs[i])
-			if err != nil {
-				return err
-			}
-			p.XAdd(ctx, &redis.XAddArgs{Stream: r.DecisionsKey(), MinID: minID, Approx: true, Values: []any{"r", raw}})
-			if recs[i].Action == "offer_later" && len(recs[i].Products) > 0 {
-				p.Set(ctx, r.DecisionKey(recs[i].ID), raw, r.ret.OfferDecisions)
-			}
+		for _, l := range later {
+			p.Set(ctx, l[0], l[1], r.ret.OfferDecisions)
 		}
 		return nil
 	})
