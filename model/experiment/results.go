@@ -76,8 +76,13 @@ func NewTally(info *Info) *Tally {
 	return t
 }
 
-// Decision counts a decision if it exposed the client to the experiment.
+// Decision counts a decision if it exposed the client to the experiment,
+// once: a log that holds it twice (a shared stream written before its
+// batches were appended once) does not count it twice.
 func (t *Tally) Decision(id, clientID string, offerNow bool, exps []Exposure) {
+	if _, seen := t.decisions[id]; seen {
+		return
+	}
 	for _, e := range exps {
 		if e.Experiment != t.info.Key || e.VariationID < 0 || e.VariationID >= len(t.vr) {
 			continue

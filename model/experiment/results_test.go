@@ -22,7 +22,11 @@ func TestResultsMatchAHandComputedFixture(t *testing.T) {
 		decide := func(client string, now bool) string {
 			id := fmt.Sprintf("d%d-%d", v, n)
 			n++
-			tl.Decision(id, client, now, []Exposure{{Experiment: "other", VariationID: 1}, {Experiment: "model-test", VariationID: v}})
+			exps := []Exposure{{Experiment: "other", VariationID: 1}, {Experiment: "model-test", VariationID: v}}
+			tl.Decision(id, client, now, exps)
+			if n%10 == 0 {
+				tl.Decision(id, client, now, exps) // in the log twice: counted once
+			}
 			return id
 		}
 		var offered []string // decisions that offered now
