@@ -55,7 +55,7 @@ func TestBoltRecordsSurviveReopen(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Get %s: %v", want.ClientID, err)
 		}
-		if diff := cmp.Diff(want, got, ignoreMemo); diff != "" {
+		if diff := cmp.Diff(want, unpacked(got), ignoreMemo); diff != "" {
 			t.Errorf("Get %s after reopen (-want +got):\n%s", want.ClientID, diff)
 		}
 	}
@@ -69,8 +69,8 @@ func TestBoltRecordsSurviveReopen(t *testing.T) {
 	if err := b.PutBatch(ctx, []Record{{ClientID: "C2", Values: map[string]Value{"balance": Number(1)}}}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := b.Get(ctx, "C2"); got.Values["balance"].Num != 1 {
-		t.Errorf("after upsert balance = %v, want 1", got.Values["balance"])
+	if got, _ := b.Get(ctx, "C2"); got.Map()["balance"].Num != 1 {
+		t.Errorf("after upsert balance = %v, want 1", got.Map()["balance"])
 	}
 }
 

@@ -51,7 +51,8 @@ const (
 const maxExactInt = 1 << 53
 
 // encodeRecord encodes a record with codecV2, writing names as ids where
-// ids gives one (ids may be nil).
+// ids gives one (ids may be nil), and the values in name order, the order
+// a read packs them in (decodeBinary then has nothing to sort).
 func encodeRecord(r *Record, ids func(name string) (uint64, bool)) []byte {
 	n := 1 + 2*binary.MaxVarintLen64
 	for name, v := range r.All {
@@ -65,7 +66,7 @@ func encodeRecord(r *Record, ids func(name string) (uint64, bool)) []byte {
 	}
 	b = binary.AppendVarint(b, at)
 	b = binary.AppendUvarint(b, uint64(r.Len()))
-	for name, v := range r.All {
+	for name, v := range r.inOrder {
 		if id, ok := lookup(ids, name); ok {
 			b = binary.AppendUvarint(b, 2*id+1)
 		} else {
@@ -112,113 +113,166 @@ func lookup(ids func(string) (uint64, bool), name string) (uint64, bool) {
 
 var errCorrupt = errors.New("features: corrupt record")
 
-// decodeBinary decodes a codecV1 or codecV2 record; names resolves the
-// name ids of codecV2 (nil when the record cannot hold any). The names
-// and string values written inline share one allocation per record.
+// decodeBinary decodes a codecV1 or codecV2 record into r's packed form
+// (see packed.go), or into r.Values when it does not fit there; names
+// resolves the name ids of codecV2 (nil when the record cannot hold any).
+// A store's reads use it: the cache keeps records packed, and packing
+// here, from the stored bytes, spares building a map only to pack it.
 func decodeBinary(b []byte, r *Record, names []string) error {
-	if len(b) == 0 || (b[0] != codecV1 && b[0] != codecV2) {
-		return errCorrupt
+	d, err := newBinaryReader(b, names)
+	if err != nil {
+		return err
 	}
-	v2 := b[0] == codecV2
+	if d.at != 0 {
+		r.UpdatedAt = time.Unix(0, d.at).UTC()
+	}
+	// Room for a typical record on the stack; a larger one grows on the heap.
+	var room [48]packPair
+	pairs := room[:0]
+	for d.left > 0 {
+		name, v, err := d.next()
+		if err != nil {
+			return err
+		}
+		pairs = append(pairs, packPair{name, v})
+	}
+	if err := d.end(); err != nil {
+		return err
+	}
+	if p, ok := packPairs(pairs); ok {
+		r.packed, r.Values = p, nil
+		return nil
+	}
+	r.packed, r.Values = "", make(map[string]Value, len(pairs))
+	for _, p := range pairs {
+		r.Values[p.name] = p.v
+	}
+	return nil
+}
+
+// binaryReader reads the values of a codecV1 or codecV2 record in their
+// stored order: next, left times, then end.
+type binaryReader struct {
+	b     []byte // the values
+	names []string
+	v2    bool
+	at    int64  // UpdatedAt in Unix nanoseconds, 0 when not set
+	left  uint64 // values not read yet
+	off   int
+	// all holds every inline name and string value, made on the first
+	// need: one allocation a record instead of one a value.
+	all string
+}
+
+func newBinaryReader(b []byte, names []string) (binaryReader, error) {
+	d := binaryReader{names: names}
+	if len(b) == 0 || (b[0] != codecV1 && b[0] != codecV2) {
+		return d, errCorrupt
+	}
+	d.v2 = b[0] == codecV2
 	b = b[1:]
 	at, n := binary.Varint(b)
 	if n <= 0 {
-		return errCorrupt
+		return d, errCorrupt
 	}
 	b = b[n:]
-	if at != 0 {
-		r.UpdatedAt = time.Unix(0, at).UTC()
-	}
+	d.at = at
 	count, n := binary.Uvarint(b)
 	if n <= 0 || count > uint64(len(b)) {
-		return errCorrupt
+		return d, errCorrupt
 	}
-	b = b[n:]
-	// One string holds every inline name and string value, made on the
-	// first need: one allocation instead of one per value.
-	var all string
-	text := func(off, l int) string {
-		if all == "" {
-			all = string(b)
+	d.b, d.left = b[n:], count
+	return d, nil
+}
+
+func (d *binaryReader) text(off, l int) string {
+	if d.all == "" {
+		d.all = string(d.b)
+	}
+	return d.all[off : off+l]
+}
+
+// next returns the next value and its name.
+func (d *binaryReader) next() (string, Value, error) {
+	b, off := d.b, d.off
+	d.left--
+	h, n := binary.Uvarint(b[off:])
+	if n <= 0 {
+		return "", Value{}, errCorrupt
+	}
+	off += n
+	var name string
+	switch {
+	case d.v2 && h&1 == 1:
+		if h>>1 >= uint64(len(d.names)) {
+			return "", Value{}, fmt.Errorf("%w: feature name id %d is not in the name table", errCorrupt, h>>1)
 		}
-		return all[off : off+l]
+		name = d.names[h>>1]
+	default:
+		l := h
+		if d.v2 {
+			l = h >> 1
+		}
+		if l == 0 || uint64(len(b)-off) < l {
+			return "", Value{}, errCorrupt
+		}
+		name = d.text(off, int(l))
+		off += int(l)
 	}
-	off := 0
-	r.Values = make(map[string]Value, count)
-	for range count {
-		h, n := binary.Uvarint(b[off:])
+	if off >= len(b) {
+		return "", Value{}, errCorrupt
+	}
+	tag := b[off]
+	off++
+	if !d.v2 {
+		tag = v1Tag(tag, b, &off)
+	}
+	var v Value
+	switch tag {
+	case tagFloat:
+		if len(b)-off < 8 {
+			return "", Value{}, errCorrupt
+		}
+		v = Number(math.Float64frombits(binary.LittleEndian.Uint64(b[off:])))
+		off += 8
+	case tagInt:
+		i, n := binary.Varint(b[off:])
 		if n <= 0 {
-			return errCorrupt
+			return "", Value{}, errCorrupt
+		}
+		v = Number(float64(i))
+		off += n
+	case tagString:
+		l, n := binary.Uvarint(b[off:])
+		if n <= 0 || uint64(len(b)-off-n) < l {
+			return "", Value{}, errCorrupt
 		}
 		off += n
-		var name string
-		switch {
-		case v2 && h&1 == 1:
-			if h>>1 >= uint64(len(names)) {
-				return fmt.Errorf("%w: feature name id %d is not in the name table", errCorrupt, h>>1)
-			}
-			name = names[h>>1]
-		default:
-			l := h
-			if v2 {
-				l = h >> 1
-			}
-			if l == 0 || uint64(len(b)-off) < l {
-				return errCorrupt
-			}
-			name = text(off, int(l))
-			off += int(l)
+		if l > 0 {
+			v = String(d.text(off, int(l)))
+		} else {
+			v = String("")
 		}
-		if off >= len(b) {
-			return errCorrupt
+		off += int(l)
+	case tagFalse, tagTrue:
+		v = Bool(tag == tagTrue)
+	case tagTime:
+		t, n := binary.Varint(b[off:])
+		if n <= 0 {
+			return "", Value{}, errCorrupt
 		}
-		tag := b[off]
-		off++
-		if !v2 {
-			tag = v1Tag(tag, b, &off)
-		}
-		var v Value
-		switch tag {
-		case tagFloat:
-			if len(b)-off < 8 {
-				return errCorrupt
-			}
-			v = Number(math.Float64frombits(binary.LittleEndian.Uint64(b[off:])))
-			off += 8
-		case tagInt:
-			i, n := binary.Varint(b[off:])
-			if n <= 0 {
-				return errCorrupt
-			}
-			v = Number(float64(i))
-			off += n
-		case tagString:
-			l, n := binary.Uvarint(b[off:])
-			if n <= 0 || uint64(len(b)-off-n) < l {
-				return errCorrupt
-			}
-			off += n
-			if l > 0 {
-				v = String(text(off, int(l)))
-			} else {
-				v = String("")
-			}
-			off += int(l)
-		case tagFalse, tagTrue:
-			v = Bool(tag == tagTrue)
-		case tagTime:
-			t, n := binary.Varint(b[off:])
-			if n <= 0 {
-				return errCorrupt
-			}
-			v = Time(time.Unix(0, t))
-			off += n
-		default:
-			return fmt.Errorf("%w: value %q has tag %d", errCorrupt, name, tag)
-		}
-		r.Values[name] = v
+		v = Time(time.Unix(0, t))
+		off += n
+	default:
+		return "", Value{}, fmt.Errorf("%w: value %q has tag %d", errCorrupt, name, tag)
 	}
-	if off != len(b) {
+	d.off = off
+	return name, v, nil
+}
+
+// end reports a record with bytes left over after its last value.
+func (d *binaryReader) end() error {
+	if d.off != len(d.b) {
 		return errCorrupt
 	}
 	return nil

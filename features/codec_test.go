@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func TestCodecRoundTripAndCorruption(t *testing.T) {
 				t.Fatal(err)
 			}
 			got.ClientID = rec.ClientID
-			if diff := cmp.Diff(rec, got, ignoreMemo, cmp.Comparer(sameFloat)); diff != "" {
+			if diff := cmp.Diff(rec, unpacked(got), ignoreMemo, cmp.Comparer(sameFloat)); diff != "" {
 				t.Errorf("round trip (-want +got):\n%s", diff)
 			}
 			// Every truncation and a trailing byte is an error, never a
@@ -103,6 +104,63 @@ func TestCodecIsCompact(t *testing.T) {
 	}
 }
 
+// TestReadsArePacked: a record read from its stored form is packed
+// whatever order its values were stored in (and however many), a name
+// stored twice keeps its later value, as a map would, and a record too
+// large to pack is read as a map.
+func TestReadsArePacked(t *testing.T) {
+	// Stored out of name order, "b" twice: b=1, a=2, b=3.
+	raw := []byte{codecV2}
+	raw = binary.AppendVarint(raw, 0)
+	raw = binary.AppendUvarint(raw, 3)
+	for i, name := range []string{"b", "a", "b"} {
+		raw = binary.AppendUvarint(raw, 2*uint64(len(name)))
+		raw = append(raw, name...)
+		raw = append(raw, tagInt)
+		raw = binary.AppendVarint(raw, int64(i+1))
+	}
+	var got Record
+	if err := decodeRecord(raw, &got, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got.packed == "" || got.Len() != 2 {
+		t.Fatalf("read %+v, want 2 values packed", got)
+	}
+	if a, _ := got.Num("a"); a != 2 {
+		t.Errorf("a = %v, want 2", a)
+	}
+	if b, _ := got.Num("b"); b != 3 {
+		t.Errorf("b = %v, want 3 (the later of the two stored)", b)
+	}
+	// A hundred values in a random order (a v1 record, as maps wrote
+	// them), and in name order (as encodeRecord writes them).
+	big := Record{ClientID: "C1", UpdatedAt: time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC), Values: map[string]Value{}}
+	for i := range 100 {
+		big.Values[fmt.Sprintf("f%03d", 99-i)] = Number(float64(i))
+	}
+	for _, raw := range [][]byte{encodeV1(&big), encodeRecord(&big, nil)} {
+		var got Record
+		if err := decodeRecord(raw, &got, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got.packed == "" {
+			t.Fatal("a record of 100 values was not packed")
+		}
+		got.ClientID = big.ClientID
+		if diff := cmp.Diff(big, unpacked(got), ignoreMemo); diff != "" {
+			t.Errorf("100 values (-want +got):\n%s", diff)
+		}
+	}
+	huge := Record{ClientID: "C1", Values: map[string]Value{"s": String(strings.Repeat("x", 70_000)), "n": Number(1)}}
+	got = Record{}
+	if err := decodeRecord(encodeRecord(&huge, nil), &got, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got.packed != "" || got.Str("s") != huge.Values["s"].Str || got.Values["n"].Num != 1 {
+		t.Errorf("a record too large to pack: packed %d bytes, values %d", len(got.packed), len(got.Values))
+	}
+}
+
 func TestCodecReadsV1(t *testing.T) {
 	rec := codecSample()
 	var got Record
@@ -110,7 +168,7 @@ func TestCodecReadsV1(t *testing.T) {
 		t.Fatal(err)
 	}
 	got.ClientID = rec.ClientID
-	if diff := cmp.Diff(rec, got, ignoreMemo, cmp.Comparer(sameFloat)); diff != "" {
+	if diff := cmp.Diff(rec, unpacked(got), ignoreMemo, cmp.Comparer(sameFloat)); diff != "" {
 		t.Errorf("v1 record (-want +got):\n%s", diff)
 	}
 }
@@ -207,7 +265,7 @@ func TestNameTableSurvivesReopenAndRollback(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", want.ClientID, err)
 		}
-		if diff := cmp.Diff(want, got, ignoreMemo); diff != "" {
+		if diff := cmp.Diff(want, unpacked(got), ignoreMemo); diff != "" {
 			t.Errorf("%s after reopen (-want +got):\n%s", want.ClientID, diff)
 		}
 	}
@@ -224,16 +282,23 @@ func TestNameTableSurvivesReopenAndRollback(t *testing.T) {
 			t.Errorf("%s after a new name: %v", id, err)
 		}
 	}
-	if got, _ := b.Get(ctx, "C"); got.Values["fresh"].Num != 3 {
-		t.Errorf("C = %+v", got.Values)
+	if got, _ := b.Get(ctx, "C"); got.Map()["fresh"].Num != 3 {
+		t.Errorf("C = %+v", got.Map())
 	}
-	if got, _ := b.Get(ctx, "A"); got.Values["age"].Num != 40 {
-		t.Errorf("A = %+v", got.Values)
+	if got, _ := b.Get(ctx, "A"); got.Map()["age"].Num != 40 {
+		t.Errorf("A = %+v", got.Map())
 	}
 }
 
 // ignoreMemo leaves out Record's memo, which cmp cannot compare.
 var ignoreMemo = cmpopts.IgnoreUnexported(Record{})
+
+// unpacked returns r with its features in Values, as a record is built,
+// to compare with one.
+func unpacked(r Record) Record {
+	r.Values, r.packed = r.Map(), ""
+	return r
+}
 
 // TestTimesOutOfRangeAreRefused: a time the store cannot hold (Unix
 // nanoseconds) is refused naming the feature, not stored wrong.

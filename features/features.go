@@ -117,9 +117,10 @@ func (v Value) Format() string {
 // Record is one client's features.
 type Record struct {
 	ClientID string
-	// Values holds the features of a record being built or read from a
-	// store. A record from the Cache has them packed instead (Values is
-	// nil): read features with Value, Num, Flag, Cat, Str, All or Map.
+	// Values holds the features of a record being built. A record read
+	// from a store or the Cache has them packed instead (Values is nil,
+	// unless the record is too large to pack): read features with Value,
+	// Num, Flag, Cat, Str, All or Map.
 	Values    map[string]Value
 	UpdatedAt time.Time
 	// Stale is set by the Cache on a record served past its freshness

@@ -113,11 +113,11 @@ func FuzzDecodeRecord(f *testing.F) {
 			if err := decodeRecord(encodeRecord(&r, with), &again, names); err != nil {
 				t.Fatalf("re-encoded record does not decode: %v", err)
 			}
-			if len(again.Values) != len(r.Values) || !again.UpdatedAt.Equal(r.UpdatedAt) {
+			if again.Len() != r.Len() || !again.UpdatedAt.Equal(r.UpdatedAt) {
 				t.Fatalf("round trip changed the record: %+v -> %+v", r, again)
 			}
-			for name, v := range r.Values {
-				w := again.Values[name]
+			for name, v := range r.All {
+				w, _ := again.Value(name)
 				same := w.Kind == v.Kind && w.Str == v.Str && w.Bool == v.Bool && w.Time.Equal(v.Time) &&
 					(w.Num == v.Num || (w.Num != w.Num && v.Num != v.Num))
 				if !same {

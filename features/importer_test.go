@@ -43,15 +43,17 @@ func TestImportCSV(t *testing.T) {
 	if n, _ := b.CountClients(ctx); n != 2 {
 		t.Errorf("%d clients after importing twice, want 2", n)
 	}
-	c1, err := b.Get(ctx, "C1")
+	got, err := b.Get(ctx, "C1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	c1 := unpacked(got)
 	if c1.Values["age"].Num != 41 || c1.Values["segment"].Str != "retail" || !c1.Values["consent_offers"].Bool ||
 		!c1.Values["maturity"].Time.Equal(time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC)) || c1.UpdatedAt.IsZero() {
 		t.Errorf("C1 = %+v", c1)
 	}
-	c2, _ := b.Get(ctx, "C2")
+	got, _ = b.Get(ctx, "C2")
+	c2 := unpacked(got)
 	if _, ok := c2.Values["age"]; ok || c2.Values["consent_offers"].Kind != KindBool {
 		t.Errorf("C2 = %+v: want no age and the default consent", c2)
 	}
@@ -184,7 +186,7 @@ func TestImportSkipsAByteOrderMark(t *testing.T) {
 		}
 	}
 	for id, age := range map[string]float64{"B1": 41, "B2": 42} {
-		if r, err := b.Get(t.Context(), id); err != nil || r.Values["age"].Num != age {
+		if r, err := b.Get(t.Context(), id); err != nil || r.Map()["age"].Num != age {
 			t.Errorf("%s = %+v, %v", id, r, err)
 		}
 	}

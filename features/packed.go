@@ -36,26 +36,78 @@ func (r Record) pack() Record {
 	if r.Values == nil {
 		return r
 	}
-	names := make([]string, 0, len(r.Values))
-	size := 2
+	pairs := make([]packPair, 0, len(r.Values))
 	for name, v := range r.Values {
-		if len(name) == 0 || len(name) > 255 || len(v.Str) > maxPacked {
-			return r
+		pairs = append(pairs, packPair{name, v})
+	}
+	if p, ok := packPairs(pairs); ok {
+		r.packed, r.Values = p, nil
+	}
+	return r
+}
+
+// A packPair is one value to pack and its name.
+type packPair struct {
+	name string
+	v    Value
+}
+
+// packPairs returns the packed form of the values, or false when they do
+// not fit. Of two values with one name, the later counts, as in a map.
+func packPairs(pairs []packPair) (string, bool) {
+	if len(pairs) > maxPacked {
+		return "", false
+	}
+	// The order of the values by name: none to find when they are stored
+	// in order already (as encodeRecord writes them).
+	var room [48]uint16
+	order := room[:0]
+	for i := range pairs {
+		order = append(order, uint16(i))
+	}
+	if !slices.IsSortedFunc(pairs, func(a, b packPair) int { return strings.Compare(a.name, b.name) }) {
+		slices.SortFunc(order, func(a, b uint16) int {
+			if c := strings.Compare(pairs[a].name, pairs[b].name); c != 0 {
+				return c
+			}
+			return int(a) - int(b)
+		})
+	}
+	// dup: a value that a later one of the same name replaces.
+	dup := func(j int) bool { return j+1 < len(order) && pairs[order[j+1]].name == pairs[order[j]].name }
+	size, n := 2, 0
+	for j, i := range order {
+		p := pairs[i]
+		if dup(j) {
+			continue
 		}
-		names = append(names, name)
-		size += 2 + 1 + len(name) + 1 + 8 + len(v.Str)
+		if len(p.name) == 0 || len(p.name) > 255 || len(p.v.Str) > maxPacked {
+			return "", false
+		}
+		switch p.v.Kind {
+		case KindNumber, KindString, KindBool, KindTime:
+		default:
+			return "", false
+		}
+		size += 2 + 1 + len(p.name) + 1 + 8 + len(p.v.Str)
+		n++
 	}
-	if size > maxPacked || len(names) > maxPacked {
-		return r
+	if size > maxPacked || n > maxPacked {
+		return "", false
 	}
-	slices.Sort(names)
-	b := make([]byte, 2+2*len(names), size)
-	binary.LittleEndian.PutUint16(b, uint16(len(names)))
-	for i, name := range names {
-		binary.LittleEndian.PutUint16(b[2+2*i:], uint16(len(b)))
-		b = append(b, byte(len(name)))
-		b = append(b, name...)
-		switch v := r.Values[name]; v.Kind {
+	b := make([]byte, 2+2*n, size)
+	binary.LittleEndian.PutUint16(b, uint16(n))
+	k := 0
+	for j, i := range order {
+		if dup(j) {
+			continue
+		}
+		p := pairs[i]
+		binary.LittleEndian.PutUint16(b[2+2*k:], uint16(len(b)))
+		k++
+		b = append(b, byte(len(p.name)))
+		b = append(b, p.name...)
+		switch v := p.v; v.Kind {
 		case KindNumber:
 			b = append(b, tagFloat)
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Num))
@@ -68,12 +120,9 @@ func (r Record) pack() Record {
 		case KindTime:
 			b = append(b, tagTime)
 			b = binary.LittleEndian.AppendUint64(b, uint64(v.Time.UnixNano()))
-		default:
-			return r
 		}
 	}
-	r.packed, r.Values = string(b), nil
-	return r
+	return string(b), true
 }
 
 // packedLen is the number of values in p.
@@ -153,6 +202,26 @@ func (r *Record) All(yield func(name string, v Value) bool) {
 	}
 	for i := range packedLen(r.packed) {
 		if !yield(packedEntry(r.packed, i)) {
+			return
+		}
+	}
+}
+
+// inOrder calls yield with each feature in name order until it returns
+// false.
+func (r *Record) inOrder(yield func(name string, v Value) bool) {
+	if r.packed != "" {
+		r.All(yield) // packed in name order
+		return
+	}
+	var room [48]string
+	names := room[:0]
+	for name := range r.Values {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if !yield(name, r.Values[name]) {
 			return
 		}
 	}

@@ -48,7 +48,7 @@ func TestFeaturesImport(t *testing.T) {
 	if n, _ := st.CountClients(t.Context()); n != 3 {
 		t.Errorf("%d clients stored, want X1, X2, X4", n)
 	}
-	if r, err := st.Get(t.Context(), "X1"); err != nil || r.Values["tier"].Str != "gold" || r.Values["balance"].Num != 1200.5 {
+	if r, err := st.Get(t.Context(), "X1"); err != nil || r.Str("tier") != "gold" || r.Map()["balance"].Num != 1200.5 {
 		t.Errorf("X1 = %+v, %v", r, err)
 	}
 

@@ -243,7 +243,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	}
 	defer st.Close()
 	rec, err := st.Get(t.Context(), "K1")
-	if err != nil || rec.Values["balance"].Num != 300000 {
+	if err != nil || rec.Map()["balance"].Num != 300000 {
 		t.Errorf("features after kill -9: %+v, %v", rec, err)
 	}
 	outs, err := st.Outcomes(t.Context(), d.GetDecisionId())
