@@ -25,7 +25,9 @@ type child struct {
 	grpcAddr, httpAddr string
 	stderr             *bytes.Buffer
 	dir                string // tactd's data directory, removed at stop
-	tactd              bool
+	// metrics: the server keeps engineMetric on httpAddr's /metrics
+	// (tactd, and journal-echo for the time its Decide takes).
+	metrics bool
 }
 
 func freeAddr() (string, error) {
@@ -46,13 +48,22 @@ func startChild(ctx context.Context, serve string, o *options) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &child{grpcAddr: g, httpAddr: h, stderr: &bytes.Buffer{}, tactd: serve == "serve-tactd"}
+	c := &child{grpcAddr: g, httpAddr: h, stderr: &bytes.Buffer{}, metrics: serve == "serve-tactd" || serve == "serve-journal-echo"}
 	args := []string{serve}
 	switch serve {
 	case "serve-grpc-echo":
 		args = append(args, g)
 	case "serve-redis-echo":
 		args = append(args, g, o.redisMode, o.redisAddrs)
+	case "serve-journal-echo":
+		// The journal beside tactd's data (same disk) when --tactd-args
+		// names a --data-dir, else in the system's temporary directory.
+		dir, err := os.MkdirTemp(journalEchoBase(o.tactdArgs), "tactload-journal-")
+		if err != nil {
+			return nil, err
+		}
+		c.dir = dir
+		args = append(args, g, h, dir)
 	case "serve-http-echo":
 		args = append(args, h)
 	default:
@@ -189,7 +200,9 @@ func machine() (cpus int, model, goVersion, kernel string) {
 // cpuProfileEnv tells a child server where to write its CPU profile.
 const cpuProfileEnv = "TACTLOAD_CPUPROFILE"
 
-// startCPUProfile writes this process's CPU profile to path until stop.
+// startCPUProfile writes this process's CPU profile to path until stop, and
+// at stop its allocations (the runtime's "allocs" profile, sampled since the
+// process started) beside it, the ".pprof" replaced by ".allocs.pprof".
 func startCPUProfile(path string) (stop func(), err error) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -199,7 +212,14 @@ func startCPUProfile(path string) (stop func(), err error) {
 		f.Close()
 		return nil, fmt.Errorf("--server-cpuprofile: %w", err)
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		if a, err := os.Create(strings.TrimSuffix(path, ".pprof") + ".allocs.pprof"); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(a, 0)
+			a.Close()
+		}
+	}, nil
 }
 
 // countCPUs counts the CPUs of a taskset list such as "0", "0,2" or "1-3".

@@ -4,10 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -15,6 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tact-nba/tact/features"
@@ -137,4 +144,99 @@ func serveRedisEcho(ctx context.Context, addr, mode, redisAddrs string) error {
 		return err
 	}
 	return nil
+}
+
+// journalEcho is grpcEcho that makes two answers in three durable before
+// giving them, the way tactd makes an offer durable by default: a
+// decision record committed through a real decision log to its journal
+// (appended and fdatasynced, one sync for every record waiting at that
+// moment: journal_sync: always), the log's sink discarding the batches.
+// It is the least a gRPC server keeping Tact's promise (an acknowledged
+// offer outlives kill -9 and a power cut) does a call, so its throughput
+// bounds tactd's on the same disk. Two in three is about the share of
+// offers in the realistic mix's first round.
+type journalEcho struct {
+	tactv1.UnimplementedDecisionServiceServer
+	log *features.DecisionLog
+	n   atomic.Uint64
+	// took is the time each Decide takes, kept as engineMetric, tactd's
+	// histogram of its engine's time, with its buckets.
+	took prometheus.Histogram
+}
+
+func (e *journalEcho) Decide(ctx context.Context, req *tactv1.DecideRequest) (*tactv1.DecideResponse, error) {
+	start := time.Now()
+	defer func() { e.took.Observe(time.Since(start).Seconds()) }()
+	if n := e.n.Add(1); n%3 != 0 {
+		rec := features.DecisionRecord{
+			ID: fmt.Sprintf("journal-echo-%d", n), ClientID: req.GetClientId(), Channel: req.GetChannel().String(),
+			Action: "OFFER_NOW", Products: []string{"home_insurance"}, Tier: "standard", ModelVersion: "demo-2",
+			Reason: "high_propensity", At: time.Now(),
+		}
+		if err := e.log.Commit(ctx, rec); err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+	}
+	return echoDecision, nil
+}
+
+// discardSink takes the decision log's batches and keeps nothing.
+type discardSink struct{}
+
+func (discardSink) SaveDecisions(context.Context, []features.DecisionRecord) error { return nil }
+func (discardSink) RestoreDecisions(context.Context, []features.DecisionRecord) (int, error) {
+	return 0, nil
+}
+
+// serveJournalEcho serves journalEcho on addr, with its journal in dir
+// and its histogram on httpAddr's /metrics.
+func serveJournalEcho(ctx context.Context, addr, httpAddr, dir string) error {
+	j, err := features.OpenJournal(dir)
+	if err != nil {
+		return err
+	}
+	log, _, err := features.NewJournaledDecisionLog(ctx, discardSink{}, j, 16384, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Close(context.Background()) }()
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	took := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: engineMetric, Help: "Time a Decide takes in journal-echo.",
+		// tactd's buckets (server/telemetry.go), so that the quantiles
+		// are read alike.
+		Buckets: []float64{0.000025, 0.00005, 0.000075, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005,
+			0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
+	})
+	reg.MustRegister(took)
+	hs := &http.Server{Addr: httpAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.ListenAndServe() }() // a metrics page that fails only loses the quantiles
+	defer hs.Close()
+	s := grpc.NewServer()
+	tactv1.RegisterDecisionServiceServer(s, &journalEcho{log: log, took: took})
+	go func() { <-ctx.Done(); s.Stop() }()
+	if err := s.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
+
+// journalEchoBase is the directory journal-echo's journal is made in:
+// tactd's --data-dir from its arguments, so that both write to one disk,
+// or "" (the system's temporary directory).
+func journalEchoBase(tactdArgs string) string {
+	fields := strings.Fields(tactdArgs)
+	for i, f := range fields {
+		if v, ok := strings.CutPrefix(f, "--data-dir="); ok {
+			return filepath.Dir(v)
+		}
+		if f == "--data-dir" && i+1 < len(fields) {
+			return filepath.Dir(fields[i+1])
+		}
+	}
+	return ""
 }

@@ -67,6 +67,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return serveGRPCEcho(ctx, args[1])
 		case "serve-http-echo":
 			return serveHTTPEcho(ctx, args[1])
+		case "serve-journal-echo":
+			return serveJournalEcho(ctx, args[1], args[2], args[3])
 		case "serve-redis-echo":
 			return serveRedisEcho(ctx, args[1], args[2], args[3])
 		case "serve-tactd":
@@ -90,10 +92,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.tactdArgs, "tactd-args", "", "extra tactd flags, e.g. \"--data-dir D --demo=false\"")
 	fs.StringVar(&o.serverCPUs, "server-cpus", "", "run the servers on these CPUs only (taskset list, e.g. \"0\"), with GOMAXPROCS set to their number; run tactload itself with taskset on the others")
 	fs.BoolVar(&o.serverStderr, "server-stderr", false, "pass the servers' standard error through (e.g. with GODEBUG=gctrace=1)")
-	fs.StringVar(&o.cpuProfile, "server-cpuprofile", "", "write each server's CPU profile to PREFIX-<server>-<pid>.pprof (read with go tool pprof)")
+	fs.StringVar(&o.cpuProfile, "server-cpuprofile", "", "write each server's CPU profile to PREFIX-<server>-<pid>.pprof and its allocations to PREFIX-<server>-<pid>.allocs.pprof (read with go tool pprof)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.Float64Var(&o.overload, "overload", 0, "after the open loop, drive tact-grpc at this multiple of its closed-loop QPS for --open-duration, then at half for 10 s (recovery); 0 skips")
-	fs.StringSliceVar(&o.only, "only", nil, "run only these targets: grpc-echo, tact-grpc, http-echo, tact-rest, redis-echo (with --redis-addrs)")
+	fs.StringSliceVar(&o.only, "only", nil, "run only these targets: grpc-echo, tact-grpc, http-echo, tact-rest, redis-echo (with --redis-addrs), journal-echo (only when named)")
 	fs.StringVar(&o.redisMode, "redis-mode", "single", "redis-echo's Redis: single or cluster")
 	fs.StringVar(&o.redisAddrs, "redis-addrs", "", "redis-echo's Redis (comma-separated; the cluster's seed nodes); the target runs only when set")
 	fs.SetOutput(out)
@@ -145,11 +147,12 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 	for _, t := range []*target{
 		{name: "grpc-echo", serve: "serve-grpc-echo", pair: "tact-grpc"},
 		{name: "redis-echo", serve: "serve-redis-echo", pair: "tact-grpc"},
+		{name: "journal-echo", serve: "serve-journal-echo", pair: "tact-grpc"},
 		{name: "tact-grpc", serve: "serve-tactd", pair: "tact-grpc"},
 		{name: "http-echo", serve: "serve-http-echo", pair: "tact-rest", http: true},
 		{name: "tact-rest", serve: "serve-tactd", pair: "tact-rest", http: true},
 	} {
-		if want(t.name) && (t.name != "redis-echo" || o.redisAddrs != "") {
+		if want(t.name) && (t.name != "redis-echo" || o.redisAddrs != "") && (t.name != "journal-echo" || slices.Contains(o.only, t.name)) {
 			targets = append(targets, t)
 		}
 	}
@@ -267,6 +270,9 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 	ratio("grpc_p99_vs_echo", "tact-grpc", "grpc-echo", func(r Result) float64 { return r.P99 })
 	ratio("grpc_qps_vs_redis_echo", "tact-grpc", "redis-echo", func(r Result) float64 { return r.QPS })
 	ratio("redis_echo_qps_vs_echo", "redis-echo", "grpc-echo", func(r Result) float64 { return r.QPS })
+	ratio("grpc_qps_vs_journal_echo", "tact-grpc", "journal-echo", func(r Result) float64 { return r.QPS })
+	ratio("journal_echo_qps_vs_echo", "journal-echo", "grpc-echo", func(r Result) float64 { return r.QPS })
+	ratio("journal_echo_p99_vs_echo", "journal-echo", "grpc-echo", func(r Result) float64 { return r.P99 })
 	ratio("rest_qps_vs_echo", "tact-rest", "http-echo", func(r Result) float64 { return r.QPS })
 	ratio("rest_p99_vs_echo", "tact-rest", "http-echo", func(r Result) float64 { return r.P99 })
 	printReport(out, &rep)

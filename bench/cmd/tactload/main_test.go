@@ -85,6 +85,53 @@ func TestOneShortRun(t *testing.T) {
 	}
 }
 
+// TestJournalEcho runs the durable echo beside the bare one: it answers
+// without errors, its histogram of its Decide is read, its ratios are
+// reported, and its journal, made beside --data-dir, is removed after.
+func TestJournalEcho(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc (Linux)")
+	}
+	base := t.TempDir()
+	out := filepath.Join(base, "r.json")
+	var table bytes.Buffer
+	err := run(t.Context(), []string{"--only", "grpc-echo,journal-echo", "--duration", "300ms", "--warmup", "100ms",
+		"--open-fraction", "0", "--concurrency", "4", "--rounds", "1", "--json", out,
+		"--tactd-args", "--data-dir " + filepath.Join(base, "data")}, &table)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, table.String())
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, r := range rep.Results {
+		if r.Target != "journal-echo" {
+			continue
+		}
+		found = true
+		if r.Calls == 0 || len(r.Errors) > 0 || r.EngineP50 <= 0 || r.EngineP99 < r.EngineP50 {
+			t.Errorf("journal-echo: %d calls, errors %v, its Decide p50 %v ms, p99 %v ms", r.Calls, r.Errors, r.EngineP50, r.EngineP99)
+		}
+	}
+	if !found {
+		t.Fatalf("no journal-echo result:\n%s", table.String())
+	}
+	for _, k := range []string{"journal_echo_qps_vs_echo", "journal_echo_p99_vs_echo"} {
+		if rep.Ratios[k] <= 0 {
+			t.Errorf("ratio %s missing: %v", k, rep.Ratios)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(base, "tactload-journal-*")); len(left) > 0 {
+		t.Errorf("journal-echo's journal left behind: %v", left)
+	}
+}
+
 func TestMedian(t *testing.T) {
 	for _, tc := range []struct {
 		in   []float64

@@ -108,7 +108,11 @@ func printReport(out io.Writer, rep *Report) {
 			fmt.Fprintf(out, "%s %s: the generator sent late by %.3f ms at p99\n", r.Target, r.Mode, r.SendLagP99)
 		}
 		if r.EngineP99 > 0 {
-			fmt.Fprintf(out, "%s %s: in tactd's engine (its own histogram) p50 %.3f ms, p99 %.3f ms\n", r.Target, r.Mode, r.EngineP50, r.EngineP99)
+			where := "in tactd's engine (its own histogram)"
+			if r.Target == "journal-echo" {
+				where = "in its Decide (the journal's commit, its own histogram)"
+			}
+			fmt.Fprintf(out, "%s %s: %s p50 %.3f ms, p99 %.3f ms\n", r.Target, r.Mode, where, r.EngineP50, r.EngineP99)
 		}
 		if r.Shed > 0 {
 			fmt.Fprintf(out, "%s %s: %d shed (p99 %.3f ms), answered p99 %.3f ms, %.0f answered/s\n", r.Target, r.Mode, r.Shed, r.ShedP99, r.AnsweredP99, r.Goodput)

@@ -94,7 +94,7 @@ func (h histogram) quantile(before histogram, q float64) (ms float64, ok bool) {
 // servers, or when /metrics cannot be read (the figures are then left
 // out, with a warning).
 func (c *child) engineHistogram() histogram {
-	if !c.tactd {
+	if !c.metrics {
 		return nil
 	}
 	h, err := scrapeHistogram(c.httpAddr, engineMetric)
