@@ -20,6 +20,12 @@
 // For each server it reports QPS, latency percentiles (p50, p90, p99,
 // p99.9), errors by code, the server process's CPU seconds per 1,000 calls
 // and its peak RSS (from /proc: Linux only).
+//
+// Two more baselines run when asked for by --only: redis-echo (the echo
+// with one Redis GET a call, with --redis-addrs) and journal-echo (the
+// echo making two answers in three durable through a real decision log's
+// journal before giving them, as tactd makes an offer durable by default:
+// what any server keeping that promise pays on this disk).
 package main
 
 import (
