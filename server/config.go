@@ -49,8 +49,9 @@ type Config struct {
 	// Demo says whether the demo bank's clients are seeded into an empty
 	// embedded store: "auto" seeds them only into the default data_dir,
 	// so that a production data_dir never gets them unasked; "true" and
-	// "false" always and never. See SeedDemo.
-	Demo      string `koanf:"demo" default:"auto" help:"seed the demo clients into an empty store: auto (only into the default data_dir), true or false"`
+	// "false" always and never. See SeedDemo. With feature_store redis,
+	// "true" seeds them into Redis when it holds none of them.
+	Demo      string `koanf:"demo" default:"auto" help:"seed the demo clients into an empty store: auto (only into the default data_dir), true (into any data_dir, or into Redis with feature_store redis) or false"`
 	LogLevel  string `koanf:"log_level" default:"info" help:"debug, info, warn or error"`
 	LogFormat string `koanf:"log_format" default:"json" help:"json or text"`
 	// AccessLog writes a log line per call.

@@ -297,6 +297,20 @@ func TestDemoSeedsOnlyTheDefaultDataDir(t *testing.T) {
 	if _, err := LoadConfig([]string{"--demo=maybe"}, nil); err == nil || !strings.Contains(err.Error(), `demo: "maybe"`) {
 		t.Errorf("--demo=maybe: %v", err)
 	}
+	// A value after a space is left over; the error says how to give it.
+	for _, args := range [][]string{{"--demo", "true"}, {"--data-dir", "d", "--insecure", "false"}} {
+		_, err := LoadConfig(args, nil)
+		flag, val := args[len(args)-2], args[len(args)-1]
+		if err == nil || !strings.Contains(err.Error(), "unexpected arguments: "+val) || !strings.Contains(err.Error(), flag+"="+val) {
+			t.Errorf("%v: %v; want the argument named and %s=%s", args, err, flag, val)
+		}
+	}
+	if _, err := LoadConfig([]string{"--demo", "extra", "more"}, nil); err == nil || !strings.Contains(err.Error(), "--demo=extra") {
+		t.Errorf("--demo extra more: %v", err)
+	}
+	if _, err := LoadConfig([]string{"--data-dir", "d", "extra"}, nil); err == nil || strings.Contains(err.Error(), "=") {
+		t.Errorf("a stray argument after a flag with a value: %v; want no hint", err)
+	}
 }
 
 // TestHardeningKeysLoad: the auth, TLS and overload keys load from a file

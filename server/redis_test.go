@@ -99,3 +99,51 @@ func TestRedisOutage(t *testing.T) {
 		t.Errorf("%d 'redis unreachable' and %d 'redis reachable again' lines, want one each with failed_calls:\n%s", down, up, l)
 	}
 }
+
+// TestRedisDemoSeededOnce: with feature_store redis and demo true, the
+// first replica seeds the demo clients into an empty Redis (a decision
+// for a demo client offers); a replica started later finds them there and
+// seeds nothing, so a demo client's features written meanwhile are kept.
+func TestRedisDemoSeededOnce(t *testing.T) {
+	rs := redistest.Start(t)
+	onRedis := func(logs *syncBuffer) func(*Config, *io.Writer) {
+		return func(c *Config, w *io.Writer) {
+			*w = logs
+			c.FeatureStore, c.Redis.Addr, c.Demo = "redis", rs.Addr, "true"
+		}
+	}
+	logsA, logsB := &syncBuffer{}, &syncBuffer{}
+	a := startServer(t, Deps{}, onRedis(logsA))
+	if !strings.Contains(logsA.String(), `"msg":"seeded demo clients","clients":1000,"store":"redis"`) {
+		t.Errorf("replica A did not say it seeded the demo clients into Redis:\n%s", logsA.String())
+	}
+	ctx := t.Context()
+	dc := tactv1.NewDecisionServiceClient(a.conn)
+	for start := time.Now(); ; {
+		d, err := dc.Decide(ctx, &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND})
+		if err == nil && d.GetAction() == tactv1.Action_ACTION_OFFER_NOW {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("C00003 on a seeded Redis: %v %v, %v; want an offer", d.GetAction(), d.GetReasons(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A demo client's features replaced through A...
+	fa := tactv1.NewFeatureServiceClient(a.conn)
+	if _, err := fa.PutClientFeatures(ctx, &tactv1.PutClientFeaturesRequest{ClientId: "C00005", Features: map[string]*tactv1.FeatureValue{"age": num(77)}}); err != nil {
+		t.Fatal(err)
+	}
+	// ... stay as written when B starts with demo true.
+	b := startServer(t, Deps{}, onRedis(logsB))
+	if !strings.Contains(logsB.String(), "demo clients already in Redis: not seeded") || strings.Contains(logsB.String(), "seeded demo clients") {
+		t.Errorf("replica B seeded the demo clients again:\n%s", logsB.String())
+	}
+	got, err := tactv1.NewFeatureServiceClient(b.conn).GetClientFeatures(ctx, &tactv1.GetClientFeaturesRequest{ClientId: "C00005"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age := got.GetClient().GetFeatures()["age"].GetNumber(); age != 77 {
+		t.Errorf("C00005's age after B started: %v, want 77 as written (features %v)", age, got.GetClient().GetFeatures())
+	}
+}

@@ -37,6 +37,32 @@ type wiring struct {
 // asked), Redis when it is the feature store, the decision log and the
 // feature cache, and loads the schema, model bundle, catalog, policy and
 // experiments.
+// seedRedisDemo writes the demo clients into Redis when it holds none of
+// them (demo: true with feature_store redis), so that replicas started
+// together, or again, seed them at most once and never overwrite a demo
+// client's features changed since.
+func (s *Server) seedRedisDemo(ctx context.Context, bank *demo.Bank) error {
+	ids := make([]string, len(bank.Clients))
+	for i := range bank.Clients {
+		ids[i] = bank.Clients[i].ClientID
+	}
+	have, err := s.redis.GetMany(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("demo: look for the demo clients in Redis: %w", err)
+	}
+	for i := range have {
+		if have[i].Len() > 0 {
+			s.logger.Info("demo clients already in Redis: not seeded", "store", "redis")
+			return nil
+		}
+	}
+	if err := bank.Seed(ctx, s.redis); err != nil {
+		return err
+	}
+	s.logger.Info("seeded demo clients", "clients", len(bank.Clients), "store", "redis")
+	return nil
+}
+
 func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
 	var err error
 	s.store, err = features.OpenBolt(filepath.Join(s.cfg.DataDir, "tact.db"))
@@ -100,6 +126,14 @@ func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
 			// The features are Feast's, in the same Redis; the shared
 			// state is Tact's own.
 			if src, err = features.NewFeast(s.redis, s.cfg.Feast, schema, s.feastMismatch()); err != nil {
+				return nil, err
+			}
+			if s.cfg.Demo == "true" {
+				s.logger.Warn("demo: the demo clients are not seeded with feature_store feast (the features are Feast's); the demo catalog and models are served")
+			}
+		}
+		if s.cfg.FeatureStore == "redis" && s.cfg.Demo == "true" {
+			if err := s.seedRedisDemo(ctx, bank); err != nil {
 				return nil, err
 			}
 		}
