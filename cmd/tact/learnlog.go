@@ -153,7 +153,7 @@ func trainFromLog(ctx context.Context, args []string, out io.Writer, envAddr str
 	rows, skipped := offpolicy.Rows(decisions, offpolicy.NewAnswers(outcomes), l.noAnswer, now)
 	fmt.Fprintf(out, "log: %d decisions, %d outcomes since %s: %d answered offers", len(decisions), len(outcomes), l.since, len(rows))
 	if skipped > 0 {
-		fmt.Fprintf(out, " (%d more logged without their features, left out)", skipped)
+		fmt.Fprintf(out, " (%d more logged without their features, left out: tactd keeps them with decision_detail: full)", skipped)
 	}
 	fmt.Fprintln(out)
 	byProduct := map[string][]offpolicy.Row{}
