@@ -35,23 +35,10 @@ func TestOneShortRun(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("needs /proc (Linux)")
 	}
-	out := filepath.Join(t.TempDir(), "r.json")
-	var table bytes.Buffer
-	err := run(t.Context(), []string{"--duration", "300ms", "--warmup", "100ms", "--open-duration", "300ms",
-		"--rounds", "2", "--concurrency", "4", "--population", "1000", "--hot", "50", "--hot-share", "0.9", "--json", out}, &table)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, table.String())
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, table := runReport(t, "--duration", "300ms", "--warmup", "100ms", "--open-duration", "300ms",
+		"--rounds", "2", "--concurrency", "4", "--population", "1000", "--hot", "50", "--hot-share", "0.9")
 	if len(rep.Results) != 12 {
-		t.Fatalf("%d results, want 4 closed twice and 4 open:\n%s", len(rep.Results), table.String())
+		t.Fatalf("%d results, want 4 closed twice and 4 open:\n%s", len(rep.Results), table)
 	}
 	for _, r := range rep.Results {
 		if r.Calls == 0 || r.QPS <= 0 || r.P50 <= 0 || r.P99 < r.P50 || r.P999 < r.P99 {
@@ -79,8 +66,8 @@ func TestOneShortRun(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"tact-grpc", "grpc-echo", "grpc_qps_vs_echo", "CPU s/1000"} {
-		if !strings.Contains(table.String(), want) {
-			t.Errorf("table lacks %q:\n%s", want, table.String())
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
 		}
 	}
 }
@@ -93,22 +80,8 @@ func TestJournalEcho(t *testing.T) {
 		t.Skip("needs /proc (Linux)")
 	}
 	base := t.TempDir()
-	out := filepath.Join(base, "r.json")
-	var table bytes.Buffer
-	err := run(t.Context(), []string{"--only", "grpc-echo,journal-echo", "--duration", "300ms", "--warmup", "100ms",
-		"--open-fraction", "0", "--concurrency", "4", "--rounds", "1", "--json", out,
-		"--tactd-args", "--data-dir " + filepath.Join(base, "data")}, &table)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, table.String())
-	}
-	raw, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep, table := runReport(t, "--only", "grpc-echo,journal-echo", "--duration", "300ms", "--warmup", "100ms",
+		"--open-fraction", "0", "--concurrency", "4", "--rounds", "1", "--tactd-args", "--data-dir "+filepath.Join(base, "data"))
 	var found bool
 	for _, r := range rep.Results {
 		if r.Target != "journal-echo" {
@@ -120,7 +93,7 @@ func TestJournalEcho(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Fatalf("no journal-echo result:\n%s", table.String())
+		t.Fatalf("no journal-echo result:\n%s", table)
 	}
 	for _, k := range []string{"journal_echo_qps_vs_echo", "journal_echo_p99_vs_echo"} {
 		if rep.Ratios[k] <= 0 {
@@ -130,6 +103,26 @@ func TestJournalEcho(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(base, "tactload-journal-*")); len(left) > 0 {
 		t.Errorf("journal-echo's journal left behind: %v", left)
 	}
+}
+
+// runReport runs tactload with args and returns its JSON report and the
+// table it printed.
+func runReport(t *testing.T, args ...string) (Report, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "r.json")
+	var table bytes.Buffer
+	if err := run(t.Context(), append(args, "--json", out), &table); err != nil {
+		t.Fatalf("run: %v\n%s", err, table.String())
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep, table.String()
 }
 
 func TestMedian(t *testing.T) {
