@@ -147,3 +147,68 @@ func TestRedisDemoSeededOnce(t *testing.T) {
 		t.Errorf("C00005's age after B started: %v, want 77 as written (features %v)", age, got.GetClient().GetFeatures())
 	}
 }
+
+// TestSentinelFailover runs tactd with redis_mode sentinel against a real
+// master, its replica and a sentinel: decisions and outcomes go through
+// the master the sentinel names; when the master is killed, decisions are
+// safe degraded answers (never errors) until the sentinel has promoted the
+// replica, then offers again, without a restart, and an outcome recorded
+// before the failover is there after it.
+func TestSentinelFailover(t *testing.T) {
+	sn := redistest.StartSentinel(t)
+	ts := startServer(t, Deps{}, func(c *Config, _ *io.Writer) {
+		c.FeatureStore, c.Demo = "redis", "true"
+		c.Redis.Mode, c.Redis.Addrs, c.Redis.MasterName = "sentinel", sn.Addr, sn.MasterName
+	})
+	client := tactv1.NewDecisionServiceClient(ts.conn)
+	ctx := t.Context()
+	// offer asks until a client is offered something, fresh (the first
+	// calls open the pool's connections, which can miss the budget on a
+	// loaded host); it counts the degraded answers on the way.
+	offer := func(id string, within time.Duration) (d *tactv1.DecideResponse, degraded int) {
+		t.Helper()
+		for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+			d, err := client.Decide(ctx, &tactv1.DecideRequest{ClientId: id, Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND})
+			if err != nil {
+				t.Fatalf("Decide %s: %v (a decision never fails; Redis down is a degraded NO_OFFER)", id, err)
+			}
+			if d.GetAction() == tactv1.Action_ACTION_OFFER_NOW && !d.GetDegraded() {
+				return d, degraded
+			}
+			if d.GetDegraded() {
+				if d.GetAction() != tactv1.Action_ACTION_NO_OFFER {
+					t.Fatalf("degraded %v for %s: want NO_OFFER", d.GetAction(), id)
+				}
+				degraded++
+			}
+			if time.Since(start) > within {
+				t.Fatalf("%s: no fresh offer within %v: %v %v", id, within, d.GetAction(), d.GetReasons())
+			}
+		}
+	}
+	before, _ := offer("C00003", 5*time.Second)
+	product := before.GetOffers()[0].GetProductId()
+	if _, err := client.RecordOutcome(ctx, &tactv1.RecordOutcomeRequest{DecisionId: before.GetDecisionId(), ProductId: product, Outcome: tactv1.Outcome_OUTCOME_DECLINED}); err != nil {
+		t.Fatal(err)
+	}
+	sn.WaitReplicated(t)
+	old := sn.Master.Addr
+	sn.Master.Kill()
+	killed := time.Now()
+
+	after, degraded := offer("C00009", 30*time.Second)
+	took := time.Since(killed)
+	if now, err := sn.MasterAddr(); err != nil || now != sn.Replica.Addr {
+		t.Errorf("the sentinel names %q (%v) as the master after the failover; want the replica %s (the old one was %s)", now, err, sn.Replica.Addr, old)
+	}
+	t.Logf("%d degraded answers, and the first fresh offer %v after the master was killed (the sentinel's down-after-milliseconds: 1 s)", degraded, took.Round(10*time.Millisecond))
+	if _, err := client.RecordOutcome(ctx, &tactv1.RecordOutcomeRequest{DecisionId: after.GetDecisionId(), ProductId: after.GetOffers()[0].GetProductId(), Outcome: tactv1.Outcome_OUTCOME_ACCEPTED}); err != nil {
+		t.Errorf("an outcome after the failover: %v", err)
+	}
+	// The outcome recorded before the failover is on the new master: the
+	// same outcome again changes nothing.
+	again, err := client.RecordOutcome(ctx, &tactv1.RecordOutcomeRequest{DecisionId: before.GetDecisionId(), ProductId: product, Outcome: tactv1.Outcome_OUTCOME_DECLINED})
+	if err != nil || !again.GetDuplicate() {
+		t.Errorf("the outcome recorded before the failover, again: duplicate=%v, %v; want it found on the new master", again.GetDuplicate(), err)
+	}
+}

@@ -1,5 +1,6 @@
-// Package redistest runs a real redis-server for tests, on a free port on
-// 127.0.0.1 with its data in the test's temporary directory. When
+// Package redistest runs a real redis-server for tests (alone, as a Redis
+// Cluster, or as a master and replica watched by a sentinel), on free
+// ports on 127.0.0.1 with its data in the test's temporary directory. When
 // redis-server is not installed the test is skipped, unless
 // TACT_REQUIRE_REDIS=1 (as in CI), when it fails.
 package redistest
@@ -25,6 +26,8 @@ type Server struct {
 	// release lets go of the port held while the server is killed (see
 	// holdPort); nil when none is held.
 	release func()
+	// extra are more redis-server arguments (a replica's --replicaof).
+	extra []string
 }
 
 // Start starts redis-server with an append-only file fsynced on every
@@ -32,13 +35,19 @@ type Server struct {
 // test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	return start(tb, nil)
+}
+
+// start starts redis-server with the extra arguments.
+func start(tb testing.TB, extra []string) *Server {
+	tb.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("TACT_REQUIRE_REDIS") == "1" {
 			tb.Fatalf("TACT_REQUIRE_REDIS=1 but redis-server is not installed: %v", err)
 		}
 		tb.Skip("redis-server is not installed (apt-get install redis-server)")
 	}
-	s := &Server{tb: tb, dir: tb.TempDir()}
+	s := &Server{tb: tb, dir: tb.TempDir(), extra: extra}
 	tb.Cleanup(s.stop)
 	// The port is free when chosen, but another test's redis-server may
 	// take it before this one binds it: then the PING is answered by that
@@ -89,8 +98,9 @@ func (s *Server) start() {
 	s.tb.Helper()
 	s.letGo()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no", "--loglevel", "warning")
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no", "--loglevel", "warning"}
+	s.cmd = exec.Command("redis-server", append(args, s.extra...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.tb.Fatalf("redistest: start redis-server: %v", err)
 	}
