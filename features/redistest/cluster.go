@@ -29,9 +29,9 @@ type Cluster struct {
 // without them it returns an error (a TestMain decides to skip or fail:
 // see Required). Stop it with Stop.
 func StartCluster(masters, replicas int) (*Cluster, error) {
-	for _, bin := range []string{"redis-server", "redis-cli"} {
+	for _, bin := range []string{ServerBinary(), cliBinary()} {
 		if _, err := exec.LookPath(bin); err != nil {
-			return nil, fmt.Errorf("redistest: %s is not installed (apt-get install redis-server): %w", bin, err)
+			return nil, fmt.Errorf("redistest: %s is not installed (apt-get install %s): %w", bin, ServerBinary(), err)
 		}
 	}
 	dir, err := os.MkdirTemp("", "redis-cluster-")
@@ -55,7 +55,7 @@ func StartCluster(masters, replicas int) (*Cluster, error) {
 		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
 			return nil, err
 		}
-		cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", nodeDir,
+		cmd := exec.Command(ServerBinary(), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", nodeDir,
 			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
 			"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no", "--loglevel", "warning")
 		if err := cmd.Start(); err != nil {
@@ -76,14 +76,14 @@ func StartCluster(masters, replicas int) (*Cluster, error) {
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs...)
 	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
-	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("redistest: redis-cli --cluster create: %w\n%s", err, out)
+	if out, err := exec.Command(cliBinary(), args...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("redistest: %s --cluster create: %w\n%s", cliBinary(), err, out)
 	}
 	// Every node must see every slot covered before the cluster is used.
 	for _, addr := range c.Addrs {
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 			host, port, _ := net.SplitHostPort(addr)
-			out, _ := exec.Command("redis-cli", "-h", host, "-p", port, "cluster", "info").Output()
+			out, _ := exec.Command(cliBinary(), "-h", host, "-p", port, "cluster", "info").Output()
 			if bytes.Contains(out, []byte("cluster_state:ok")) {
 				break
 			}

@@ -3,6 +3,10 @@
 // ports on 127.0.0.1 with its data in the test's temporary directory. When
 // redis-server is not installed the test is skipped, unless
 // TACT_REQUIRE_REDIS=1 (as in CI), when it fails.
+//
+// TACT_REDIS_SERVER names another server speaking Redis's protocol to run
+// instead: CI runs the Redis tests a second time with valkey-server (and
+// valkey-cli for a cluster's creation).
 package redistest
 
 import (
@@ -16,6 +20,19 @@ import (
 	"testing"
 	"time"
 )
+
+// ServerBinary is the server the tests run: redis-server, or the one
+// TACT_REDIS_SERVER names.
+func ServerBinary() string {
+	if b := os.Getenv("TACT_REDIS_SERVER"); b != "" {
+		return b
+	}
+	return "redis-server"
+}
+
+// cliBinary is the command-line client beside ServerBinary: redis-cli,
+// or valkey-cli beside valkey-server.
+func cliBinary() string { return strings.Replace(ServerBinary(), "-server", "-cli", 1) }
 
 // Server is a running redis-server.
 type Server struct {
@@ -41,11 +58,11 @@ func Start(tb testing.TB) *Server {
 // start starts redis-server with the extra arguments.
 func start(tb testing.TB, extra []string) *Server {
 	tb.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("TACT_REQUIRE_REDIS") == "1" {
-			tb.Fatalf("TACT_REQUIRE_REDIS=1 but redis-server is not installed: %v", err)
+	if _, err := exec.LookPath(ServerBinary()); err != nil {
+		if Required() {
+			tb.Fatalf("TACT_REQUIRE_REDIS=1 but %s is not installed: %v", ServerBinary(), err)
 		}
-		tb.Skip("redis-server is not installed (apt-get install redis-server)")
+		tb.Skipf("%s is not installed (apt-get install %[1]s)", ServerBinary())
 	}
 	s := &Server{tb: tb, dir: tb.TempDir(), extra: extra}
 	tb.Cleanup(s.stop)
@@ -100,7 +117,7 @@ func (s *Server) start() {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no", "--loglevel", "warning"}
-	s.cmd = exec.Command("redis-server", append(args, s.extra...)...)
+	s.cmd = exec.Command(ServerBinary(), append(args, s.extra...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.tb.Fatalf("redistest: start redis-server: %v", err)
 	}

@@ -22,3 +22,17 @@ func TestOursTellsTheProcess(t *testing.T) {
 		t.Error("a redis-server of another process taken for ours")
 	}
 }
+
+// TestServerIsTheOneAsked: the server started is the one TACT_REDIS_SERVER
+// names (CI's Valkey pass runs Valkey, not Redis under its name).
+func TestServerIsTheOneAsked(t *testing.T) {
+	info, err := Info(Start(t).Addr, "server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	valkey := infoField(info, "server_name") == "valkey"
+	if valkey != (ServerBinary() == "valkey-server") {
+		t.Errorf("%s started; INFO server says server_name %q, version %s", ServerBinary(), infoField(info, "server_name"), infoField(info, "redis_version"))
+	}
+	t.Logf("%s: redis_version %s, valkey_version %q", ServerBinary(), infoField(info, "redis_version"), infoField(info, "valkey_version"))
+}

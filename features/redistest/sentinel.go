@@ -51,7 +51,7 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	s.proc = &Server{Addr: s.Addr, tb: tb, cmd: exec.Command("redis-server", conf, "--sentinel", "--loglevel", "warning")}
+	s.proc = &Server{Addr: s.Addr, tb: tb, cmd: exec.Command(ServerBinary(), conf, "--sentinel", "--loglevel", "warning")}
 	if err := s.proc.cmd.Start(); err != nil {
 		tb.Fatalf("redistest: start the sentinel: %v", err)
 	}
