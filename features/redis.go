@@ -3,9 +3,12 @@ package features
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,7 +62,10 @@ type RedisConfig struct {
 	Password string `koanf:"redis_password" from:"env" help:"Redis password"`
 	DB       int    `koanf:"redis_db" default:"0" help:"Redis database number"`
 	TLS      bool   `koanf:"redis_tls" default:"false" help:"connect to Redis over TLS"`
-	Prefix   string `koanf:"redis_prefix" default:"tact:" help:"prefix of the Redis keys"`
+	// TLSCAFile holds the CAs Redis's certificate is checked against (a
+	// bank's own); empty: the system's. Setting it implies TLS.
+	TLSCAFile string `koanf:"redis_tls_ca_file" help:"PEM file of the CAs that sign Redis's certificate (implies redis_tls); empty: the system's CAs"`
+	Prefix    string `koanf:"redis_prefix" default:"tact:" help:"prefix of the Redis keys"`
 	// Retention is how long the shared logs keep what they keep (set by
 	// code from tactd's own retention keys).
 	Retention Retention `koanf:"-"`
@@ -99,8 +105,18 @@ func OpenRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (*Redi
 		WriteTimeout:          orDefault(cfg.WriteTimeout, 2*time.Second),
 		ContextTimeoutEnabled: true,
 	}
-	if cfg.TLS {
+	if cfg.TLS || cfg.TLSCAFile != "" {
 		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.TLSCAFile != "" {
+			pem, err := os.ReadFile(cfg.TLSCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("features: redis_tls_ca_file: %w", err)
+			}
+			opt.TLSConfig.RootCAs = x509.NewCertPool()
+			if !opt.TLSConfig.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("features: redis_tls_ca_file: %s holds no PEM certificate", cfg.TLSCAFile)
+			}
+		}
 	}
 	var c redis.UniversalClient
 	reload := func() {}
@@ -133,6 +149,10 @@ func OpenRedis(ctx context.Context, cfg RedisConfig, logger *slog.Logger) (*Redi
 	c.AddHook(&reachability{logger: logger, where: where, downAfter: time.Second, now: time.Now, onFailure: reload})
 	if err := c.Ping(ctx).Err(); err != nil {
 		_ = c.Close() // the ping error is the one to report
+		if opt.TLSConfig == nil && errors.Is(err, io.EOF) {
+			// A TLS port closes a connection that does not start TLS.
+			return nil, fmt.Errorf("features: redis %s: %w (if Redis serves TLS there, set redis_tls)", where, err)
+		}
 		return nil, fmt.Errorf("features: redis %s: %w", where, err)
 	}
 	return &Redis{client: c, prefix: cfg.Prefix, where: "redis " + where, logger: logger,

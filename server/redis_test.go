@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/tact-nba/tact/features"
 	"github.com/tact-nba/tact/features/redistest"
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+	"github.com/tact-nba/tact/server/testpki"
 )
 
 // TestRedisOutage kills Redis under a running tactd: cached clients keep
@@ -210,5 +212,59 @@ func TestSentinelFailover(t *testing.T) {
 	again, err := client.RecordOutcome(ctx, &tactv1.RecordOutcomeRequest{DecisionId: before.GetDecisionId(), ProductId: product, Outcome: tactv1.Outcome_OUTCOME_DECLINED})
 	if err != nil || !again.GetDuplicate() {
 		t.Errorf("the outcome recorded before the failover, again: duplicate=%v, %v; want it found on the new master", again.GetDuplicate(), err)
+	}
+}
+
+// TestRedisTLSAndPassword runs tactd against a real redis-server that
+// requires a password and serves TLS with a certificate of the bank's own
+// CA: with the password and redis_tls_ca_file, decisions are made; a
+// wrong password, the system's CAs, plain TCP to the TLS port or an
+// unreadable CA file stop tactd at start, saying why.
+func TestRedisTLSAndPassword(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "bank CA")
+	certPEM, keyPEM := ca.Issue(t, "redis", 2, true)
+	rs := redistest.StartSecure(t, "s3cret", testpki.WriteFile(t, dir, "redis.crt", certPEM), testpki.WriteFile(t, dir, "redis.key", keyPEM))
+	caFile := testpki.WriteFile(t, dir, "ca.pem", ca.PEM)
+	secure := func(c *Config) {
+		c.FeatureStore, c.Demo = "redis", "true"
+		c.Redis.Addr, c.Redis.TLSCAFile, c.Redis.Password = rs.TLSAddr, caFile, "s3cret"
+	}
+
+	ts := startServer(t, Deps{}, func(c *Config, _ *io.Writer) { secure(c) })
+	client := tactv1.NewDecisionServiceClient(ts.conn)
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		d, err := client.Decide(t.Context(), &tactv1.DecideRequest{ClientId: "C00003", Channel: tactv1.Channel_CHANNEL_PHONE_INBOUND})
+		if err == nil && d.GetAction() == tactv1.Action_ACTION_OFFER_NOW && !d.GetDegraded() {
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("over TLS with the password: %v %v, %v; want an offer", d.GetAction(), d.GetReasons(), err)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		set  func(c *Config)
+		want string
+	}{
+		{"wrong password", func(c *Config) { c.Redis.Password = "guess" }, "WRONGPASS"},
+		{"no password", func(c *Config) { c.Redis.Password = "" }, "NOAUTH"},
+		{"the system's CAs", func(c *Config) { c.Redis.TLSCAFile, c.Redis.TLS = "", true }, "certificate"},
+		{"plain TCP to the TLS port", func(c *Config) { c.Redis.TLSCAFile = "" }, "set redis_tls"},
+		{"no CA file", func(c *Config) { c.Redis.TLSCAFile = filepath.Join(dir, "missing.pem") }, "redis_tls_ca_file"},
+		{"not a certificate", func(c *Config) { c.Redis.TLSCAFile = testpki.WriteFile(t, dir, "junk.pem", []byte("junk")) }, "holds no PEM certificate"},
+	} {
+		cfg := Defaults()
+		cfg.DrainDelay, cfg.GRPCAddr, cfg.HTTPAddr, cfg.DataDir = 0, "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+		secure(&cfg)
+		tc.set(&cfg)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		_, err := New(ctx, cfg, discardLogger(), Deps{})
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: New = %v; want an error saying %q", tc.name, err, tc.want)
+		}
+		t.Logf("%s: %v", tc.name, err)
 	}
 }

@@ -45,6 +45,10 @@ type Server struct {
 	release func()
 	// extra are more redis-server arguments (a replica's --replicaof).
 	extra []string
+	// password is the one the server requires (StartSecure), "" for none.
+	password string
+	// TLSAddr is the server's TLS port (StartSecure), "" for none.
+	TLSAddr string
 }
 
 // Start starts redis-server with an append-only file fsynced on every
@@ -52,11 +56,30 @@ type Server struct {
 // test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	return start(tb, nil)
+	return start(tb, nil, "")
 }
 
-// start starts redis-server with the extra arguments.
-func start(tb testing.TB, extra []string) *Server {
+// StartSecure starts redis-server requiring password, and serving TLS
+// with the PEM certificate and key given on TLSAddr besides its plain
+// port (Addr, for the harness); clients need no certificate of their own.
+func StartSecure(tb testing.TB, password, certFile, keyFile string) *Server {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tlsAddr := l.Addr().String()
+	l.Close()
+	_, tlsPort, _ := net.SplitHostPort(tlsAddr)
+	s := start(tb, []string{"--requirepass", password, "--tls-port", tlsPort,
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-auth-clients", "no"}, password)
+	s.TLSAddr = tlsAddr
+	return s
+}
+
+// start starts redis-server with the extra arguments, requiring password
+// when it is not "".
+func start(tb testing.TB, extra []string, password string) *Server {
 	tb.Helper()
 	if _, err := exec.LookPath(ServerBinary()); err != nil {
 		if Required() {
@@ -64,7 +87,7 @@ func start(tb testing.TB, extra []string) *Server {
 		}
 		tb.Skipf("%s is not installed (apt-get install %[1]s)", ServerBinary())
 	}
-	s := &Server{tb: tb, dir: tb.TempDir(), extra: extra}
+	s := &Server{tb: tb, dir: tb.TempDir(), extra: extra, password: password}
 	tb.Cleanup(s.stop)
 	// The port is free when chosen, but another test's redis-server may
 	// take it before this one binds it: then the PING is answered by that
@@ -90,16 +113,14 @@ func start(tb testing.TB, extra []string) *Server {
 // ours reports whether the redis-server answering on Addr is the process
 // started here (INFO server's process_id).
 func (s *Server) ours() bool {
-	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	c, r, err := s.dial(time.Second, 2*time.Second)
 	if err != nil {
 		return false
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 	if _, err := fmt.Fprint(c, "*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n"); err != nil {
 		return false
 	}
-	r := bufio.NewReader(c)
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -132,17 +153,42 @@ func (s *Server) start() {
 
 // ping sends PING in the Redis protocol and expects PONG.
 func (s *Server) ping() bool {
-	c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
+	c, r, err := s.dial(200*time.Millisecond, time.Second)
 	if err != nil {
 		return false
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
 	if _, err := fmt.Fprint(c, "*1\r\n$4\r\nPING\r\n"); err != nil {
 		return false
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	line, err := r.ReadString('\n')
 	return err == nil && strings.HasPrefix(line, "+PONG")
+}
+
+// dial connects to the plain port, within the deadline for what follows,
+// and authenticates when the server requires a password.
+func (s *Server) dial(timeout, deadline time.Duration) (net.Conn, *bufio.Reader, error) {
+	c, err := net.DialTimeout("tcp", s.Addr, timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(deadline))
+	r := bufio.NewReader(c)
+	if s.password != "" {
+		_, err := fmt.Fprintf(c, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(s.password), s.password)
+		line := ""
+		if err == nil {
+			line, err = r.ReadString('\n')
+		}
+		if err == nil && !strings.HasPrefix(line, "+OK") {
+			err = fmt.Errorf("redistest: AUTH: %q", line)
+		}
+		if err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+	}
+	return c, r, nil
 }
 
 // Kill stops redis-server at once (SIGKILL), as a crash would. Its port
@@ -192,14 +238,13 @@ func (s *Server) stop() {
 // TTL returns a key's time to live, asked over the Redis protocol.
 func (s *Server) TTL(tb testing.TB, key string) time.Duration {
 	tb.Helper()
-	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	c, r, err := s.dial(time.Second, time.Second)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
 	fmt.Fprintf(c, "*2\r\n$4\r\nPTTL\r\n$%d\r\n%s\r\n", len(key), key)
-	line, err := bufio.NewReader(c).ReadString('\n')
+	line, err := r.ReadString('\n')
 	if err != nil || !strings.HasPrefix(line, ":") {
 		tb.Fatalf("redistest: PTTL %s: %q, %v", key, line, err)
 	}

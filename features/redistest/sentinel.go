@@ -34,7 +34,7 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	tb.Helper()
 	s := &Sentinel{MasterName: "tact", Master: Start(tb)}
 	host, port, _ := net.SplitHostPort(s.Master.Addr)
-	s.Replica = start(tb, []string{"--replicaof", host, port})
+	s.Replica = start(tb, []string{"--replicaof", host, port}, "")
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
