@@ -48,13 +48,15 @@ func startChild(ctx context.Context, serve string, o *options) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &child{grpcAddr: g, httpAddr: h, stderr: &bytes.Buffer{}, metrics: serve == "serve-tactd" || serve == "serve-journal-echo"}
+	c := &child{grpcAddr: g, httpAddr: h, stderr: &bytes.Buffer{}, metrics: serve == "serve-tactd" || serve == "serve-journal-echo" || serve == "serve-redis-store-echo"}
 	args := []string{serve}
 	switch serve {
 	case "serve-grpc-echo":
 		args = append(args, g)
 	case "serve-redis-echo":
 		args = append(args, g, o.redisMode, o.redisAddrs)
+	case "serve-redis-store-echo":
+		args = append(args, g, h, o.redisMode, o.redisAddrs)
 	case "serve-journal-echo":
 		// The journal beside tactd's data (same disk) when --tactd-args
 		// names a --data-dir, else in the system's temporary directory.

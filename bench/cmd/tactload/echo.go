@@ -58,17 +58,7 @@ func (grpcEcho) Decide(context.Context, *tactv1.DecideRequest) (*tactv1.DecideRe
 
 // serveGRPCEcho is a bare grpc-go server: no interceptors, no work.
 func serveGRPCEcho(ctx context.Context, addr string) error {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	s := grpc.NewServer()
-	tactv1.RegisterDecisionServiceServer(s, grpcEcho{})
-	go func() { <-ctx.Done(); s.Stop() }()
-	if err := s.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-		return err
-	}
-	return nil
+	return serveGRPC(ctx, addr, grpcEcho{})
 }
 
 // serveHTTPEcho is a bare net/http JSON server: it decodes the request
@@ -133,17 +123,7 @@ func serveRedisEcho(ctx context.Context, addr, mode, redisAddrs string) error {
 		client = redis.NewClient(&redis.Options{Addr: cfg.AddrList()[0]})
 	}
 	defer client.Close()
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	s := grpc.NewServer()
-	tactv1.RegisterDecisionServiceServer(s, &redisEcho{client: client, key: keys.Key})
-	go func() { <-ctx.Done(); s.Stop() }()
-	if err := s.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-		return err
-	}
-	return nil
+	return serveGRPC(ctx, addr, &redisEcho{client: client, key: keys.Key})
 }
 
 // journalEcho is grpcEcho that makes two answers in three durable before
@@ -200,24 +180,37 @@ func serveJournalEcho(ctx context.Context, addr, httpAddr, dir string) error {
 		return err
 	}
 	defer func() { _ = log.Close(context.Background()) }()
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
+	took, stopMetrics := serveHistogram(httpAddr, "Time a Decide takes in journal-echo.")
+	defer stopMetrics()
+	return serveGRPC(ctx, addr, &journalEcho{log: log, took: took})
+}
+
+// serveHistogram serves, on httpAddr's /metrics, a histogram named as
+// tactd's engine histogram (engineMetric) and with its buckets, so that
+// tactload reads a baseline's own time as it reads tactd's.
+func serveHistogram(httpAddr, help string) (prometheus.Histogram, func()) {
 	reg := prometheus.NewRegistry()
 	took := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: engineMetric, Help: "Time a Decide takes in journal-echo.",
-		// tactd's buckets (server/telemetry.go), so that the quantiles
-		// are read alike.
+		Name: engineMetric, Help: help,
+		// tactd's buckets (server/telemetry.go).
 		Buckets: []float64{0.000025, 0.00005, 0.000075, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005,
 			0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1},
 	})
 	reg.MustRegister(took)
 	hs := &http.Server{Addr: httpAddr, Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.ListenAndServe() }() // a metrics page that fails only loses the quantiles
-	defer hs.Close()
+	return took, func() { _ = hs.Close() }
+}
+
+// serveGRPC serves a bare grpc-go server of one DecisionService on addr
+// until ctx ends.
+func serveGRPC(ctx context.Context, addr string, srv tactv1.DecisionServiceServer) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
 	s := grpc.NewServer()
-	tactv1.RegisterDecisionServiceServer(s, &journalEcho{log: log, took: took})
+	tactv1.RegisterDecisionServiceServer(s, srv)
 	go func() { <-ctx.Done(); s.Stop() }()
 	if err := s.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
@@ -239,4 +232,69 @@ func journalEchoBase(tactdArgs string) string {
 		}
 	}
 	return ""
+}
+
+// redisStoreEcho is grpcEcho making, for each call, the calls to Redis
+// that tactd makes for a first decision, through tactd's own store and
+// nothing else (no model, policy or interceptors): the client's features
+// with its contact history in one pipeline (a cache miss), the history
+// read, and for two calls in three a reservation carrying its decision
+// record; every decision is queued for the shared log (batched). It
+// bounds tactd on the same Redis, as journal-echo does on bbolt.
+type redisStoreEcho struct {
+	tactv1.UnimplementedDecisionServiceServer
+	store *features.Redis
+	log   *features.DecisionLog
+	run   int64 // this server's start, to keep decision ids apart between runs
+	n     atomic.Uint64
+	took  prometheus.Histogram
+}
+
+func (e *redisStoreEcho) Decide(ctx context.Context, req *tactv1.DecideRequest) (*tactv1.DecideResponse, error) {
+	start := time.Now()
+	defer func() { e.took.Observe(time.Since(start).Seconds()) }()
+	id, n := req.GetClientId(), e.n.Add(1)
+	unavailable := func(err error) (*tactv1.DecideResponse, error) {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	if _, err := e.store.Get(ctx, id); err != nil && !errors.Is(err, features.ErrNotFound) {
+		return unavailable(err)
+	}
+	if _, err := e.store.Contacts(ctx, id, start.AddDate(0, 0, -90)); err != nil {
+		return unavailable(err)
+	}
+	// Its offers are on a channel and of a product of their own, so that
+	// they use none of tactd's caps when both run on one Redis.
+	rec := features.DecisionRecord{
+		ID: fmt.Sprintf("redis-store-echo-%d-%d", e.run, n), ClientID: id, Channel: "bench",
+		Action: "NO_OFFER", Tier: "standard", ModelVersion: "demo-2", Reason: "below_tier_bar", At: start,
+	}
+	if n%3 != 0 {
+		rec.Action, rec.Reason, rec.Products = "OFFER_NOW", "high_propensity", []string{"bench_offer"}
+		offer := rec
+		if _, err := e.store.Reserve(ctx, features.Reservation{
+			ClientID: id, Channel: rec.Channel, DecisionID: rec.ID, Products: rec.Products, At: start,
+			Caps: []features.Cap{{Window: 24 * time.Hour, Max: 1000}}, Decision: &offer,
+		}); err != nil {
+			return unavailable(err)
+		}
+	}
+	e.log.Append(rec)
+	return echoDecision, nil
+}
+
+// serveRedisStoreEcho serves redisStoreEcho on addr, with tactd's store on
+// Redis in mode at redisAddrs, and its histogram on httpAddr's /metrics.
+func serveRedisStoreEcho(ctx context.Context, addr, httpAddr, mode, redisAddrs string) error {
+	store, err := features.OpenRedis(ctx, features.RedisConfig{Mode: mode, Addrs: redisAddrs}, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	store.PrefetchContacts(true) // as tactd with feature_store redis
+	log := features.NewDecisionLog(store, 16384, slog.New(slog.DiscardHandler))
+	defer func() { _ = log.Close(context.Background()) }()
+	took, stopMetrics := serveHistogram(httpAddr, "Time a Decide takes in redis-store-echo.")
+	defer stopMetrics()
+	return serveGRPC(ctx, addr, &redisStoreEcho{store: store, log: log, run: time.Now().UnixNano(), took: took})
 }

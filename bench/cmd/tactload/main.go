@@ -21,11 +21,14 @@
 // p99.9), errors by code, the server process's CPU seconds per 1,000 calls
 // and its peak RSS (from /proc: Linux only).
 //
-// Two more baselines run when asked for by --only: redis-echo (the echo
-// with one Redis GET a call, with --redis-addrs) and journal-echo (the
-// echo making two answers in three durable through a real decision log's
-// journal before giving them, as tactd makes an offer durable by default:
-// what any server keeping that promise pays on this disk).
+// More baselines run when asked for by --only: redis-echo (the echo with
+// one Redis GET a call, with --redis-addrs); journal-echo (the echo making
+// two answers in three durable through a real decision log's journal
+// before giving them, as tactd makes an offer durable by default: what
+// any server keeping that promise pays on this disk); and redis-store-echo
+// (with --redis-addrs: the echo making, through tactd's own Redis store,
+// the calls tactd makes for a first decision, reserving two calls in
+// three: what Tact's use of Redis costs without its engine).
 package main
 
 import (
@@ -73,6 +76,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return serveGRPCEcho(ctx, args[1])
 		case "serve-http-echo":
 			return serveHTTPEcho(ctx, args[1])
+		case "serve-redis-store-echo":
+			return serveRedisStoreEcho(ctx, args[1], args[2], args[3], args[4])
 		case "serve-journal-echo":
 			return serveJournalEcho(ctx, args[1], args[2], args[3])
 		case "serve-redis-echo":
@@ -101,7 +106,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.cpuProfile, "server-cpuprofile", "", "write each server's CPU profile to PREFIX-<server>-<pid>.pprof and its allocations to PREFIX-<server>-<pid>.allocs.pprof (read with go tool pprof)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.Float64Var(&o.overload, "overload", 0, "after the open loop, drive tact-grpc at this multiple of its closed-loop QPS for --open-duration, then at half for 10 s (recovery); 0 skips")
-	fs.StringSliceVar(&o.only, "only", nil, "run only these targets: grpc-echo, tact-grpc, http-echo, tact-rest, redis-echo (with --redis-addrs), journal-echo (only when named)")
+	fs.StringSliceVar(&o.only, "only", nil, "run only these targets: grpc-echo, tact-grpc, http-echo, tact-rest, redis-echo (with --redis-addrs); only when named: journal-echo, redis-store-echo (with --redis-addrs)")
 	fs.StringVar(&o.redisMode, "redis-mode", "single", "redis-echo's Redis: single or cluster")
 	fs.StringVar(&o.redisAddrs, "redis-addrs", "", "redis-echo's Redis (comma-separated; the cluster's seed nodes); the target runs only when set")
 	fs.SetOutput(out)
@@ -154,11 +159,14 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 		{name: "grpc-echo", serve: "serve-grpc-echo", pair: "tact-grpc"},
 		{name: "redis-echo", serve: "serve-redis-echo", pair: "tact-grpc"},
 		{name: "journal-echo", serve: "serve-journal-echo", pair: "tact-grpc"},
+		{name: "redis-store-echo", serve: "serve-redis-store-echo", pair: "tact-grpc"},
 		{name: "tact-grpc", serve: "serve-tactd", pair: "tact-grpc"},
 		{name: "http-echo", serve: "serve-http-echo", pair: "tact-rest", http: true},
 		{name: "tact-rest", serve: "serve-tactd", pair: "tact-rest", http: true},
 	} {
-		if want(t.name) && (t.name != "redis-echo" || o.redisAddrs != "") && (t.name != "journal-echo" || slices.Contains(o.only, t.name)) {
+		byName := t.name == "journal-echo" || t.name == "redis-store-echo" // run only when named
+		needsRedis := t.name == "redis-echo" || t.name == "redis-store-echo"
+		if want(t.name) && (!needsRedis || o.redisAddrs != "") && (!byName || slices.Contains(o.only, t.name)) {
 			targets = append(targets, t)
 		}
 	}
@@ -279,6 +287,8 @@ func measure(ctx context.Context, o *options, out io.Writer) error {
 	ratio("grpc_qps_vs_journal_echo", "tact-grpc", "journal-echo", func(r Result) float64 { return r.QPS })
 	ratio("journal_echo_qps_vs_echo", "journal-echo", "grpc-echo", func(r Result) float64 { return r.QPS })
 	ratio("journal_echo_p99_vs_echo", "journal-echo", "grpc-echo", func(r Result) float64 { return r.P99 })
+	ratio("grpc_qps_vs_redis_store_echo", "tact-grpc", "redis-store-echo", func(r Result) float64 { return r.QPS })
+	ratio("redis_store_echo_qps_vs_echo", "redis-store-echo", "grpc-echo", func(r Result) float64 { return r.QPS })
 	ratio("rest_qps_vs_echo", "tact-rest", "http-echo", func(r Result) float64 { return r.QPS })
 	ratio("rest_p99_vs_echo", "tact-rest", "http-echo", func(r Result) float64 { return r.P99 })
 	printReport(out, &rep)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/tact-nba/tact/features"
+	"github.com/tact-nba/tact/features/redistest"
 )
 
 // TestMain lets the test binary serve as tactload's children (the echo
@@ -102,6 +107,56 @@ func TestJournalEcho(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(base, "tactload-journal-*")); len(left) > 0 {
 		t.Errorf("journal-echo's journal left behind: %v", left)
+	}
+}
+
+// TestRedisStoreEcho runs the Redis store echo beside the bare one on a
+// real redis-server: it answers without errors, its histogram is read, its
+// ratio reported, and its reservations are in Redis on a channel of their
+// own.
+func TestRedisStoreEcho(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc (Linux)")
+	}
+	rs := redistest.Start(t)
+	rep, table := runReport(t, "--only", "grpc-echo,redis-store-echo", "--redis-addrs", rs.Addr, "--duration", "300ms",
+		"--warmup", "100ms", "--open-fraction", "0", "--concurrency", "4", "--rounds", "1", "--population", "50", "--hot-share", "0")
+	var calls int
+	for _, r := range rep.Results {
+		if r.Target != "redis-store-echo" {
+			continue
+		}
+		calls = r.Calls
+		if r.Calls == 0 || len(r.Errors) > 0 || r.EngineP50 <= 0 || r.EngineP99 < r.EngineP50 {
+			t.Errorf("redis-store-echo: %d calls, errors %v, its Decide p50 %v ms, p99 %v ms", r.Calls, r.Errors, r.EngineP50, r.EngineP99)
+		}
+	}
+	if calls == 0 {
+		t.Fatalf("no redis-store-echo result:\n%s", table)
+	}
+	if rep.Ratios["redis_store_echo_qps_vs_echo"] <= 0 {
+		t.Errorf("ratio redis_store_echo_qps_vs_echo missing: %v", rep.Ratios)
+	}
+	store, err := features.OpenRedis(t.Context(), features.RedisConfig{Addr: rs.Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	offers := 0
+	for i := 1; i <= 50; i++ {
+		cs, err := store.Contacts(t.Context(), fmt.Sprintf("C%05d", i), time.Now().Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.Channel != "bench" || c.ProductID != "bench_offer" {
+				t.Fatalf("a reservation on %s of %s: want the echo's own channel and product", c.Channel, c.ProductID)
+			}
+			offers++
+		}
+	}
+	if offers == 0 {
+		t.Errorf("no reservation of the %d calls reached Redis", calls)
 	}
 }
 

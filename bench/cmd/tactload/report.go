@@ -109,8 +109,11 @@ func printReport(out io.Writer, rep *Report) {
 		}
 		if r.EngineP99 > 0 {
 			where := "in tactd's engine (its own histogram)"
-			if r.Target == "journal-echo" {
+			switch r.Target {
+			case "journal-echo":
 				where = "in its Decide (the journal's commit, its own histogram)"
+			case "redis-store-echo":
+				where = "in its Decide (its Redis calls, its own histogram)"
 			}
 			fmt.Fprintf(out, "%s %s: %s p50 %.3f ms, p99 %.3f ms\n", r.Target, r.Mode, where, r.EngineP50, r.EngineP99)
 		}
