@@ -33,10 +33,6 @@ type wiring struct {
 	dc     *decisionConfig
 }
 
-// openStores opens the embedded store (seeding the demo clients when
-// asked), Redis when it is the feature store, the decision log and the
-// feature cache, and loads the schema, model bundle, catalog, policy and
-// experiments.
 // seedRedisDemo writes the demo clients into Redis when it holds none of
 // them (demo: true with feature_store redis), so that replicas started
 // together, or again, seed them at most once and never overwrite a demo
@@ -63,6 +59,10 @@ func (s *Server) seedRedisDemo(ctx context.Context, bank *demo.Bank) error {
 	return nil
 }
 
+// openStores opens the embedded store, Redis when it is the feature
+// store (seeding the demo clients into whichever holds the features, when
+// asked), the decision log and the feature cache, and loads the schema,
+// model bundle, catalog, policy and experiments.
 func (s *Server) openStores(ctx context.Context, deps Deps) (*wiring, error) {
 	var err error
 	s.store, err = features.OpenBolt(filepath.Join(s.cfg.DataDir, "tact.db"))
