@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/tact-nba/tact/server/flaghint"
 )
 
 // source is where a configuration value comes from, as a bit set.
@@ -243,25 +245,9 @@ func parseFlags(args []string) (*pflag.FlagSet, error) {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %s%s", strings.Join(fs.Args(), " "), optionalValueHint(fs, args))
+		return nil, fmt.Errorf("unexpected arguments: %s%s", strings.Join(fs.Args(), " "), flaghint.Hint(fs, args, fs.Arg(0)))
 	}
 	return fs, nil
-}
-
-// optionalValueHint explains a first unexpected argument that follows a
-// flag whose value is optional (--demo true): such a flag takes its value
-// only after "=", so the word after it was left over.
-func optionalValueHint(fs *pflag.FlagSet, args []string) string {
-	for i := 0; i+1 < len(args); i++ {
-		name, ok := strings.CutPrefix(args[i], "--")
-		if !ok || strings.Contains(name, "=") || args[i+1] != fs.Arg(0) {
-			continue
-		}
-		if f := fs.Lookup(name); f != nil && f.NoOptDefVal != "" {
-			return fmt.Sprintf(" (--%s takes its value after \"=\": --%s=%s)", name, name, args[i+1])
-		}
-	}
-	return ""
 }
 
 func flagTypeName(t reflect.Type) string {

@@ -44,6 +44,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tactv1 "github.com/tact-nba/tact/proto/tact/v1"
+	"github.com/tact-nba/tact/server/flaghint"
 )
 
 const usage = `tact is the command-line client of Tact.
@@ -200,7 +201,7 @@ func parseN(fs *pflag.FlagSet, args []string, out io.Writer, n int) error {
 		return &usageError{err.Error()}
 	}
 	if fs.NArg() > n {
-		return &usageError{fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args()[n:], " "))}
+		return &usageError{fmt.Sprintf("unexpected arguments: %s%s", strings.Join(fs.Args()[n:], " "), flaghint.Hint(fs, args, fs.Arg(n)))}
 	}
 	return nil
 }

@@ -77,6 +77,7 @@ func TestErrors(t *testing.T) {
 		{"no client", []string{"decide", "--addr", addr}, true, "--client is required"},
 		{"bad channel", []string{"decide", "--client", "C1", "--channel", "fax", "--addr", addr}, true, "phone-inbound"},
 		{"bad flag", []string{"decide", "--colour", "blue"}, true, "colour"},
+		{"a boolean's value after a space", []string{"decide", "--client", "C1", "--json", "true"}, true, "unexpected arguments: true (--json takes its value after \"=\": --json=true)"},
 		{"server rejects", []string{"decide", "--client", "bad id", "--addr", addr}, false, "InvalidArgument: validation error: client_id"},
 		{"no server", []string{"products", "--addr", "127.0.0.1:1", "--timeout", "1s"}, false, "products: Unavailable"},
 	}
