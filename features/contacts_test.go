@@ -351,13 +351,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // used to stay: a web cap of 2 was reached after one real offer). A
 // reservation arriving after its release is refused.
 func TestRedisReleasesAReservationWhoseReplyWasLost(t *testing.T) {
-	srv := redistest.Start(t)
-	proxy := redistest.StartProxy(t, srv.Addr)
-	slow, err := OpenRedis(t.Context(), RedisConfig{Addr: proxy.Addr}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
+	slow, proxy, srv := openBehindProxy(t)
 	direct, err := OpenRedis(t.Context(), RedisConfig{Addr: srv.Addr}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -447,13 +441,7 @@ func TestRedisRecordsOfferDecisions(t *testing.T) {
 // refuse it whatever the caller's deadline: a desktop's outcome answered
 // "retry" for a write Redis had made.)
 func TestRedisWaitsForASlowWrite(t *testing.T) {
-	srv := redistest.Start(t)
-	proxy := redistest.StartProxy(t, srv.Addr)
-	r, err := OpenRedis(t.Context(), RedisConfig{Addr: proxy.Addr}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, proxy, _ := openBehindProxy(t)
 	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	out := func(decision string) *OutcomeRecord {
 		return &OutcomeRecord{DecisionID: decision, ProductID: "card", Outcome: "accepted", ClientID: "C1", Channel: "web", OccurredAt: at, RecordedAt: at}
@@ -483,13 +471,7 @@ func TestRedisWaitsForASlowWrite(t *testing.T) {
 // once: each decision once, the new one too. (It was written twice:
 // experiment results counted 61 decisions of 60.)
 func TestRedisDecisionBatchWrittenOnce(t *testing.T) {
-	srv := redistest.Start(t)
-	proxy := redistest.StartProxy(t, srv.Addr)
-	r, err := OpenRedis(t.Context(), RedisConfig{Addr: proxy.Addr}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r, proxy, _ := openBehindProxy(t)
 	at := time.Now().Add(-time.Minute).UTC()
 	rec := func(id string) DecisionRecord {
 		return DecisionRecord{ID: id, ClientID: "C1", Channel: "web", Action: "no_offer", Reason: "cap_reached", At: at}
@@ -502,7 +484,7 @@ func TestRedisDecisionBatchWrittenOnce(t *testing.T) {
 	batch := []DecisionRecord{rec("D1"), rec("D2")}
 	proxy.SetReplyDelay(400 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-	err = r.SaveDecisions(ctx, batch)
+	err := r.SaveDecisions(ctx, batch)
 	cancel()
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("a batch acknowledged after the deadline: %v, want ErrUnavailable", err)
@@ -520,4 +502,18 @@ func TestRedisDecisionBatchWrittenOnce(t *testing.T) {
 	if seen["D0"] != 1 || seen["D1"] != 1 || seen["D2"] != 1 || seen["D3"] != 1 || len(seen) != 4 {
 		t.Errorf("the stream holds %v, want D0 to D3 once each", seen)
 	}
+}
+
+// openBehindProxy starts a redis-server and a reply-delaying proxy in front
+// of it, and opens the store through the proxy (closed when the test ends).
+func openBehindProxy(t *testing.T) (*Redis, *redistest.Proxy, *redistest.Server) {
+	t.Helper()
+	srv := redistest.Start(t)
+	proxy := redistest.StartProxy(t, srv.Addr)
+	r, err := OpenRedis(t.Context(), RedisConfig{Addr: proxy.Addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r, proxy, srv
 }
